@@ -1,0 +1,135 @@
+// Package broker embeds the real nats-server: the demo, `pulse broker` and
+// every integration test run it in-process. It adds nothing to NATS beyond
+// choosing options; it never implements protocol of its own.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options configure an embedded broker.
+type Options struct {
+	// Host and Port to listen on; Port -1 picks a free port.
+	Host string
+	Port int
+	// Name of this server in a cluster; defaults to nats-server's choice.
+	Name string
+	// ClusterListen ("host:port") and Routes form a NATS cluster when set.
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
+	// JetStreamDir enables JetStream with file storage there when non-empty.
+	JetStreamDir string
+	// MaxPayload bounds one message; 0 keeps nats-server's default (1 MiB).
+	MaxPayload int32
+	// Server lets callers set anything else (TLS, accounts, ...) before start.
+	Server func(*server.Options)
+	Logger *slog.Logger
+}
+
+// Broker is a running embedded nats-server.
+type Broker struct {
+	srv *server.Server
+}
+
+// Start runs a nats-server with opts and waits until it accepts clients.
+func Start(opts Options) (*Broker, error) {
+	so := &server.Options{
+		Host:       opts.Host,
+		Port:       opts.Port,
+		ServerName: opts.Name,
+		NoSigs:     true,
+		MaxPayload: opts.MaxPayload,
+	}
+	if so.Host == "" {
+		so.Host = "127.0.0.1"
+	}
+	if opts.JetStreamDir != "" {
+		so.JetStream = true
+		so.StoreDir = opts.JetStreamDir
+	}
+	if opts.ClusterListen != "" {
+		host, port, err := splitHostPort(opts.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("cluster listen address %q: %w", opts.ClusterListen, err)
+		}
+		so.Cluster.Name = opts.ClusterName
+		if so.Cluster.Name == "" {
+			so.Cluster.Name = "pulse"
+		}
+		so.Cluster.Host, so.Cluster.Port = host, port
+		for _, r := range opts.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("cluster route %q: %w", r, err)
+			}
+			so.Routes = append(so.Routes, u)
+		}
+	}
+	if opts.Server != nil {
+		opts.Server(so)
+	}
+	// Fail early and clearly on a port in use: nats-server would otherwise
+	// only log it and never become ready.
+	if so.Port > 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(so.Host, strconv.Itoa(so.Port)))
+		if err != nil {
+			return nil, fmt.Errorf("nats listen address %s:%d is not free (is another pulse demo or nats-server running? pick another with --listen): %w", so.Host, so.Port, err)
+		}
+		ln.Close()
+	}
+	srv, err := server.NewServer(so)
+	if err != nil {
+		return nil, fmt.Errorf("configure nats-server: %w", err)
+	}
+	if opts.Logger != nil {
+		srv.SetLoggerV2(&logAdapter{l: opts.Logger.With("component", "nats")}, false, false, false)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("nats-server did not become ready within 10s")
+	}
+	return &Broker{srv: srv}, nil
+}
+
+// ClientURL is the URL clients connect to.
+func (b *Broker) ClientURL() string { return b.srv.ClientURL() }
+
+// Server exposes the underlying nats-server for tests and monitoring.
+func (b *Broker) Server() *server.Server { return b.srv }
+
+// Shutdown stops the server and waits for it to finish.
+func (b *Broker) Shutdown() {
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	h, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number", p)
+	}
+	return h, n, nil
+}
+
+type logAdapter struct{ l *slog.Logger }
+
+func (a *logAdapter) Noticef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a *logAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...)) }
+func (a *logAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
+func (a *logAdapter) Errorf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
+func (a *logAdapter) Debugf(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a *logAdapter) Tracef(f string, v ...any)  {}
