@@ -22,13 +22,13 @@ type Status int
 
 // The reply status codes, as in MCollective RPC plus Unauthorized.
 const (
-	OK           Status = 0
-	Aborted      Status = 1
+	OK            Status = 0
+	Aborted       Status = 1
 	UnknownAction Status = 2
-	MissingData  Status = 3
-	InvalidData  Status = 4
-	UnknownError Status = 5
-	Unauthorized Status = 6
+	MissingData   Status = 3
+	InvalidData   Status = 4
+	UnknownError  Status = 5
+	Unauthorized  Status = 6
 )
 
 var statusNames = [...]string{"OK", "Aborted", "Unknown action", "Missing data", "Invalid data", "Unknown error", "Unauthorized"}
@@ -77,12 +77,12 @@ type Reply struct {
 
 // Registration is a node's heartbeat: who it is and what it knows of itself.
 type Registration struct {
-	Identity  string         `json:"identity"`
-	Collective string        `json:"collective"`
-	Facts     map[string]any `json:"facts"`
-	Classes   []string       `json:"classes,omitempty"`
-	Agents    []string       `json:"agents"`
-	Version   string         `json:"version"`
+	Identity   string         `json:"identity"`
+	Collective string         `json:"collective"`
+	Facts      map[string]any `json:"facts"`
+	Classes    []string       `json:"classes,omitempty"`
+	Agents     []string       `json:"agents"`
+	Version    string         `json:"version"`
 	// Started is when the agent started; Interval is the heartbeat period in
 	// seconds, so the collector can tell a late node from a dead one.
 	Started   time.Time `json:"started"`
