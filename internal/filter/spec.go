@@ -5,14 +5,16 @@
 package filter
 
 // Spec is the wire form of a filter, as carried in every request. Each list is
-// an AND of its terms; all lists and Compound are ANDed together. An empty
-// Spec matches every node.
+// an AND of its terms, except Identity: a node has one identity, so identity
+// terms are alternatives, as in MCollective ("-I web1 -I web2" selects both).
+// All lists and Compound are ANDed together. An empty Spec matches every node.
+// Compile turns a Spec into a matcher.
 type Spec struct {
 	// Fact terms such as "role=web", "cpus>=2", "os.name=~/deb/".
 	Fact []string `json:"fact,omitempty"`
 	// Class names, exact or /regex/.
 	Class []string `json:"class,omitempty"`
-	// Identity names, exact or /regex/.
+	// Identity names, exact or /regex/; any one of them must match.
 	Identity []string `json:"identity,omitempty"`
 	// Agent names, exact or /regex/.
 	Agent []string `json:"agent,omitempty"`

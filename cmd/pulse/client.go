@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/pulseops/pulse/internal/config"
+	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/rpc"
+)
+
+// clientFlags are the flags every client command shares.
+type clientFlags struct {
+	natsURL          string
+	collective       string
+	configFile       string
+	json             bool
+	timeout          time.Duration
+	discoveryTimeout time.Duration
+	quiet            time.Duration
+	nodesFile        string
+	limit            string
+	one              bool
+	with             []string
+	facts            []string
+	identities       []string
+	classes          []string
+	agents           []string
+	sel              string
+	display          string
+	batch            string
+	batchSleep       time.Duration
+	batchHalt        bool
+}
+
+func addClientFlags(c *cobra.Command, f *clientFlags) {
+	fs := c.Flags()
+	fs.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+	fs.StringVar(&f.collective, "collective", "pulse", "collective (subject namespace) to talk to")
+	fs.StringVar(&f.configFile, "config", defaultClientConfig(), "client config file (YAML of flag names to values)")
+	fs.BoolVar(&f.json, "json", false, "print machine-readable JSON")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "how long to wait for replies")
+	fs.DurationVar(&f.discoveryTimeout, "discovery-timeout", 2*time.Second, "longest broadcast discovery")
+	fs.DurationVar(&f.quiet, "discovery-quiet", 300*time.Millisecond, "end discovery once no new node answered for this long")
+	fs.StringVar(&f.nodesFile, "nodes", "", "file of node identities, one per line, to target instead of discovering")
+	fs.StringVar(&f.limit, "limit", "", "act on at most N or N% of the discovered nodes")
+	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
+	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "az=eu-west-1a role=web" (a bare word is a class)`)
+	fs.StringArrayVarP(&f.facts, "with-fact", "F", nil, "fact filter: name=value, != < > <= >=, =~regex or =/regex/")
+	fs.StringArrayVarP(&f.identities, "with-identity", "I", nil, "identity filter, exact or /regex/")
+	fs.StringArrayVarP(&f.classes, "with-class", "C", nil, "class filter, exact or /regex/")
+	fs.StringArrayVarP(&f.agents, "with-agent", "A", nil, "agent filter, exact or /regex/")
+	fs.StringVarP(&f.sel, "select", "S", "", `compound filter, e.g. "role=web and not cluster=beta"`)
+}
+
+func addBatchFlags(c *cobra.Command, f *clientFlags) {
+	fs := c.Flags()
+	fs.StringVar(&f.display, "display", "all", "which replies to print: ok, failed or all")
+	fs.StringVar(&f.batch, "batch", "", "act on N or N% of the nodes at a time")
+	fs.DurationVar(&f.batchSleep, "batch-sleep", time.Second, "pause between batches")
+	fs.BoolVar(&f.batchHalt, "batch-halt-on-failure", false, "stop after a batch in which a node failed or did not answer")
+}
+
+func defaultClientConfig() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "pulse", "client.yaml")
+	}
+	return ""
+}
+
+// resolve applies env and config file values to flags the user left alone.
+func (f *clientFlags) resolve(c *cobra.Command) error {
+	file := map[string]string{}
+	path := f.configFile
+	if env := os.Getenv("PULSE_CONFIG"); env != "" && !c.Flags().Changed("config") {
+		path = env
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err == nil {
+			var raw map[string]any
+			if err := config.Load(path, &raw); err != nil {
+				return usageError{err}
+			}
+			for k, v := range raw {
+				file[k] = fmt.Sprint(v)
+			}
+		} else if c.Flags().Changed("config") {
+			return usage("config file %s: %v", path, err)
+		}
+	}
+	if err := config.Resolve(c.Flags(), "PULSE", file); err != nil {
+		return usageError{err}
+	}
+	if f.display != "" && f.display != "all" && f.display != "ok" && f.display != "failed" {
+		return usage("--display must be ok, failed or all, not %q", f.display)
+	}
+	if f.one {
+		f.limit = "1"
+	}
+	return nil
+}
+
+// spec builds the filter from the filter flags; a parse error exits 2.
+func (f *clientFlags) spec() (filter.Spec, error) {
+	s := filter.Spec{Fact: f.facts, Identity: f.identities, Class: f.classes, Agent: f.agents, Compound: f.sel}
+	for _, w := range f.with {
+		if err := s.AddWith(w); err != nil {
+			return s, err
+		}
+	}
+	if _, err := filter.Compile(s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// call builds an rpc.Call from the flags.
+func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
+	spec, err := f.spec()
+	if err != nil {
+		return rpc.Call{}, err
+	}
+	c := rpc.Call{
+		Agent: agent, Action: action, Data: data, Filter: spec,
+		Timeout: f.timeout, DiscoveryTimeout: f.discoveryTimeout, Quiet: f.quiet,
+		Limit: f.limit, Batch: f.batch, BatchSleep: f.batchSleep, HaltOnFailure: f.batchHalt,
+	}
+	if f.nodesFile != "" {
+		nodes, err := readNodes(f.nodesFile)
+		if err != nil {
+			return c, usageError{err}
+		}
+		c.Nodes = nodes
+	}
+	return c, nil
+}
+
+// connect opens a client connection that fails fast with advice.
+func (f *clientFlags) connect() (*rpc.Client, func(), error) {
+	nc, err := nats.Connect(f.natsURL, nats.Name("pulse client"), nats.Timeout(3*time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (is `pulse demo` or a NATS server running? set --nats or PULSE_NATS)", f.natsURL, err)
+	}
+	return rpc.New(nc, rpc.Options{Collective: f.collective, Caller: caller()}), nc.Close, nil
+}
+
+func caller() string {
+	if u, err := user.Current(); err == nil {
+		return "user=" + u.Username
+	}
+	return "user=unknown"
+}
+
+func readNodes(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--nodes: %w", err)
+	}
+	var nodes []string
+	for _, line := range splitLines(string(b)) {
+		if line != "" && line[0] != '#' {
+			nodes = append(nodes, line)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("--nodes %s lists no nodes", path)
+	}
+	return nodes, nil
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		out = append(out, strings.TrimSpace(l))
+	}
+	return out
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// finish turns a result into the exit code: 1 when a node failed or stayed
+// silent.
+func finish(res *rpc.Result) error {
+	if !res.OK() || len(res.Targets) == 0 && len(res.Replies) == 0 {
+		return exitError{exitFailed}
+	}
+	return nil
+}

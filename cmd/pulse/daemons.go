@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/broker"
+)
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func newDemoCmd() *cobra.Command {
+	var (
+		nodes    int
+		zones    string
+		listen   string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run an embedded NATS broker and a simulated fleet on this machine",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			host, port, err := splitListen(listen)
+			if err != nil {
+				return usageError{err}
+			}
+			d, err := demo.Start(c.Context(), demo.Options{
+				Nodes: nodes, Zones: strings.Split(zones, ","), NATSHost: host, NATSPort: port,
+				Logger: newLogger(logLevel),
+			})
+			if err != nil {
+				return err
+			}
+			defer d.Stop()
+			d.PrintIntro(os.Stdout)
+			<-c.Context().Done()
+			fmt.Fprintln(os.Stderr, "stopping demo")
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&nodes, "nodes", 11, "number of simulated nodes")
+	cmd.Flags().StringVar(&zones, "zones", "eu-west-1a,eu-west-1b", "availability zones to spread the nodes over")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "NATS listen address of the embedded broker")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func newBrokerCmd() *cobra.Command {
+	var (
+		listen, clusterListen, clusterName, name, jsDir, logLevel string
+		routes                                                    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded nats-server alone (optionally as a member of a NATS cluster)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			host, port, err := splitListen(listen)
+			if err != nil {
+				return usageError{err}
+			}
+			b, err := broker.Start(broker.Options{
+				Host: host, Port: port, Name: name, ClusterName: clusterName,
+				ClusterListen: clusterListen, Routes: routes, JetStreamDir: jsDir,
+				Logger: newLogger(logLevel),
+			})
+			if err != nil {
+				return err
+			}
+			defer b.Shutdown()
+			fmt.Printf("nats-server listening on %s\n", b.ClientURL())
+			<-c.Context().Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:4222", "client listen address")
+	f.StringVar(&name, "name", "", "server name (unique within a cluster)")
+	f.StringVar(&clusterListen, "cluster", "", "cluster listen address, e.g. 127.0.0.1:6222, to form a NATS cluster")
+	f.StringVar(&clusterName, "cluster-name", "pulse", "NATS cluster name")
+	f.StringArrayVar(&routes, "routes", nil, "cluster routes, e.g. nats://127.0.0.1:6223 (repeatable)")
+	f.StringVar(&jsDir, "jetstream", "", "enable JetStream with its store in this directory")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func splitListen(s string) (string, int, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("listen address %q must be host:port", s)
+	}
+	var port int
+	if _, err := fmt.Sscanf(s[i+1:], "%d", &port); err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("listen address %q has a bad port", s)
+	}
+	return s[:i], port, nil
+}

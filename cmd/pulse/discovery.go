@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/rpc"
+)
+
+// clientCmd builds a client command: flags resolved, connection opened and
+// closed around do.
+func clientCmd(use, short string, args cobra.PositionalArgs, batch bool, do func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: func(c *cobra.Command, a []string) error {
+			if err := f.resolve(c); err != nil {
+				return err
+			}
+			cl, closeFn, err := f.connect()
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			return do(c, f, cl, a)
+		},
+	}
+	addClientFlags(cmd, f)
+	if batch {
+		addBatchFlags(cmd, f)
+	}
+	return cmd
+}
+
+func newPingCmd() *cobra.Command {
+	return clientCmd("ping", "Find every node matching the filter and show its round-trip time", cobra.NoArgs, false,
+		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, _ []string) error {
+			call, err := f.call("rpcutil", "ping", nil)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Do(c.Context(), call)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSONThen(c.OutOrStdout(), pingJSON(res), finish(res))
+			}
+			rpc.RenderPing(c.OutOrStdout(), res)
+			return finish(res)
+		})
+}
+
+func pingJSON(res *rpc.Result) any {
+	type node struct {
+		Identity string  `json:"identity"`
+		TimeMS   float64 `json:"time_ms"`
+	}
+	nodes := make([]node, 0, len(res.Replies))
+	for _, r := range res.Replies {
+		nodes = append(nodes, node{r.Identity, float64(r.RTT) / float64(time.Millisecond)})
+	}
+	return map[string]any{"replies": nodes, "count": len(nodes), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func printJSONThen(w io.Writer, v any, err error) error {
+	if e := printJSON(w, v); e != nil {
+		return e
+	}
+	return err
+}
+
+func newFindCmd() *cobra.Command {
+	return clientCmd("find", "List the identities of the nodes matching the filter", cobra.NoArgs, false,
+		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, _ []string) error {
+			call, err := f.call("rpcutil", "ping", nil)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Do(c.Context(), call)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				ids := make([]string, 0, len(res.Replies))
+				for _, r := range res.Replies {
+					ids = append(ids, r.Identity)
+				}
+				return printJSONThen(c.OutOrStdout(), ids, finish(res))
+			}
+			rpc.RenderFind(c.OutOrStdout(), res)
+			return finish(res)
+		})
+}
+
+func newFactsCmd() *cobra.Command {
+	var verbose bool
+	cmd := clientCmd("facts FACT", "Report how often each value of a fact occurs across the fleet", cobra.ExactArgs(1), false,
+		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
+			call, err := f.call("rpcutil", "get_fact", map[string]string{"fact": args[0]})
+			if err != nil {
+				return err
+			}
+			res, err := cl.Do(c.Context(), call)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSONThen(c.OutOrStdout(), map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}, finish(res))
+			}
+			rpc.RenderFacts(c.OutOrStdout(), args[0], res, verbose)
+			return finish(res)
+		})
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")
+	return cmd
+}
+
+func newInventoryCmd() *cobra.Command {
+	return clientCmd("inventory IDENTITY", "Show one node's facts, agents, classes, version and uptime", cobra.ExactArgs(1), false,
+		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
+			call, err := f.call("rpcutil", "inventory", nil)
+			if err != nil {
+				return err
+			}
+			call.Nodes = []string{args[0]}
+			res, err := cl.Do(c.Context(), call)
+			if err != nil {
+				return err
+			}
+			if len(res.Replies) == 0 {
+				return fmt.Errorf("%s did not answer within %s (check the name with `pulse find`)", args[0], f.timeout)
+			}
+			r := res.Replies[0]
+			if r.Status != protocol.OK {
+				return fmt.Errorf("%s: %s", r.Identity, r.StatusMsg)
+			}
+			d := r.DataMap()
+			if f.json {
+				return printJSON(c.OutOrStdout(), d)
+			}
+			renderInventory(c.OutOrStdout(), r.Identity, d)
+			return nil
+		})
+}
+
+func renderInventory(w io.Writer, id string, d map[string]any) {
+	fmt.Fprintf(w, "Inventory for %s:\n\n", id)
+	fmt.Fprintf(w, "   Server Statistics:\n")
+	fmt.Fprintf(w, "                      Version: %s\n", rpc.FormatValue(d["version"]))
+	if s, ok := d["started"].(float64); ok {
+		fmt.Fprintf(w, "                   Start Time: %s\n", time.Unix(int64(s), 0).Format(time.RFC1123))
+	}
+	if u, ok := d["uptime"].(float64); ok {
+		fmt.Fprintf(w, "                  Uptime: %s\n", (time.Duration(u) * time.Second).String())
+	}
+	fmt.Fprintf(w, "              Collectives: %s\n\n", rpc.FormatValue(d["main_collective"]))
+	fmt.Fprintf(w, "   Agents:\n      %s\n\n", strings.Join(strList(d["agents"]), "  "))
+	fmt.Fprintf(w, "   Classes:\n")
+	for _, c := range strList(d["classes"]) {
+		fmt.Fprintf(w, "      %s\n", c)
+	}
+	fmt.Fprintf(w, "\n   Facts:\n")
+	facts, _ := d["facts"].(map[string]any)
+	keys := make([]string, 0, len(facts))
+	for k := range facts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "      %s => %s\n", k, rpc.FormatValue(facts[k]))
+	}
+}
+
+func strList(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		out = append(out, rpc.FormatValue(x))
+	}
+	return out
+}
+
+func newRPCCmd() *cobra.Command {
+	return clientCmd("rpc AGENT ACTION [key=value ...]", "Call any action of any agent", cobra.MinimumNArgs(2), true,
+		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
+			data := map[string]any{}
+			for _, kv := range args[2:] {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usage("argument %q is not key=value", kv)
+				}
+				data[k] = v
+			}
+			call, err := f.call(args[0], args[1], data)
+			if err != nil {
+				return err
+			}
+			call.Progress = progress(c, f)
+			res, err := cl.Do(c.Context(), call)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSONThen(c.OutOrStdout(), res, finish(res))
+			}
+			rpc.RenderReplies(c.OutOrStdout(), res, rpc.Display(f.display))
+			rpc.RenderFinished(c.OutOrStdout(), res)
+			return finish(res)
+		})
+}
+
+// progress prints batch progress on stderr unless JSON was asked for.
+func progress(c *cobra.Command, f *clientFlags) func(rpc.Progress) {
+	return func(p rpc.Progress) {
+		if !f.json {
+			fmt.Fprintf(c.ErrOrStderr(), "batch %d/%d: %s\n", p.Batch, p.Batches, strings.Join(p.Nodes, ", "))
+		}
+	}
+}

@@ -1,0 +1,89 @@
+// Command pulse is the one binary of pulse: client commands (ping, facts,
+// package, service, nrpe, rpc, ...) and daemons (agent, collector, broker,
+// demo). It only turns flags into options and errors into exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulseops/pulse/internal/filter"
+)
+
+// Exit codes, as DESIGN.md promises.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// exitError ends the command with a code after its output is printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// usageError marks bad usage or bad input: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usage(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(os.Stderr, "pulse: %v\n", err)
+	var ue usageError
+	var fe *filter.Error
+	if errors.As(err, &ue) || errors.As(err, &fe) || isFlagError(err) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pulse",
+		Short:         "Orchestrate and monitor a fleet over NATS",
+		Long:          "pulse joins mco-style orchestration (ping, facts, package, service, nrpe) with Prometheus monitoring over one NATS bus.\n\nStart with `pulse demo`, then `pulse ping` in another terminal.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
+		newBrokerCmd(), newAgentCmd(), newDemoCmd(),
+	)
+	return root
+}
+
+func isFlagError(err error) bool {
+	// cobra reports unknown commands and argument count errors as plain
+	// errors; they are usage errors too.
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

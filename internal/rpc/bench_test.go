@@ -1,0 +1,118 @@
+package rpc_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/nodeagent"
+)
+
+type facts map[string]any
+
+func (f facts) Facts() map[string]any { return f }
+
+// startAgents runs n real agents, each on its own connection.
+func startAgents(b testing.TB, url string, n int) {
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("node-%05d", i)
+		nc, err := nodeagent.Connect([]string{url}, id, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := nodeagent.New(nodeagent.Options{Identity: id, Conn: nc, Facts: facts{"role": "web"}, RegisterInterval: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(a.Stop)
+	}
+}
+
+// BenchmarkPingFanout1000 is `pulse ping` against 1,000 in-process agents:
+// one broadcast, replies collected until the fleet has answered. Quiet is
+// the sliding window that ends discovery; the measured time includes it, so
+// it is reported separately as quiet-ms.
+func BenchmarkPingFanout1000(b *testing.B) {
+	const n = 1000
+	br := broker.StartTest(b)
+	startAgents(b, br.ClientURL(), n)
+	nc, err := nats.Connect(br.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	cl := rpc.New(nc, rpc.Options{})
+	var last time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var all time.Time
+		start := time.Now()
+		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 100 * time.Millisecond, DiscoveryTimeout: 5 * time.Second,
+			OnReply: func(*rpc.Reply) {}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Replies) != n {
+			b.Fatalf("%d replies, want %d", len(res.Replies), n)
+		}
+		for _, r := range res.Replies {
+			if t := start.Add(r.RTT); t.After(all) {
+				all = t
+			}
+		}
+		last = all.Sub(start)
+	}
+	b.ReportMetric(float64(last)/float64(time.Millisecond), "ms-to-last-reply")
+}
+
+// BenchmarkRawFanout1000 is the baseline: one request published with plain
+// nats.go, 1,000 subscribers on their own connections answering an inbox,
+// no pulse code at all.
+func BenchmarkRawFanout1000(b *testing.B) {
+	const n = 1000
+	br := broker.StartTest(b)
+	for i := 0; i < n; i++ {
+		c, err := nats.Connect(br.ClientURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		if _, err := c.Subscribe("raw.ping", func(m *nats.Msg) { _ = m.Respond([]byte(`{"pong":1}`)) }); err != nil {
+			b.Fatal(err)
+		}
+		c.Flush()
+	}
+	nc, err := nats.Connect(br.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		inbox := nc.NewRespInbox()
+		ch := make(chan *nats.Msg, n)
+		sub, err := nc.ChanSubscribe(inbox, ch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := nc.PublishRequest("raw.ping", inbox, []byte(`{"ping":1}`)); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < n; got++ {
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+				b.Fatalf("raw fan-out: %d of %d replies", got, n)
+			}
+		}
+		sub.Unsubscribe()
+	}
+}

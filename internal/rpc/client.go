@@ -1,0 +1,497 @@
+// Package rpc is the orchestration client shared by the CLI and the
+// collector: it discovers nodes, fans requests out over NATS (broadcast or
+// directed, in batches), collects replies and knows who stayed silent. It
+// never prints; rendering lives in render.go for the CLI to call.
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// Options configure a Client.
+type Options struct {
+	Collective string
+	// Caller names who is asking, e.g. "user=alice" or "collector".
+	Caller string
+	// Signer signs every request when set.
+	Signer *protocol.Signer
+	// VerifyReply, when set, is asked about every reply; a reply it rejects
+	// is dropped and counted as forged.
+	VerifyReply func(*protocol.Reply) error
+	Logger      *slog.Logger
+}
+
+// Client sends requests to agents over one NATS connection.
+type Client struct {
+	nc   *nats.Conn
+	opts Options
+	subj protocol.Subjects
+	log  *slog.Logger
+}
+
+// New makes a client on nc; the caller owns nc.
+func New(nc *nats.Conn, opts Options) *Client {
+	if opts.Collective == "" {
+		opts.Collective = "pulse"
+	}
+	if opts.Caller == "" {
+		opts.Caller = "user=unknown"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{nc: nc, opts: opts, subj: protocol.Subjects{Collective: opts.Collective}, log: opts.Logger.With("component", "rpc")}
+}
+
+// Call describes one request to many nodes.
+type Call struct {
+	Agent  string
+	Action string
+	Data   any
+	Filter filter.Spec
+	// Nodes, when set, is the target set: no broadcast discovery is done and
+	// every node in it that does not answer is reported as silent.
+	Nodes []string
+	// Timeout is how long to wait for replies after the last request of a
+	// batch was sent (default 5s).
+	Timeout time.Duration
+	// DiscoveryTimeout bounds broadcast discovery (default 2s); Quiet ends it
+	// early once no new node has answered for that long (default 300ms).
+	DiscoveryTimeout time.Duration
+	Quiet            time.Duration
+	// Limit caps the targets: "10" or "10%" (of the discovered nodes).
+	Limit string
+	// Batch sends to this many targets at a time ("2" or "25%"), sleeping
+	// BatchSleep between batches; HaltOnFailure stops after a batch with a
+	// failed or silent node.
+	Batch         string
+	BatchSleep    time.Duration
+	HaltOnFailure bool
+	// TTL of the request in seconds (default 60).
+	TTL int
+	// Progress is told about each batch before it is sent.
+	Progress func(Progress)
+	// OnReply, when set, sees every reply as it arrives.
+	OnReply func(*Reply)
+}
+
+// Progress reports a batch about to be sent.
+type Progress struct {
+	Batch, Batches int
+	Nodes          []string
+}
+
+// Reply is a node's reply with the time it took to arrive.
+type Reply struct {
+	protocol.Reply
+	RTT time.Duration `json:"rtt_ns"`
+}
+
+// DataMap decodes the reply's data as a JSON object (nil when absent).
+func (r *Reply) DataMap() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(r.Data, &m)
+	return m
+}
+
+// Result is what came back from a Call.
+type Result struct {
+	Agent   string   `json:"agent"`
+	Action  string   `json:"action"`
+	Replies []*Reply `json:"replies"`
+	// Targets are the nodes the request was meant for: discovered or given.
+	Targets    []string `json:"targets"`
+	NoResponse []string `json:"no_response"`
+	// Halted is set when HaltOnFailure stopped a batched run early; Skipped
+	// names the nodes never sent to.
+	Halted        bool          `json:"halted,omitempty"`
+	Skipped       []string      `json:"skipped,omitempty"`
+	Forged        int           `json:"forged,omitempty"`
+	DiscoveryTime time.Duration `json:"discovery_ns"`
+	Duration      time.Duration `json:"duration_ns"`
+}
+
+// OK reports whether every target answered with status OK.
+func (r *Result) OK() bool {
+	if len(r.NoResponse) > 0 || r.Halted || len(r.Skipped) > 0 {
+		return false
+	}
+	for _, rep := range r.Replies {
+		if rep.Status != protocol.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed counts replies whose status is not OK.
+func (r *Result) Failed() int {
+	n := 0
+	for _, rep := range r.Replies {
+		if rep.Status != protocol.OK {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Call) defaults() {
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.DiscoveryTimeout <= 0 {
+		c.DiscoveryTimeout = 2 * time.Second
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = 300 * time.Millisecond
+	}
+	if c.TTL <= 0 {
+		c.TTL = 60
+	}
+}
+
+// Discover finds the nodes matching spec by broadcasting rpcutil#ping and
+// collecting replies until none arrived for quiet, bounded by timeout.
+func (c *Client) Discover(ctx context.Context, spec filter.Spec, timeout, quiet time.Duration) ([]string, error) {
+	call := Call{Agent: "rpcutil", Action: "ping", Filter: spec, DiscoveryTimeout: timeout, Quiet: quiet}
+	call.defaults()
+	res, err := c.broadcast(ctx, &call)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(res.Replies))
+	for _, r := range res.Replies {
+		ids = append(ids, r.Identity)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Do runs call: discovery (unless Nodes is set or the call is a ping),
+// then the request, in batches when asked.
+func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
+	call.defaults()
+	if _, err := filter.Compile(call.Filter); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	isPing := call.Agent == "rpcutil" && call.Action == "ping"
+	if isPing && call.Nodes == nil && call.Limit == "" && call.Batch == "" {
+		res, err := c.broadcast(ctx, &call)
+		if err != nil {
+			return nil, err
+		}
+		res.Duration = time.Since(start)
+		res.DiscoveryTime = res.Duration
+		return res, nil
+	}
+	targets := call.Nodes
+	discovered := targets == nil
+	if discovered {
+		ids, err := c.Discover(ctx, call.Filter, call.DiscoveryTimeout, call.Quiet)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
+		}
+		targets = ids
+	}
+	discoveryTime := time.Since(start)
+	targets = dedupe(targets)
+	if call.Limit != "" {
+		n, err := ParseCount(call.Limit, len(targets))
+		if err != nil {
+			return nil, fmt.Errorf("--limit: %w", err)
+		}
+		if n < len(targets) {
+			targets = targets[:n]
+		}
+	}
+	res := &Result{Agent: call.Agent, Action: call.Action, Targets: targets, DiscoveryTime: discoveryTime}
+	if len(targets) == 0 {
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	batch := len(targets)
+	if call.Batch != "" {
+		n, err := ParseCount(call.Batch, len(targets))
+		if err != nil {
+			return nil, fmt.Errorf("--batch: %w", err)
+		}
+		batch = max(n, 1)
+	}
+	batches := (len(targets) + batch - 1) / batch
+	for i := 0; i < batches; i++ {
+		nodes := targets[i*batch : min((i+1)*batch, len(targets))]
+		if call.Progress != nil && call.Batch != "" {
+			call.Progress(Progress{Batch: i + 1, Batches: batches, Nodes: nodes})
+		}
+		part, err := c.directed(ctx, &call, nodes)
+		if err != nil {
+			return nil, err
+		}
+		res.Replies = append(res.Replies, part.Replies...)
+		res.NoResponse = append(res.NoResponse, part.NoResponse...)
+		res.Forged += part.Forged
+		if call.HaltOnFailure && !part.OK() && i < batches-1 {
+			res.Halted = true
+			res.Skipped = append([]string(nil), targets[(i+1)*batch:]...)
+			break
+		}
+		if i < batches-1 && call.BatchSleep > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(call.BatchSleep):
+			}
+		}
+	}
+	sortReplies(res.Replies)
+	sort.Strings(res.NoResponse)
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func (c *Client) newRequest(call *Call) (*protocol.Request, []byte, error) {
+	var data json.RawMessage
+	if call.Data != nil {
+		b, err := json.Marshal(call.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode request data: %w", err)
+		}
+		data = b
+	}
+	req := &protocol.Request{
+		ID: newID(), Collective: c.opts.Collective, Agent: call.Agent, Action: call.Action,
+		Data: data, Filter: call.Filter, Caller: c.opts.Caller,
+		Time: time.Now().UTC(), TTL: call.TTL,
+	}
+	if c.opts.Signer != nil {
+		if err := c.opts.Signer.SignRequest(req); err != nil {
+			return nil, nil, err
+		}
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode request: %w", err)
+	}
+	if len(b) > protocol.MaxMessageSize {
+		return nil, nil, fmt.Errorf("request of %d bytes is larger than the %d byte limit", len(b), protocol.MaxMessageSize)
+	}
+	return req, b, nil
+}
+
+// collector gathers replies to one request id from an inbox.
+type collector struct {
+	c       *Client
+	req     *protocol.Request
+	sent    time.Time
+	sub     *nats.Subscription
+	ch      chan *nats.Msg
+	seen    map[string]bool
+	replies []*Reply
+	forged  int
+	onReply func(*Reply)
+}
+
+func (c *Client) listen(req *protocol.Request, onReply func(*Reply)) (*collector, string, error) {
+	inbox := c.nc.NewRespInbox()
+	// The channel is generous so a burst of 10,000 replies never hits the
+	// slow-consumer limit while we decode.
+	col := &collector{c: c, req: req, ch: make(chan *nats.Msg, 65536), seen: map[string]bool{}, onReply: onReply}
+	sub, err := c.nc.ChanSubscribe(inbox, col.ch)
+	if err != nil {
+		return nil, "", fmt.Errorf("subscribe to reply inbox: %w", err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	col.sub = sub
+	return col, inbox, nil
+}
+
+// take decodes one reply message; it reports whether a new node answered.
+func (col *collector) take(m *nats.Msg) bool {
+	var rep Reply
+	if err := protocol.Decode(m.Data, &rep.Reply); err != nil {
+		col.c.log.Warn("dropped malformed reply", "err", err)
+		return false
+	}
+	if rep.RequestID != col.req.ID || !protocol.ValidToken(rep.Identity) {
+		return false
+	}
+	if v := col.c.opts.VerifyReply; v != nil {
+		if err := v(&rep.Reply); err != nil {
+			col.forged++
+			col.c.log.Warn("dropped reply that failed verification", "identity", rep.Identity, "err", err)
+			return false
+		}
+	}
+	if col.seen[rep.Identity] {
+		return false // a node is counted once, however often it answers
+	}
+	col.seen[rep.Identity] = true
+	rep.RTT = time.Since(col.sent)
+	col.replies = append(col.replies, &rep)
+	if col.onReply != nil {
+		col.onReply(&rep)
+	}
+	return true
+}
+
+func (col *collector) close() { _ = col.sub.Unsubscribe() }
+
+// broadcast publishes one request to every agent and collects replies until
+// none arrived for Quiet, bounded by DiscoveryTimeout.
+func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
+	req, b, err := c.newRequest(call)
+	if err != nil {
+		return nil, err
+	}
+	col, inbox, err := c.listen(req, call.OnReply)
+	if err != nil {
+		return nil, err
+	}
+	defer col.close()
+	col.sent = time.Now()
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Agent(call.Agent), Reply: inbox, Data: b}); err != nil {
+		return nil, fmt.Errorf("publish request: %w", err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		return nil, fmt.Errorf("flush request (is NATS reachable?): %w", err)
+	}
+	deadline := time.NewTimer(call.DiscoveryTimeout)
+	defer deadline.Stop()
+	quiet := time.NewTimer(call.DiscoveryTimeout)
+	defer quiet.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			break loop
+		case <-quiet.C:
+			break loop
+		case m := <-col.ch:
+			if col.take(m) {
+				quiet.Reset(call.Quiet)
+			}
+		}
+	}
+	sortReplies(col.replies)
+	return &Result{Agent: call.Agent, Action: call.Action, Replies: col.replies, Targets: identities(col.replies), NoResponse: []string{}, Forged: col.forged}, nil
+}
+
+// directed sends the request to each node's own subject and waits until all
+// answered or Timeout passed.
+func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Result, error) {
+	req, b, err := c.newRequest(call)
+	if err != nil {
+		return nil, err
+	}
+	col, inbox, err := c.listen(req, call.OnReply)
+	if err != nil {
+		return nil, err
+	}
+	defer col.close()
+	want := map[string]bool{}
+	col.sent = time.Now()
+	for _, n := range nodes {
+		if !protocol.ValidToken(n) {
+			return nil, fmt.Errorf("node name %q cannot be addressed (no dots, spaces or wildcards)", n)
+		}
+		want[n] = true
+		if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Node(n), Reply: inbox, Data: b}); err != nil {
+			return nil, fmt.Errorf("publish request to %s: %w", n, err)
+		}
+	}
+	if err := c.nc.Flush(); err != nil {
+		return nil, fmt.Errorf("flush requests (is NATS reachable?): %w", err)
+	}
+	timeout := time.NewTimer(call.Timeout)
+	defer timeout.Stop()
+	got := 0
+	for got < len(want) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timeout.C:
+			goto done
+		case m := <-col.ch:
+			if col.take(m) && want[col.replies[len(col.replies)-1].Identity] {
+				got++
+			}
+		}
+	}
+done:
+	res := &Result{Replies: col.replies, Forged: col.forged, NoResponse: []string{}}
+	for _, n := range nodes {
+		if !col.seen[n] {
+			res.NoResponse = append(res.NoResponse, n)
+		}
+	}
+	return res, nil
+}
+
+// ParseCount reads "N" or "N%" of total; a percentage rounds up so 10% of 5
+// is 1, not 0.
+func ParseCount(s string, total int) (int, error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return 0, fmt.Errorf("%q is not a percentage between 0 and 100", s)
+		}
+		return int(math.Ceil(f / 100 * float64(total))), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive number or percentage", s)
+	}
+	return n, nil
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sortReplies(r []*Reply) {
+	sort.Slice(r, func(i, j int) bool { return r[i].Identity < r[j].Identity })
+}
+
+func identities(r []*Reply) []string {
+	ids := make([]string, len(r))
+	for i, rep := range r {
+		ids[i] = rep.Identity
+	}
+	return ids
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ErrNoNodes is returned by callers that need at least one target.
+var ErrNoNodes = errors.New("no nodes matched the filter")

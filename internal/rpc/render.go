@@ -1,0 +1,211 @@
+package rpc
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// Display selects which replies are printed: "ok", "failed" or "all".
+type Display string
+
+func (d Display) show(r *Reply) bool {
+	switch d {
+	case "ok":
+		return r.Status == protocol.OK
+	case "failed":
+		return r.Status != protocol.OK
+	}
+	return true
+}
+
+// ms renders a duration in milliseconds as mco does.
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// RenderPing prints one line per node and ping statistics.
+func RenderPing(w io.Writer, res *Result) {
+	var mn, mx, sum time.Duration
+	for i, r := range res.Replies {
+		fmt.Fprintf(w, "%-40s time=%s\n", r.Identity, ms(r.RTT))
+		if i == 0 || r.RTT < mn {
+			mn = r.RTT
+		}
+		mx = max(mx, r.RTT)
+		sum += r.RTT
+	}
+	fmt.Fprintf(w, "\n\n---- ping statistics ----\n")
+	if n := len(res.Replies); n > 0 {
+		fmt.Fprintf(w, "%d replies max: %.2f min: %.2f avg: %.2f\n", n,
+			msf(mx), msf(mn), msf(sum/time.Duration(n)))
+	} else {
+		fmt.Fprintf(w, "No responses received\n")
+	}
+	renderNoResponse(w, res)
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// RenderFind prints the identity of every node that answered.
+func RenderFind(w io.Writer, res *Result) {
+	for _, r := range res.Replies {
+		fmt.Fprintln(w, r.Identity)
+	}
+}
+
+// FactCount is one value of a fact and how many nodes have it.
+type FactCount struct {
+	Value string   `json:"value"`
+	Count int      `json:"count"`
+	Nodes []string `json:"nodes,omitempty"`
+}
+
+// FactReport groups get_fact replies by value.
+func FactReport(res *Result) []FactCount {
+	by := map[string][]string{}
+	for _, r := range res.Replies {
+		if r.Status != protocol.OK {
+			continue
+		}
+		v := FormatValue(r.DataMap()["value"])
+		by[v] = append(by[v], r.Identity)
+	}
+	out := make([]FactCount, 0, len(by))
+	for v, nodes := range by {
+		out = append(out, FactCount{Value: v, Count: len(nodes), Nodes: nodes})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+	return out
+}
+
+// RenderFacts prints mco's "Report for fact" table.
+func RenderFacts(w io.Writer, fact string, res *Result, showNodes bool) {
+	fmt.Fprintf(w, "Report for fact: %s\n\n", fact)
+	for _, fc := range FactReport(res) {
+		fmt.Fprintf(w, "        %-40s found %d times\n", fc.Value, fc.Count)
+		if showNodes {
+			for _, n := range fc.Nodes {
+				fmt.Fprintf(w, "            %s\n", n)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintln(w)
+	RenderFinished(w, res)
+}
+
+// RenderFinished prints the closing line and the silent nodes.
+func RenderFinished(w io.Writer, res *Result) {
+	fmt.Fprintf(w, "Finished processing %d / %d hosts in %s\n", len(res.Replies), max(len(res.Targets), len(res.Replies)), ms(res.Duration))
+	renderNoResponse(w, res)
+}
+
+func renderNoResponse(w io.Writer, res *Result) {
+	if len(res.NoResponse) > 0 {
+		fmt.Fprintf(w, "\nNo response from:\n\n")
+		for _, n := range res.NoResponse {
+			fmt.Fprintf(w, "    %s\n", n)
+		}
+		fmt.Fprintln(w)
+	}
+	if res.Halted {
+		fmt.Fprintf(w, "\nStopped after a failed batch; not sent to %d nodes: %s\n", len(res.Skipped), strings.Join(res.Skipped, ", "))
+	}
+}
+
+// RenderReplies prints each shown reply as mco rpc does: the identity, then
+// its data as aligned key: value lines, or the status message on failure.
+func RenderReplies(w io.Writer, res *Result, d Display) {
+	for _, r := range res.Replies {
+		if !d.show(r) {
+			continue
+		}
+		if r.Status != protocol.OK {
+			fmt.Fprintf(w, "%-40s %s\n\n", r.Identity, r.StatusMsg)
+			continue
+		}
+		fmt.Fprintf(w, "%s\n", r.Identity)
+		m := r.DataMap()
+		keys := make([]string, 0, len(m))
+		width := 0
+		for k := range m {
+			keys = append(keys, k)
+			width = max(width, len(k))
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "   %*s: %s\n", width, k, FormatValue(m[k]))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// RenderLine prints one line per shown reply, built by line from its data.
+func RenderLine(w io.Writer, res *Result, d Display, line func(r *Reply, data map[string]any) string) {
+	for _, r := range res.Replies {
+		if !d.show(r) {
+			continue
+		}
+		if r.Status != protocol.OK {
+			fmt.Fprintf(w, "%-40s %s\n", r.Identity, r.StatusMsg)
+			continue
+		}
+		fmt.Fprintf(w, "%-40s %s\n", r.Identity, line(r, r.DataMap()))
+	}
+}
+
+// Summarize counts the values of one data key over successful replies,
+// sorted by count then value.
+func Summarize(res *Result, key string) []FactCount {
+	by := map[string]int{}
+	for _, r := range res.Replies {
+		if r.Status != protocol.OK {
+			continue
+		}
+		by[FormatValue(r.DataMap()[key])]++
+	}
+	out := make([]FactCount, 0, len(by))
+	for v, n := range by {
+		out = append(out, FactCount{Value: v, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Value < out[j].Value
+	})
+	return out
+}
+
+// RenderSummary prints "Summary of Title: a = 6, b = 5".
+func RenderSummary(w io.Writer, title string, counts []FactCount) {
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = fmt.Sprintf("%s = %d", c.Value, c.Count)
+	}
+	fmt.Fprintf(w, "Summary of %s: %s\n", title, strings.Join(parts, ", "))
+}
+
+// FormatValue renders a JSON value for humans.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprintf("%g", x)
+	case bool:
+		return fmt.Sprintf("%t", x)
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}

@@ -1,0 +1,124 @@
+package nodeagent
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/nodeagent/actions"
+)
+
+// rpcutil is the built-in agent every node hosts: discovery and
+// introspection, as MCollective's rpcutil.
+type rpcutil struct{ a *Agent }
+
+func (r *rpcutil) Name() string { return "rpcutil" }
+
+func (r *rpcutil) Actions() []string {
+	return []string{"agent_inventory", "daemon_stats", "get_fact", "get_facts", "inventory", "ping"}
+}
+
+func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result {
+	a := r.a
+	switch req.Action {
+	case "ping":
+		return actions.OK(map[string]any{"pong": a.opts.Now().Unix()})
+	case "inventory":
+		return actions.OK(map[string]any{
+			"agents":          a.names,
+			"facts":           a.opts.Facts.Facts(),
+			"classes":         nonNil(a.opts.Classes),
+			"version":         Version,
+			"main_collective": a.opts.Collective,
+			"collectives":     []string{a.opts.Collective},
+			"started":         a.started.Unix(),
+			"uptime":          int64(a.opts.Now().Sub(a.started).Seconds()),
+		})
+	case "get_fact":
+		var d struct {
+			Fact string `json:"fact"`
+		}
+		if err := json.Unmarshal(orEmpty(req.Data), &d); err != nil {
+			return actions.Fail(protocol.InvalidData, "get_fact data must be {\"fact\": NAME}: "+err.Error())
+		}
+		if d.Fact == "" {
+			return actions.Fail(protocol.MissingData, "get_fact needs fact=NAME")
+		}
+		v, _ := lookupFact(a.opts.Facts.Facts(), d.Fact)
+		return actions.OK(map[string]any{"fact": d.Fact, "value": v})
+	case "get_facts":
+		var d struct {
+			Facts string `json:"facts"`
+		}
+		if err := json.Unmarshal(orEmpty(req.Data), &d); err != nil {
+			return actions.Fail(protocol.InvalidData, "get_facts data must be {\"facts\": \"a,b\"}: "+err.Error())
+		}
+		if d.Facts == "" {
+			return actions.Fail(protocol.MissingData, "get_facts needs facts=NAME,NAME")
+		}
+		facts := a.opts.Facts.Facts()
+		values := map[string]any{}
+		for _, f := range strings.Split(d.Facts, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				values[f], _ = lookupFact(facts, f)
+			}
+		}
+		return actions.OK(map[string]any{"values": values})
+	case "agent_inventory":
+		var list []map[string]any
+		for _, n := range a.names {
+			list = append(list, map[string]any{"agent": n, "actions": a.agents[n].Actions()})
+		}
+		return actions.OK(map[string]any{"agents": list})
+	case "daemon_stats":
+		s := &a.stats
+		return actions.OK(map[string]any{
+			"requests":     s.Requests.Load(),
+			"replies":      s.Replies.Load(),
+			"filtered":     s.Filtered.Load(),
+			"errors":       s.Errors.Load(),
+			"ttlexpired":   s.TTLExpired.Load(),
+			"unauthorized": s.Unauthorized.Load(),
+			"started":      a.started.Unix(),
+			"uptime":       int64(time.Since(a.started).Seconds()),
+			"version":      Version,
+			"pid":          os.Getpid(),
+		})
+	}
+	return actions.Fail(protocol.UnknownAction, "unknown action rpcutil#"+req.Action)
+}
+
+// lookupFact finds a fact by exact key, then by dotted path into nested maps.
+func lookupFact(facts map[string]any, path string) (any, bool) {
+	if v, ok := facts[path]; ok {
+		return v, true
+	}
+	var cur any = facts
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func orEmpty(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,111 @@
+package nodeagent
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"time"
+
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// Job is a scheduled check or probe.
+type Job struct {
+	Name string
+	// Kind is "check" or "probe".
+	Kind     string
+	Interval time.Duration
+	Timeout  time.Duration
+	// Splay is the most the first run is delayed by, chosen at random, so a
+	// fleet started together does not run its checks in lockstep.
+	Splay time.Duration
+	Run   func(ctx context.Context) Outcome
+}
+
+// Outcome is what one run of a job found.
+type Outcome struct {
+	Status     int
+	Output     string
+	LongOutput string
+	Perfdata   []protocol.Perf
+	Steps      []protocol.StepResult
+	Duration   time.Duration
+}
+
+// schedule runs j every Interval and publishes each result with the job's
+// cumulative counters.
+func (a *Agent) schedule(ctx context.Context, j Job) {
+	defer a.wg.Done()
+	if j.Interval <= 0 {
+		j.Interval = time.Minute
+	}
+	if j.Timeout <= 0 || j.Timeout > j.Interval {
+		j.Timeout = min(j.Interval, 60*time.Second)
+	}
+	var delay time.Duration
+	if j.Splay > 0 {
+		delay = time.Duration(rand.Int64N(int64(j.Splay)))
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	runs := map[string]uint64{}
+	var probeRuns, probeFailures uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := a.opts.Now()
+		rctx, cancel := context.WithTimeout(ctx, j.Timeout)
+		out := j.Run(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		name := protocol.StateName(out.Status)
+		runs[name]++
+		res := protocol.Result{
+			Identity: a.opts.Identity, Kind: j.Kind, Name: j.Name,
+			Status: out.Status, Output: out.Output, LongOutput: out.LongOutput,
+			Perfdata: out.Perfdata, Steps: out.Steps, Duration: out.Duration.Seconds(),
+			Time: start.UTC(), Interval: j.Interval.Seconds(), Started: a.started.UTC(),
+		}
+		if j.Kind == "probe" {
+			probeRuns++
+			if out.Status != protocol.StateOK {
+				probeFailures++
+			}
+			res.ProbeRuns, res.ProbeFailures = probeRuns, probeFailures
+		} else {
+			res.Runs = copyRuns(runs)
+		}
+		a.publishResult(&res)
+		t.Reset(j.Interval)
+	}
+}
+
+func copyRuns(m map[string]uint64) map[string]uint64 {
+	c := make(map[string]uint64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func (a *Agent) publishResult(res *protocol.Result) {
+	if a.opts.Signer != nil {
+		if err := a.opts.Signer.SignResult(res); err != nil {
+			a.log.Error("sign result", "err", err)
+			return
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		a.log.Error("encode result", "check", res.Name, "err", err)
+		return
+	}
+	if err := a.opts.Conn.Publish(a.subj.Results(a.opts.Identity, res.Name), b); err != nil {
+		a.log.Warn("publish result", "check", res.Name, "err", err)
+	}
+}
