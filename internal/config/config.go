@@ -81,3 +81,56 @@ func reasonOf(err error) string {
 	s = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?`).ReplaceAllString(s, "")
 	return lineRE.ReplaceAllString(s, "")
 }
+
+// LoadNode is Load that also returns the parsed document, so validation after
+// decoding can point at lines with Find and At.
+func LoadNode(path string, v any) (*yaml.Node, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := Decode(path, b, v); err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	_ = yaml.Unmarshal(b, &doc)
+	return &doc, nil
+}
+
+// Find walks a document by map keys (string) and sequence indexes (int) and
+// returns the node found, or the deepest node reached so an error can still
+// point near the problem.
+func Find(doc *yaml.Node, path ...any) *yaml.Node {
+	n := doc
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, p := range path {
+		if n == nil {
+			return nil
+		}
+		switch k := p.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return n
+			}
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					next = n.Content[i+1]
+					break
+				}
+			}
+			if next == nil {
+				return n
+			}
+			n = next
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return n
+			}
+			n = n.Content[k]
+		}
+	}
+	return n
+}

@@ -1,0 +1,55 @@
+package remediation
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the engine's Prometheus series, registered on the Registerer
+// the caller passes so that several engines (tests) never collide.
+type metrics struct {
+	total     *prometheus.CounterVec
+	skipped   *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	timeToFix *prometheus.HistogramVec
+	circuit   *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer, rs *RuleSet) (*metrics, error) {
+	m := &metrics{
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pulse_remediations_total",
+			Help: "Remediations by rule and final result (succeeded, failed, ineffective, dry_run, rejected).",
+		}, []string{"rule", "result"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pulse_remediation_skipped_total",
+			Help: "Alerts the remediation engine did not act on, by rule and reason.",
+		}, []string{"rule", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pulse_remediation_duration_seconds",
+			Help:    "Time from starting a remediation to its verified or failed end.",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
+		}, []string{"rule"}),
+		timeToFix: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pulse_remediation_time_to_fix_seconds",
+			Help:    "Time from an alert starting to its remediation being verified.",
+			Buckets: prometheus.ExponentialBuckets(5, 2, 12),
+		}, []string{"rule"}),
+		circuit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pulse_remediation_circuit_open",
+			Help: "1 while a rule's circuit breaker is open and the rule is stopped.",
+		}, []string{"rule"}),
+	}
+	for _, c := range []prometheus.Collector{m.total, m.skipped, m.duration, m.timeToFix, m.circuit} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register remediation metrics: %w; is a second engine using the same registry?", err)
+		}
+	}
+	// Export every rule's breaker from the start, so alerting on it works
+	// before the first failure.
+	for _, r := range rs.Rules {
+		m.circuit.WithLabelValues(r.Name).Set(0)
+	}
+	return m, nil
+}
