@@ -24,8 +24,11 @@ type Options struct {
 	// NATSHost and NATSPort for the embedded broker (port -1: any free one).
 	NATSHost string
 	NATSPort int
-	// RegisterInterval of the simulated agents.
-	RegisterInterval time.Duration
+	// Intervals of heartbeats and checks (DefaultIntervals when zero).
+	Intervals Intervals
+	// ChangeDelay is how long a simulated package or service change takes
+	// (0: the providers' default; negative: none).
+	ChangeDelay time.Duration
 	Logger           *slog.Logger
 }
 
@@ -35,6 +38,7 @@ type Demo struct {
 	Broker *broker.Broker
 	Agents []*nodeagent.Agent
 	Specs  []NodeSpec
+	nodes  []*simNode
 	log    *slog.Logger
 }
 
@@ -50,8 +54,8 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.RegisterInterval <= 0 {
-		opts.RegisterInterval = 10 * time.Second
+	if opts.Intervals == (Intervals{}) {
+		opts.Intervals = DefaultIntervals()
 	}
 	d := &Demo{opts: opts, log: opts.Logger.With("component", "demo"), Specs: Fleet(opts.Nodes, opts.Zones)}
 	b, err := broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: "", Logger: opts.Logger})
@@ -60,6 +64,8 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	}
 	d.Broker = b
 	for _, spec := range d.Specs {
+		node := newSimNode(spec, opts.ChangeDelay)
+		d.nodes = append(d.nodes, node)
 		nc, err := nodeagent.Connect([]string{b.ClientURL()}, "pulse agent "+spec.Identity, opts.Logger)
 		if err != nil {
 			d.Stop()
@@ -67,8 +73,8 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 		}
 		a, err := nodeagent.New(nodeagent.Options{
 			Identity: spec.Identity, Collective: "pulse", Conn: nc,
-			Facts: mapFacts(spec.Facts), Classes: spec.Classes,
-			RegisterInterval: opts.RegisterInterval, Logger: opts.Logger,
+			Facts: mapFacts(spec.Facts), Classes: spec.Classes, Agents: node.agents(),
+			Jobs: node.jobs(opts.Intervals), RegisterInterval: opts.Intervals.Register, Logger: opts.Logger,
 		})
 		if err != nil {
 			nc.Close()
@@ -121,6 +127,10 @@ func (d *Demo) PrintIntro(w io.Writer) {
 		"pulse find -W cluster=alfa",
 		"pulse inventory " + d.Specs[0].Identity,
 		"pulse rpc rpcutil get_fact fact=role -W role=web",
+		"pulse package status httpd",
+		"pulse package install httpd -F ec2_placement_availability_zone=" + d.opts.Zones[0],
+		"pulse service httpd status",
+		"pulse nrpe check_load",
 	} {
 		fmt.Fprintf(w, "  %s\n", c)
 	}

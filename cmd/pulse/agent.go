@@ -1,7 +1,60 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulseops/pulse/internal/config"
+	"github.com/pulseops/pulse/nodeagent"
+)
 
 func newAgentCmd() *cobra.Command {
-	return &cobra.Command{Use: "agent", Short: "Run the node agent (see --config)"}
+	var (
+		cfgPath, logLevel string
+		check             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent: answer requests, heartbeat facts, run checks and probes",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := config.Resolve(c.Flags(), "PULSE", nil); err != nil {
+				return usageError{err}
+			}
+			cfg, err := nodeagent.LoadConfig(cfgPath)
+			if err != nil {
+				return usageError{err}
+			}
+			log := newLogger(logLevel)
+			opts, gatherer, err := cfg.Build(c.Context(), log)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", cfgPath, err)}
+			}
+			if check {
+				fmt.Fprintf(c.OutOrStdout(), "%s: OK (%d agents, %d scheduled jobs)\n", cfgPath, len(opts.Agents)+1, len(opts.Jobs))
+				return nil
+			}
+			nc, err := nodeagent.Connect(cfg.NATS, "pulse agent "+cfg.Identity, log)
+			if err != nil {
+				return err
+			}
+			opts.Conn = nc
+			a, err := nodeagent.New(opts)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := a.Start(c.Context()); err != nil {
+				return err
+			}
+			go gatherer.Run(c.Context(), cfg.Facts.Interval)
+			<-c.Context().Done()
+			a.Stop()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "/etc/pulse/agent.yaml", "agent config file")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().BoolVar(&check, "config-check", false, "validate the config and exit")
+	return cmd
 }

@@ -44,6 +44,16 @@ func run() int {
 	defer stop()
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	var ee exitError
+	if err != nil && !errors.As(err, &ee) {
+		fmt.Fprintf(os.Stderr, "pulse: %v\n", err)
+	}
+	return code
+}
+
+// exitCode maps a command's error to pulse's exit codes.
+func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -51,10 +61,8 @@ func run() int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(os.Stderr, "pulse: %v\n", err)
 	var ue usageError
-	var fe *filter.Error
-	if errors.As(err, &ue) || errors.As(err, &fe) || isFlagError(err) {
+	if errors.As(err, &ue) || isFilterError(err) || isFlagError(err) {
 		return exitUsage
 	}
 	return exitFailed
@@ -71,7 +79,8 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
-		newBrokerCmd(), newAgentCmd(), newDemoCmd(),
+		newPackageCmd(), newServiceCmd(), newNRPECmd(),
+		newBrokerCmd(), newAgentCmd(), newDemoCmd(), newRulesCmd(),
 	)
 	return root
 }
@@ -86,4 +95,9 @@ func isFlagError(err error) bool {
 		}
 	}
 	return false
+}
+
+func isFilterError(err error) bool {
+	var fe *filter.Error
+	return errors.As(err, &fe)
 }

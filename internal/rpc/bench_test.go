@@ -55,7 +55,7 @@ func BenchmarkPingFanout1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		var all time.Time
 		start := time.Now()
-		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 100 * time.Millisecond, DiscoveryTimeout: 5 * time.Second,
+		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: time.Second, DiscoveryTimeout: 10 * time.Second,
 			OnReply: func(*rpc.Reply) {}})
 		if err != nil {
 			b.Fatal(err)

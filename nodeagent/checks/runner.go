@@ -53,12 +53,17 @@ type RunnerOptions struct {
 	Timeout time.Duration
 	// MaxOutput bounds kept plugin output; default DefaultMaxOutput.
 	MaxOutput int
-	Log       *slog.Logger
+	// Builtins adds native checks by program name beside check_load; the
+	// demo's simulated nodes use it for checks of simulated services.
+	Builtins map[string]Builtin
+	Log      *slog.Logger
 }
 
-// builtin is a native check: it gets the filesystem root and the arguments
+// Builtin is a native check: it gets the filesystem root and the arguments
 // after the command name, and never forks.
-type builtin func(root string, args []string) Outcome
+type Builtin func(root string, args []string) Outcome
+
+type builtin = Builtin
 
 // Runner resolves named commands and runs them as builtins or plugins.
 type Runner struct {
@@ -91,10 +96,14 @@ func NewRunner(opts RunnerOptions) *Runner {
 	for k, v := range opts.Commands {
 		cmds[k] = slices.Clone(v)
 	}
+	builtins := map[string]builtin{"check_load": checkLoad}
+	for k, v := range opts.Builtins {
+		builtins[k] = v
+	}
 	return &Runner{
 		opts:     opts,
 		commands: cmds,
-		builtins: map[string]builtin{"check_load": checkLoad},
+		builtins: builtins,
 		log:      log.With("component", "checks"),
 	}
 }

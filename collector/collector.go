@@ -1,0 +1,256 @@
+// Package collector turns the fleet's NATS traffic (registrations and check
+// and probe results) into node and check state, Prometheus metrics keyed by
+// allow-listed facts, liveness events and a JSON API. It rebuilds its state
+// from JetStream on start, so it keeps nothing on disk of its own.
+//
+// It must never act on the fleet: it only listens. It never trusts a message
+// to speak for another node, never lets facts become labels outside the
+// allow-list, and never lets one node or one fact grow the metrics without
+// bound; whatever it refuses it counts.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// LabelRule turns one fact into one label on every per-node series.
+type LabelRule struct {
+	// Fact is the fact path; "os.name" looks up facts["os.name"] and then
+	// facts["os"]["name"].
+	Fact string `yaml:"fact" json:"fact"`
+	// Label is the label name; empty means the fact path, sanitised.
+	Label string `yaml:"label" json:"label"`
+}
+
+// DefaultLabels is the allow-list used when Options.Labels is nil.
+func DefaultLabels() []LabelRule {
+	return []LabelRule{
+		{Fact: "ec2_placement_availability_zone", Label: "az"},
+		{Fact: "role", Label: "role"},
+		{Fact: "cluster", Label: "cluster"},
+	}
+}
+
+// Options configure a Collector. Zero values take the defaults named.
+type Options struct {
+	// Conn is the NATS connection to listen on; the caller owns and closes it.
+	Conn       *nats.Conn
+	Collective string
+	// Labels is the fact allow-list; nil means DefaultLabels(). An empty,
+	// non-nil slice means no fact labels at all.
+	Labels []LabelRule
+	// MaxLabelValues caps the distinct values of each fact label (1000).
+	MaxLabelValues int
+	// MaxSeries caps the fleet series /metrics exposes (500000).
+	MaxSeries int
+	// HeartbeatMisses is how many heartbeats a node may miss before it is
+	// down (3).
+	HeartbeatMisses int
+	// StaleIntervals is how many of its intervals a result may age before it
+	// is stale (3).
+	StaleIntervals int
+	// MaxOutputBytes bounds a result's output and long output (4096).
+	MaxOutputBytes int
+	// Replicas of the JetStream streams when they are created (1).
+	Replicas int
+	Logger   *slog.Logger
+	// Now is the clock; tests inject one. Defaults to time.Now.
+	Now func() time.Time
+	// OnEvent receives node_up, node_down and check_state events. It is
+	// called from the ingest goroutines and must not block.
+	OnEvent func(protocol.Event)
+}
+
+// Collector ingests the fleet's registrations and results and serves them.
+type Collector struct {
+	opts   Options
+	log    *slog.Logger
+	rules  []labelRule
+	subj   protocol.Subjects
+	reg    *prometheus.Registry
+	health *healthMetrics
+	mux    *http.ServeMux
+	fleet  *fleetCollector
+
+	mu    sync.RWMutex
+	state *state
+
+	runMu   sync.Mutex
+	running bool
+	mode    string // "jetstream" or "core", for /healthz
+	stop    func()
+	done    chan struct{}
+
+	logLimit logLimiter
+}
+
+// New checks opts, fills in defaults and builds a Collector that is not yet
+// listening; call Start.
+func New(opts Options) (*Collector, error) {
+	if opts.Conn == nil {
+		return nil, errors.New("collector: Options.Conn is nil: connect to NATS first and pass the connection")
+	}
+	if !protocol.ValidToken(opts.Collective) || strings.ContainsAny(opts.Collective, `/\`) {
+		return nil, fmt.Errorf("collector: collective %q is not a valid name: use letters, digits, - and _ only", opts.Collective)
+	}
+	if opts.Labels == nil {
+		opts.Labels = DefaultLabels()
+	}
+	rules, err := compileLabels(opts.Labels)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxLabelValues", &opts.MaxLabelValues, 1000},
+		{"MaxSeries", &opts.MaxSeries, 500000},
+		{"HeartbeatMisses", &opts.HeartbeatMisses, 3},
+		{"StaleIntervals", &opts.StaleIntervals, 3},
+		{"MaxOutputBytes", &opts.MaxOutputBytes, 4096},
+		{"Replicas", &opts.Replicas, 1},
+	} {
+		if *f.v < 0 {
+			return nil, fmt.Errorf("collector: %s is %d: it must be positive, or 0 for the default %d", f.name, *f.v, f.def)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Collector{
+		opts:  opts,
+		log:   opts.Logger.With("component", "collector", "collective", opts.Collective),
+		rules: rules,
+		subj:  protocol.Subjects{Collective: opts.Collective},
+		reg:   prometheus.NewRegistry(),
+		mux:   http.NewServeMux(),
+	}
+	c.state = newState(c)
+	c.health = newHealthMetrics(c.reg)
+	c.fleet = newFleetCollector(c)
+	c.reg.MustRegister(c.fleet,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.routes()
+	return c, nil
+}
+
+// Registry is the collector's own Prometheus registry, for callers that add
+// metrics of their own (the remediation engine, the event hub) to /metrics.
+func (c *Collector) Registry() *prometheus.Registry { return c.reg }
+
+// Start ensures the JetStream streams exist, replays the last registration
+// and result of every node and check, and keeps consuming new ones until Stop
+// or until ctx ends. Without JetStream it falls back to core subscriptions
+// and logs a warning; state then starts empty.
+func (c *Collector) Start(ctx context.Context) error {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if c.running {
+		return errors.New("collector: Start called twice: call Stop first")
+	}
+	c.mu.Lock()
+	c.state.started = c.opts.Now()
+	c.mu.Unlock()
+	runCtx, cancel := context.WithCancel(ctx)
+	stopIngest, mode, err := c.subscribe(runCtx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	c.mode = mode
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.sweepLoop(runCtx)
+	}()
+	c.stop = func() {
+		stopIngest()
+		cancel()
+		<-done
+	}
+	c.done = done
+	c.running = true
+	return nil
+}
+
+// Stop ends ingest and the liveness sweep. The HTTP handler keeps serving the
+// last state. Stop is safe to call more than once.
+func (c *Collector) Stop() {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if !c.running {
+		return
+	}
+	c.stop()
+	c.running = false
+}
+
+// sweepLoop turns missed heartbeats into node_down events. Metrics and the API
+// compute liveness from the clock themselves, so the loop only decides when
+// events fire.
+func (c *Collector) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.sweep()
+		}
+	}
+}
+
+// emit hands events to OnEvent; it must be called without c.mu held so that
+// a handler may read the collector.
+func (c *Collector) emit(evs []protocol.Event) {
+	if c.opts.OnEvent == nil {
+		return
+	}
+	for _, e := range evs {
+		c.opts.OnEvent(e)
+	}
+}
+
+// logLimiter keeps a flood of bad messages from flooding the log as well:
+// each reason is logged at most once per period; the counters carry the rest.
+type logLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (l *logLimiter) allow(reason string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	now := time.Now()
+	if t, ok := l.last[reason]; ok && now.Sub(t) < 10*time.Second {
+		return false
+	}
+	l.last[reason] = now
+	return true
+}

@@ -1,0 +1,204 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+func connect(t testing.TB, b *broker.Broker) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(b.ClientURL())
+	if err != nil {
+		t.Fatalf("connect to %s: %v", b.ClientURL(), err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func startCollector(t testing.TB, nc *nats.Conn, mod func(*Options)) *Collector {
+	t.Helper()
+	opts := Options{Conn: nc, Collective: "test", Logger: discardLogger()}
+	if mod != nil {
+		mod(&opts)
+	}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// publishFleet publishes, as agents do with plain core NATS, a heartbeat and
+// a check_load result for n nodes.
+func publishFleet(t testing.TB, nc *nats.Conn, n int, now time.Time) {
+	t.Helper()
+	s := protocol.Subjects{Collective: "test"}
+	for i := range n {
+		id := fmt.Sprintf("node-%02d", i)
+		r := registration(id, map[string]any{"ec2_placement_availability_zone": fmt.Sprintf("eu-west-1%c", 'a'+i%2)})
+		r.Time = now
+		if err := nc.Publish(s.Registry(id), mustJSON(t, r)); err != nil {
+			t.Fatal(err)
+		}
+		res := checkResult(id, "check_load", i%3, now)
+		if err := nc.Publish(s.Results(id, "check_load"), mustJSON(t, res)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fleetShown checks that /metrics shows n nodes up, each with its
+// check_load status.
+func fleetShown(c *Collector, n int) error {
+	text, err := scrapeText(c.Handler())
+	if err != nil {
+		return err
+	}
+	up := 0
+	for _, l := range series(text, "pulse_node_up{") {
+		if strings.HasSuffix(l, " 1") && strings.Contains(l, `identity="node-`) {
+			up++
+		}
+	}
+	status := 0
+	for _, l := range series(text, `pulse_check_status{`) {
+		if strings.Contains(l, `identity="node-`) {
+			status++
+		}
+	}
+	if up != n || status != n {
+		return fmt.Errorf("/metrics shows %d nodes up and %d check_load results, want %d of each", up, status, n)
+	}
+	for i := range n {
+		want := fmt.Sprintf(`pulse_check_status{az="eu-west-1%c",check="check_load",cluster="",identity="node-%02d",role=""} %d`, 'a'+i%2, i, i%3)
+		if !strings.Contains(text, want+"\n") {
+			return fmt.Errorf("/metrics lacks %s", want)
+		}
+	}
+	return nil
+}
+
+func TestRestartRebuildsFleetFromJetStream(t *testing.T) {
+	b := broker.StartTest(t)
+	nc := connect(t, b)
+	c1 := startCollector(t, nc, nil)
+	publishFleet(t, nc, 12, time.Now())
+	eventually(t, 10*time.Second, func() error { return fleetShown(c1, 12) })
+	c1.Stop()
+
+	// Nothing is published any more: the new collector sees the fleet only
+	// through what JetStream kept.
+	c2 := startCollector(t, nc, nil)
+	eventually(t, 10*time.Second, func() error { return fleetShown(c2, 12) })
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"PULSE_RESULTS_test", "PULSE_REGISTRY_test"} {
+		s, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		cfg := s.CachedInfo().Config
+		if cfg.MaxMsgsPerSubject != 1 || cfg.Storage != jetstream.FileStorage || cfg.Replicas != 1 {
+			t.Fatalf("stream %s config: %+v", name, cfg)
+		}
+	}
+	var health map[string]any
+	if code := getJSON(t, c2.Handler(), "/healthz", &health); code != 200 || health["mode"] != "jetstream" {
+		t.Fatalf("healthz: %d %v", code, health)
+	}
+}
+
+func TestExistingStreamIsBroughtInLine(t *testing.T) {
+	b := broker.StartTest(t)
+	nc := connect(t, b)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An operator made the stream keeping ten messages per subject and a max
+	// age; the collector needs one per subject and keeps the max age.
+	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: "PULSE_RESULTS_test", Subjects: []string{"pulse.test.results.>"}, MaxMsgsPerSubject: 10, MaxAge: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startCollector(t, nc, nil)
+	s, err := js.Stream(context.Background(), "PULSE_RESULTS_test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.MaxMsgsPerSubject != 1 || cfg.MaxAge != time.Hour {
+		t.Fatalf("stream config after start: MaxMsgsPerSubject %d MaxAge %s", cfg.MaxMsgsPerSubject, cfg.MaxAge)
+	}
+}
+
+func TestFallbackToCoreWithoutJetStream(t *testing.T) {
+	b, err := broker.Start(broker.Options{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	nc := connect(t, b)
+	c := startCollector(t, nc, nil)
+	var health map[string]any
+	if code := getJSON(t, c.Handler(), "/healthz", &health); code != 200 || health["mode"] != "core" {
+		t.Fatalf("healthz: %d %v", code, health)
+	}
+	publishFleet(t, nc, 3, time.Now())
+	eventually(t, 10*time.Second, func() error { return fleetShown(c, 3) })
+}
+
+func TestFloodOverNATSKeepsServing(t *testing.T) {
+	b := broker.StartTest(t)
+	nc := connect(t, b)
+	c := startCollector(t, nc, nil)
+	s := protocol.Subjects{Collective: "test"}
+	now := time.Now()
+	flood := mustJSON(t, checkResult("noisy", "check_load", 2, now))
+	for range 5000 {
+		if err := nc.Publish(s.Results("noisy", "check_load"), flood); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Garbage and impostors in between.
+	_ = nc.Publish(s.Results("noisy", "check_load"), []byte("not json"))
+	_ = nc.Publish(s.Results("calm", "check_load"), flood)
+	publishFleet(t, nc, 2, now)
+	eventually(t, 20*time.Second, func() error { return fleetShown(c, 2) })
+	eventually(t, 10*time.Second, func() error {
+		text, err := scrapeText(c.Handler())
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{
+			`pulse_collector_malformed_messages_total{kind="result",reason="decode"} 1`,
+			`pulse_collector_malformed_messages_total{kind="result",reason="identity_mismatch"} 1`,
+			`pulse_check_status{az="",check="check_load",cluster="",identity="noisy",role=""} 2`,
+		} {
+			if !strings.Contains(text, want) {
+				return fmt.Errorf("/metrics lacks %s", want)
+			}
+		}
+		return nil
+	})
+}

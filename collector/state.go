@@ -1,0 +1,540 @@
+package collector
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// Bounds that keep one node from taking the whole series budget.
+const (
+	maxEntriesPerNode = 1000 // checks and probes per node
+	maxPerfPerCheck   = 64   // perfdata labels per check
+	maxStepSeries     = 256  // step×phase series per probe
+)
+
+// Series each admitted node, check and probe costs against MaxSeries. A
+// check reserves a runs_total series for each of the four states so that a
+// state seen later never needs new budget.
+const (
+	nodeSeries  = 3 // up, last_seen, info
+	checkSeries = 8 // status, duration, last_run, stale, runs_total × 4
+	probeSeries = 6 // success, duration, last_run, stale, runs, failures
+)
+
+// defaultInterval stands in for a missing heartbeat or result interval.
+const defaultInterval = 30 * time.Second
+
+// state is everything the collector knows. All fields are guarded by
+// Collector.mu.
+type state struct {
+	nodes   map[string]*node
+	guard   *labelGuard
+	series  int       // admitted series, against MaxSeries
+	started time.Time // messages stored before this are history, not news
+}
+
+func newState(c *Collector) *state {
+	return &state{
+		nodes: map[string]*node{},
+		guard: newLabelGuard(len(c.rules), c.opts.MaxLabelValues),
+	}
+}
+
+type node struct {
+	id         string
+	registered bool
+	reg        protocol.Registration
+	interval   time.Duration
+	lastSeen   time.Time
+	up         bool // as last told through events
+
+	raw    []string // fact value per label rule
+	values []string // label value per rule after the cardinality guard
+	gen    int      // bumped when labels change, so entries rebuild theirs
+	labels []*dto.LabelPair
+
+	admitted bool
+	entries  map[string]*entry
+}
+
+type entry struct {
+	name      string
+	kind      string
+	res       protocol.Result
+	truncated bool
+
+	admitted bool
+	cost     int
+	gen      int
+	base     []*dto.LabelPair
+	runs     [4][]*dto.LabelPair
+	perf     map[string][]*dto.LabelPair
+	steps    map[string][]*dto.LabelPair // step + "\x00" + phase
+}
+
+func (c *Collector) newNode(id string) *node {
+	n := &node{
+		id:       id,
+		interval: defaultInterval,
+		raw:      make([]string, len(c.rules)),
+		values:   make([]string, len(c.rules)),
+		entries:  map[string]*entry{},
+	}
+	c.buildNodeLabels(n)
+	return n
+}
+
+// alive reports whether n has heartbeated within HeartbeatMisses intervals.
+func (c *Collector) alive(n *node, now time.Time) bool {
+	return n.registered && now.Sub(n.lastSeen) <= time.Duration(c.opts.HeartbeatMisses)*n.interval
+}
+
+// stale reports whether e's result is older than StaleIntervals × its
+// interval.
+func (c *Collector) stale(e *entry, now time.Time) bool {
+	iv := time.Duration(e.res.Interval * float64(time.Second))
+	if iv <= 0 {
+		iv = defaultInterval
+	}
+	return now.Sub(e.res.Time) > time.Duration(c.opts.StaleIntervals)*iv
+}
+
+// admit takes n series from the budget. Lock must be held.
+func (c *Collector) admit(n int) bool {
+	if c.state.series+n > c.opts.MaxSeries {
+		return false
+	}
+	c.state.series += n
+	return true
+}
+
+func (c *Collector) drop(reason string, n int) {
+	if n > 0 {
+		c.health.dropped.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+// handle ingests one message. stored is when the broker stored it (zero for
+// core NATS); the earlier of that and now is when the node was last heard
+// from, so a replayed heartbeat does not make a dead node look alive.
+func (c *Collector) handle(subject string, data []byte, stored time.Time) {
+	now := c.opts.Now()
+	if stored.IsZero() || stored.After(now) {
+		stored = now
+	}
+	tokens := strings.Split(subject, ".")
+	switch {
+	case len(tokens) == 4 && tokens[2] == "registry":
+		c.health.messages.WithLabelValues("registration").Inc()
+		c.handleRegistration(tokens[3], data, stored, now)
+	case len(tokens) == 5 && tokens[2] == "results":
+		c.health.messages.WithLabelValues("result").Inc()
+		c.handleResult(tokens[3], tokens[4], data, stored, now)
+	default:
+		c.health.messages.WithLabelValues("unknown").Inc()
+		c.malformed("unknown", "subject", subject, fmt.Errorf("subject %q is neither a registry nor a results subject", subject))
+	}
+}
+
+func (c *Collector) malformed(kind, reason, subject string, err error) {
+	c.health.malformed.WithLabelValues(kind, reason).Inc()
+	if c.logLimit.allow(kind + "/" + reason) {
+		c.log.Warn("dropped a message (further ones like it are only counted for 10s)",
+			"kind", kind, "reason", reason, "subject", subject, "err", err)
+	}
+}
+
+func (c *Collector) handleRegistration(id string, data []byte, stored, now time.Time) {
+	subject := c.subj.Registry(id)
+	if !utf8.ValidString(id) {
+		c.malformed("registration", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
+		return
+	}
+	var r protocol.Registration
+	if err := protocol.Decode(data, &r); err != nil {
+		c.malformed("registration", "decode", subject, err)
+		return
+	}
+	if r.Identity != id {
+		c.malformed("registration", "identity_mismatch", subject,
+			fmt.Errorf("registration for %q arrived on the subject of %q: a node may only speak for itself", r.Identity, id))
+		return
+	}
+	r.PublicKey, r.Signature = "", ""
+
+	c.mu.Lock()
+	n := c.state.nodes[id]
+	if n == nil {
+		n = c.newNode(id)
+		c.state.nodes[id] = n
+	}
+	historical := stored.Before(c.state.started)
+	n.registered = true
+	n.reg = r
+	n.interval = time.Duration(r.Interval * float64(time.Second))
+	if n.interval <= 0 {
+		n.interval = defaultInterval
+	}
+	if stored.After(n.lastSeen) {
+		n.lastSeen = stored
+	}
+	c.relabel(n)
+	if !n.admitted {
+		if c.admit(nodeSeries) {
+			n.admitted = true
+		} else {
+			c.drop("max_series", nodeSeries)
+		}
+	}
+	wasUp := n.up
+	n.up = c.alive(n, now)
+	var evs []protocol.Event
+	if n.up && !wasUp && !historical {
+		evs = append(evs, protocol.Event{
+			Type: protocol.EventNodeUp, Time: now, Identity: id,
+			Message: fmt.Sprintf("%s is up: heartbeat every %s", id, n.interval),
+		})
+	}
+	c.mu.Unlock()
+	c.emit(evs)
+}
+
+// relabel recomputes n's fact labels through the cardinality guard and
+// rebuilds the label sets of n and its entries when they change. Lock must be
+// held.
+func (c *Collector) relabel(n *node) {
+	changed := false
+	for i, r := range c.rules {
+		raw := ""
+		if v, ok := lookupFact(n.reg.Facts, r.fact); ok {
+			raw = factLabelValue(v)
+		}
+		old := n.values[i]
+		if raw == n.raw[i] && old != overflowValue {
+			continue
+		}
+		c.state.guard.release(i, old)
+		v := c.state.guard.acquire(i, raw)
+		if v == overflowValue && (old != overflowValue || raw != n.raw[i]) {
+			c.health.overflow.WithLabelValues(r.label).Inc()
+			if c.logLimit.allow("overflow/" + r.label) {
+				c.log.Warn("fact label has too many distinct values; new values become "+overflowValue,
+					"label", r.label, "fact", r.fact, "value", raw, "identity", n.id, "max", c.opts.MaxLabelValues)
+			}
+		}
+		n.raw[i], n.values[i] = raw, v
+		if v != old {
+			changed = true
+		}
+	}
+	if changed {
+		c.buildNodeLabels(n)
+		for _, e := range n.entries {
+			c.buildEntryLabels(n, e)
+		}
+	}
+}
+
+func labelPair(name, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: &name, Value: &value}
+}
+
+// withLabels returns base plus extra, sorted by name as the exposition needs.
+// It never changes base, which scrapes may be reading.
+func withLabels(base []*dto.LabelPair, extra ...*dto.LabelPair) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(base)+len(extra))
+	out = append(out, base...)
+	out = append(out, extra...)
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+func (c *Collector) buildNodeLabels(n *node) {
+	extra := make([]*dto.LabelPair, 0, len(c.rules)+1)
+	extra = append(extra, labelPair("identity", n.id))
+	for i, r := range c.rules {
+		extra = append(extra, labelPair(r.label, n.values[i]))
+	}
+	n.labels = withLabels(nil, extra...)
+	n.gen++
+}
+
+// buildEntryLabels (re)builds every label set of e from its node's. Lock must
+// be held.
+func (c *Collector) buildEntryLabels(n *node, e *entry) {
+	e.gen = n.gen
+	if e.kind == "probe" {
+		e.base = withLabels(n.labels, labelPair("probe", e.name))
+		for k := range e.steps {
+			step, phase, _ := strings.Cut(k, "\x00")
+			e.steps[k] = withLabels(e.base, labelPair("step", step), labelPair("phase", phase))
+		}
+		return
+	}
+	e.base = withLabels(n.labels, labelPair("check", e.name))
+	for s := range e.runs {
+		e.runs[s] = withLabels(e.base, labelPair("status", protocol.StateName(s)))
+	}
+	for k := range e.perf {
+		e.perf[k] = withLabels(e.base, labelPair("label", k))
+	}
+}
+
+// release gives e's series back to the budget. Lock must be held.
+func (c *Collector) release(e *entry) {
+	c.state.series -= e.cost
+	e.cost, e.admitted = 0, false
+	e.perf, e.steps = nil, nil
+}
+
+var runStates = map[string]bool{"OK": true, "WARNING": true, "CRITICAL": true, "UNKNOWN": true}
+
+// cleanResult bounds what a result may make the collector hold: outputs,
+// duplicate perfdata labels and steps, unknown run states. It reports whether
+// an output was truncated.
+func (c *Collector) cleanResult(r *protocol.Result) bool {
+	r.PublicKey, r.Signature = "", ""
+	truncated := false
+	if len(r.Output) > c.opts.MaxOutputBytes {
+		r.Output = truncateUTF8(r.Output, c.opts.MaxOutputBytes)
+		truncated = true
+	}
+	if len(r.LongOutput) > c.opts.MaxOutputBytes {
+		r.LongOutput = truncateUTF8(r.LongOutput, c.opts.MaxOutputBytes)
+		truncated = true
+	}
+	r.Output = strings.ToValidUTF8(r.Output, "\uFFFD")
+	r.LongOutput = strings.ToValidUTF8(r.LongOutput, "\uFFFD")
+	if r.Status < protocol.StateOK || r.Status > protocol.StateUnknown {
+		r.Status = protocol.StateUnknown
+	}
+	if len(r.Perfdata) > 0 {
+		seen := make(map[string]bool, len(r.Perfdata))
+		kept := r.Perfdata[:0]
+		for _, p := range r.Perfdata {
+			p.Label = strings.ToValidUTF8(p.Label, "\uFFFD")
+			if p.Label == "" || seen[p.Label] {
+				c.drop("duplicate", 1)
+				continue
+			}
+			seen[p.Label] = true
+			kept = append(kept, p)
+		}
+		r.Perfdata = kept
+	}
+	if len(r.Steps) > 0 {
+		seen := make(map[string]bool, len(r.Steps))
+		kept := r.Steps[:0]
+		for _, s := range r.Steps {
+			s.Name = strings.ToValidUTF8(s.Name, "\uFFFD")
+			if seen[s.Name] {
+				c.drop("duplicate", 1+len(s.Phases))
+				continue
+			}
+			seen[s.Name] = true
+			for ph := range s.Phases {
+				if !utf8.ValidString(ph) || ph == "" || ph == "total" {
+					delete(s.Phases, ph)
+					c.drop("duplicate", 1)
+				}
+			}
+			kept = append(kept, s)
+		}
+		r.Steps = kept
+	}
+	for k := range r.Runs {
+		if !runStates[k] {
+			delete(r.Runs, k)
+			c.drop("unknown_run_state", 1)
+		}
+	}
+	return truncated
+}
+
+// resultSeries is how many series r would expose, for counting what was
+// refused.
+func resultSeries(r *protocol.Result) int {
+	if r.Kind == "probe" {
+		n := probeSeries
+		for _, s := range r.Steps {
+			n += 1 + len(s.Phases)
+		}
+		return n
+	}
+	return 4 + len(r.Runs) + len(r.Perfdata)
+}
+
+func (c *Collector) handleResult(id, name string, data []byte, stored, now time.Time) {
+	subject := c.subj.Results(id, name)
+	if !utf8.ValidString(id) || !utf8.ValidString(name) {
+		c.malformed("result", "subject", subject, fmt.Errorf("identity %q or check %q is not UTF-8", id, name))
+		return
+	}
+	var r protocol.Result
+	if err := protocol.Decode(data, &r); err != nil {
+		c.malformed("result", "decode", subject, err)
+		return
+	}
+	switch {
+	case r.Identity != id:
+		c.malformed("result", "identity_mismatch", subject,
+			fmt.Errorf("result from %q arrived on the subject of %q: a node may only speak for itself", r.Identity, id))
+		return
+	case r.Name != name:
+		c.malformed("result", "name_mismatch", subject,
+			fmt.Errorf("result for %q arrived on the subject of %q", r.Name, name))
+		return
+	case r.Kind != "check" && r.Kind != "probe":
+		c.malformed("result", "kind", subject, fmt.Errorf("result kind %q is neither check nor probe", r.Kind))
+		return
+	}
+	truncated := c.cleanResult(&r)
+	if truncated {
+		c.health.truncated.Inc()
+	}
+	if r.Time.IsZero() {
+		r.Time = stored
+	}
+
+	c.mu.Lock()
+	historical := stored.Before(c.state.started)
+	if !historical {
+		lag := now.Sub(r.Time).Seconds()
+		if lag < 0 {
+			lag = 0
+		}
+		c.health.lag.Observe(lag)
+	}
+	n := c.state.nodes[id]
+	if n == nil {
+		n = c.newNode(id)
+		c.state.nodes[id] = n
+	}
+	e := n.entries[name]
+	if e == nil {
+		if len(n.entries) >= maxEntriesPerNode {
+			c.mu.Unlock()
+			c.drop("checks_per_node", resultSeries(&r))
+			if c.logLimit.allow("checks_per_node") {
+				c.log.Warn("node has too many checks and probes; dropping results for new ones",
+					"identity", id, "check", name, "max", maxEntriesPerNode)
+			}
+			return
+		}
+		e = &entry{name: name, kind: r.Kind}
+		n.entries[name] = e
+	} else if e.kind != r.Kind {
+		// The same name changed from check to probe: its series change shape.
+		c.release(e)
+		*e = entry{name: name, kind: r.Kind}
+	}
+	hadResult := !e.res.Time.IsZero()
+	prev := e.res.Status
+	e.res, e.truncated = r, truncated
+	c.admitEntry(n, e)
+	var evs []protocol.Event
+	if r.Kind == "check" && hadResult && prev != r.Status && !historical {
+		evs = append(evs, protocol.Event{
+			Type: protocol.EventCheckState, Time: now, Identity: id, Check: name,
+			Status: r.Status, Previous: prev,
+			Message: fmt.Sprintf("%s on %s changed from %s to %s: %s", name, id,
+				protocol.StateName(prev), protocol.StateName(r.Status), r.Output),
+		})
+	}
+	c.mu.Unlock()
+	c.emit(evs)
+}
+
+// admitEntry takes budget for e's series and builds their label sets. What
+// does not fit is counted, once per result that carries it. Lock must be
+// held.
+func (c *Collector) admitEntry(n *node, e *entry) {
+	if e.base == nil || e.gen != n.gen {
+		c.buildEntryLabels(n, e)
+	}
+	r := &e.res
+	if !e.admitted {
+		cost := checkSeries
+		if e.kind == "probe" {
+			cost = probeSeries
+		}
+		if !c.admit(cost) {
+			c.drop("max_series", resultSeries(r))
+			return
+		}
+		e.admitted, e.cost = true, cost
+	}
+	if e.kind == "check" {
+		for _, p := range r.Perfdata {
+			if _, ok := e.perf[p.Label]; ok {
+				continue
+			}
+			switch {
+			case len(e.perf) >= maxPerfPerCheck:
+				c.drop("perfdata_per_check", 1)
+			case !c.admit(1):
+				c.drop("max_series", 1)
+			default:
+				if e.perf == nil {
+					e.perf = map[string][]*dto.LabelPair{}
+				}
+				e.perf[p.Label] = withLabels(e.base, labelPair("label", p.Label))
+				e.cost++
+			}
+		}
+		return
+	}
+	for _, s := range r.Steps {
+		c.admitStep(e, s.Name, "total")
+		for ph := range s.Phases {
+			c.admitStep(e, s.Name, ph)
+		}
+	}
+}
+
+func (c *Collector) admitStep(e *entry, step, phase string) {
+	k := step + "\x00" + phase
+	if _, ok := e.steps[k]; ok {
+		return
+	}
+	switch {
+	case len(e.steps) >= maxStepSeries:
+		c.drop("steps_per_probe", 1)
+	case !c.admit(1):
+		c.drop("max_series", 1)
+	default:
+		if e.steps == nil {
+			e.steps = map[string][]*dto.LabelPair{}
+		}
+		e.steps[k] = withLabels(e.base, labelPair("step", step), labelPair("phase", phase))
+		e.cost++
+	}
+}
+
+// sweep marks nodes that stopped heartbeating as down and tells OnEvent.
+func (c *Collector) sweep() {
+	now := c.opts.Now()
+	var evs []protocol.Event
+	c.mu.Lock()
+	for _, n := range c.state.nodes {
+		if !n.up || c.alive(n, now) {
+			continue
+		}
+		n.up = false
+		evs = append(evs, protocol.Event{
+			Type: protocol.EventNodeDown, Time: now, Identity: n.id,
+			Message: fmt.Sprintf("%s is down: no heartbeat for %s (expected every %s)",
+				n.id, now.Sub(n.lastSeen).Round(time.Second), n.interval),
+		})
+	}
+	c.mu.Unlock()
+	sort.Slice(evs, func(i, j int) bool { return evs[i].Identity < evs[j].Identity })
+	c.emit(evs)
+}

@@ -1,0 +1,101 @@
+package demo
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/nodeagent"
+	"github.com/pulseops/pulse/nodeagent/actions"
+	"github.com/pulseops/pulse/nodeagent/checks"
+)
+
+// Intervals are the demo's short schedules, so the loop from a stopped
+// service to a verified remediation completes in seconds.
+type Intervals struct {
+	Register time.Duration
+	Load     time.Duration
+	Nginx    time.Duration
+	Probe    time.Duration
+}
+
+// DefaultIntervals suit a person watching the demo.
+func DefaultIntervals() Intervals {
+	return Intervals{Register: 5 * time.Second, Load: 5 * time.Second, Nginx: 2 * time.Second, Probe: 5 * time.Second}
+}
+
+// simNode is one simulated node's providers: real agents, simulated
+// package manager and init system.
+type simNode struct {
+	spec     NodeSpec
+	packages *actions.SimPackageProvider
+	services *actions.SimServiceProvider
+	runner   *checks.Runner
+}
+
+func newSimNode(spec NodeSpec, delay time.Duration) *simNode {
+	web := spec.Role == "web"
+	services := map[string]actions.SimService{
+		"cron":  {Running: true, Enabled: true},
+		"sshd":  {Running: true, Enabled: true},
+		"httpd": {Running: web, Enabled: web},
+		"nginx": {Running: web, Enabled: web},
+	}
+	n := &simNode{
+		spec:     spec,
+		packages: actions.NewSimPackageProvider(actions.SimPackageOptions{Delay: delay}),
+		services: actions.NewSimServiceProvider(actions.SimServiceOptions{Services: services, Delay: delay}),
+	}
+	n.runner = checks.NewRunner(checks.RunnerOptions{
+		Commands: map[string][]string{
+			"check_load":  {"check_load", "-r", "-w", "4,3,2", "-c", "8,6,4"},
+			"check_nginx": {"check_nginx"},
+			"check_httpd": {"check_httpd"},
+		},
+		Builtins: map[string]checks.Builtin{
+			"check_nginx": n.serviceCheck("nginx"),
+			"check_httpd": n.serviceCheck("httpd"),
+		},
+	})
+	return n
+}
+
+// serviceCheck is a native check of a simulated service: CRITICAL while it
+// is stopped, so stopping it on purpose shows the whole loop.
+func (n *simNode) serviceCheck(name string) checks.Builtin {
+	return func(string, []string) checks.Outcome {
+		start := time.Now()
+		if n.services.Running(name) {
+			return checks.Outcome{Status: protocol.StateOK, Output: fmt.Sprintf("%s OK - %s is running", upper(name), name), Duration: time.Since(start)}
+		}
+		return checks.Outcome{Status: protocol.StateCritical, Output: fmt.Sprintf("%s CRITICAL - %s is not running", upper(name), name), Duration: time.Since(start)}
+	}
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
+
+// agents are the RPC agents the node hosts.
+func (n *simNode) agents() []actions.Agent {
+	return []actions.Agent{
+		actions.NewPackageAgent(n.packages, nil),
+		actions.NewServiceAgent(n.services, nil),
+		actions.NewNRPEAgent(n.runner, nil),
+	}
+}
+
+// jobs are the node's scheduled checks: load everywhere, nginx on web nodes.
+func (n *simNode) jobs(iv Intervals) []nodeagent.Job {
+	jobs := []nodeagent.Job{nodeagent.CheckJob(n.runner, nodeagent.CheckConfig{Name: "check_load", Interval: iv.Load, Splay: iv.Load})}
+	if n.spec.Role == "web" {
+		jobs = append(jobs, nodeagent.CheckJob(n.runner, nodeagent.CheckConfig{Name: "check_nginx", Interval: iv.Nginx, Splay: iv.Nginx}))
+	}
+	return jobs
+}

@@ -1,0 +1,278 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pulseops/pulse/internal/config"
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/nodeagent/actions"
+	"github.com/pulseops/pulse/nodeagent/checks"
+	"github.com/pulseops/pulse/nodeagent/facts"
+	"github.com/pulseops/pulse/probes"
+)
+
+// Config is the agent's YAML configuration file (`pulse agent --config`).
+// Unknown keys are errors.
+type Config struct {
+	// Identity defaults to the host name.
+	Identity         string        `yaml:"identity"`
+	Collective       string        `yaml:"collective"`
+	NATS             []string      `yaml:"nats"`
+	RegisterInterval time.Duration `yaml:"register_interval"`
+	Facts            FactsConfig   `yaml:"facts"`
+	// ClassesFile is a Puppet classes.txt: one class per line.
+	ClassesFile string `yaml:"classes_file"`
+	// AuditLog is a file of JSON lines, one per request that reached an
+	// action; "-" is standard error.
+	AuditLog string        `yaml:"audit_log"`
+	Package  ProviderConfig `yaml:"package"`
+	Service  ProviderConfig `yaml:"service"`
+	NRPE     NRPEConfig     `yaml:"nrpe"`
+	Checks   []CheckConfig  `yaml:"checks"`
+	Probes   []ProbeConfig  `yaml:"probes"`
+}
+
+// FactsConfig selects the fact sources.
+type FactsConfig struct {
+	// Root of the filesystem system facts are read from (default /).
+	Root            string        `yaml:"root"`
+	Files           []string      `yaml:"files"`
+	ExternalDir     string        `yaml:"external_dir"`
+	ExternalTimeout time.Duration `yaml:"external_timeout"`
+	EC2             *EC2Config    `yaml:"ec2"`
+	// Interval between refreshes (default 5m).
+	Interval time.Duration `yaml:"interval"`
+}
+
+// EC2Config turns on instance metadata facts.
+type EC2Config struct {
+	Enabled bool          `yaml:"enabled"`
+	BaseURL string        `yaml:"base_url"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// ProviderConfig picks a provider: "auto" (default) or a name.
+type ProviderConfig struct {
+	Provider string `yaml:"provider"`
+	// Disabled leaves the agent out entirely.
+	Disabled bool `yaml:"disabled"`
+}
+
+// NRPEConfig configures nrpe commands.
+type NRPEConfig struct {
+	// Config is an existing nrpe.cfg whose commands are imported.
+	Config         string              `yaml:"config"`
+	PluginDir      string              `yaml:"plugin_dir"`
+	AllowArguments bool                `yaml:"allow_arguments"`
+	PreferBuiltin  bool                `yaml:"prefer_builtin"`
+	Commands       map[string][]string `yaml:"commands"`
+}
+
+// CheckConfig schedules one nrpe command.
+type CheckConfig struct {
+	Name string `yaml:"name"`
+	// Command names an nrpe command; it defaults to Name.
+	Command  string        `yaml:"command"`
+	Interval time.Duration `yaml:"interval"`
+	Timeout  time.Duration `yaml:"timeout"`
+	Splay    time.Duration `yaml:"splay"`
+}
+
+// ProbeConfig schedules one probe spec file.
+type ProbeConfig struct {
+	File     string            `yaml:"file"`
+	Vars     map[string]string `yaml:"vars"`
+	Interval time.Duration     `yaml:"interval"`
+	Splay    time.Duration     `yaml:"splay"`
+}
+
+// LoadConfig reads and validates an agent config file; every error names
+// the file and the line.
+func LoadConfig(path string) (*Config, error) {
+	var c Config
+	doc, err := config.LoadNode(path, &c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Identity == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("%s: no identity set and no host name: %w", path, err)
+		}
+		c.Identity = h
+	}
+	if !protocol.ValidToken(c.Identity) {
+		return nil, config.At(path, config.Find(doc, "identity"), "identity %q cannot be a NATS subject token: no dots, spaces or wildcards", c.Identity)
+	}
+	if len(c.NATS) == 0 {
+		c.NATS = []string{"nats://127.0.0.1:4222"}
+	}
+	seen := map[string]bool{}
+	for i, ch := range c.Checks {
+		if err := checks.ValidName(ch.Name); err != nil {
+			return nil, config.At(path, config.Find(doc, "checks", i, "name"), "check name: %v", err)
+		}
+		if seen[ch.Name] {
+			return nil, config.At(path, config.Find(doc, "checks", i, "name"), "check %q is defined twice", ch.Name)
+		}
+		seen[ch.Name] = true
+		if ch.Interval < 0 || ch.Timeout < 0 || ch.Splay < 0 {
+			return nil, config.At(path, config.Find(doc, "checks", i), "check %q: durations must not be negative", ch.Name)
+		}
+	}
+	for i, p := range c.Probes {
+		if p.File == "" {
+			return nil, config.At(path, config.Find(doc, "probes", i), "probe needs a file")
+		}
+		if !filepath.IsAbs(p.File) {
+			c.Probes[i].File = filepath.Join(filepath.Dir(path), p.File)
+		}
+	}
+	return &c, nil
+}
+
+// Build turns a config into agent Options: fact sources gathered once, RPC
+// agents with their providers, scheduled checks and probes. It fails on
+// anything that would only fail later: a missing nrpe.cfg, an unknown
+// provider, a check naming an unknown command, an invalid probe spec.
+func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.Gatherer, error) {
+	var srcs []facts.Source
+	srcs = append(srcs, facts.NewSystem(facts.SystemOptions{Root: c.Facts.Root}))
+	for _, f := range c.Facts.Files {
+		srcs = append(srcs, facts.NewFile(f))
+	}
+	if c.Facts.ExternalDir != "" {
+		srcs = append(srcs, facts.NewExternalDir(c.Facts.ExternalDir, c.Facts.ExternalTimeout, log))
+	}
+	if c.Facts.EC2 != nil && c.Facts.EC2.Enabled {
+		srcs = append(srcs, facts.NewEC2(facts.EC2Options{BaseURL: c.Facts.EC2.BaseURL, Timeout: c.Facts.EC2.Timeout}))
+	}
+	g := facts.NewGatherer(srcs, log)
+	g.Gather(ctx)
+	var classes []string
+	if c.ClassesFile != "" {
+		cl, err := facts.LoadClasses(c.ClassesFile)
+		if err != nil {
+			return Options{}, nil, err
+		}
+		classes = cl
+	}
+	runner := actions.NewExecRunner(actions.ExecRunnerOptions{}, log)
+	var agents []actions.Agent
+	if !c.Package.Disabled {
+		name := c.Package.Provider
+		if name == "" || name == "auto" {
+			fam, _ := lookupFact(g.Facts(), "os.family")
+			s, _ := fam.(string)
+			name = actions.DetectPackageProvider(s)
+		}
+		p, err := actions.NewPackageProvider(name, runner)
+		if err != nil {
+			return Options{}, nil, fmt.Errorf("package provider: %w", err)
+		}
+		agents = append(agents, actions.NewPackageAgent(p, log))
+	}
+	if !c.Service.Disabled {
+		name := c.Service.Provider
+		if name == "" || name == "auto" {
+			name = actions.DetectServiceProvider(c.Facts.Root)
+		}
+		p, err := actions.NewServiceProvider(name, runner)
+		if err != nil {
+			return Options{}, nil, fmt.Errorf("service provider: %w", err)
+		}
+		agents = append(agents, actions.NewServiceAgent(p, log))
+	}
+	cmds := map[string][]string{}
+	allowArgs := c.NRPE.AllowArguments
+	if c.NRPE.Config != "" {
+		nc, err := checks.LoadNRPE(c.NRPE.Config)
+		if err != nil {
+			return Options{}, nil, err
+		}
+		for k, v := range nc.Commands {
+			cmds[k] = v
+		}
+		allowArgs = allowArgs || nc.DontBlameNRPE
+	}
+	for k, v := range c.NRPE.Commands {
+		cmds[k] = v
+	}
+	cr := checks.NewRunner(checks.RunnerOptions{
+		PluginDir: c.NRPE.PluginDir, Root: c.Facts.Root, Commands: cmds,
+		AllowArguments: allowArgs, PreferBuiltin: c.NRPE.PreferBuiltin, Log: log,
+	})
+	agents = append(agents, actions.NewNRPEAgent(cr, log))
+	var jobs []Job
+	for _, ch := range c.Checks {
+		jobs = append(jobs, CheckJob(cr, ch))
+	}
+	for _, pc := range c.Probes {
+		p, err := probes.Load(pc.File)
+		if err != nil {
+			return Options{}, nil, err
+		}
+		jobs = append(jobs, ProbeJob(p.WithVars(pc.Vars), pc.Interval, pc.Splay))
+	}
+	var audit *Audit
+	switch c.AuditLog {
+	case "":
+	case "-":
+		audit = NewAudit(os.Stderr)
+	default:
+		f, err := os.OpenFile(c.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return Options{}, nil, fmt.Errorf("open audit log: %w", err)
+		}
+		audit = NewAudit(f)
+	}
+	return Options{
+		Identity: c.Identity, Collective: c.Collective, Facts: g, Classes: classes,
+		Agents: agents, RegisterInterval: c.RegisterInterval, Jobs: jobs, Audit: audit, Logger: log,
+	}, g, nil
+}
+
+// CheckJob schedules an nrpe command as a check; a check that cannot start
+// is UNKNOWN with the reason as its output.
+func CheckJob(r *checks.Runner, ch CheckConfig) Job {
+	cmd := ch.Command
+	if cmd == "" {
+		cmd = ch.Name
+	}
+	return Job{
+		Name: ch.Name, Kind: "check", Interval: ch.Interval, Timeout: ch.Timeout, Splay: ch.Splay,
+		Run: func(ctx context.Context) Outcome {
+			start := time.Now()
+			o, err := r.Run(ctx, cmd, nil, ch.Timeout)
+			if err != nil {
+				return Outcome{Status: protocol.StateUnknown, Output: "UNKNOWN: " + err.Error(), Duration: time.Since(start)}
+			}
+			return Outcome{Status: o.Status, Output: o.Output, LongOutput: o.LongOutput, Perfdata: o.Perfdata, Duration: o.Duration}
+		},
+	}
+}
+
+// ProbeJob schedules a probe; a failed probe is CRITICAL with the failed
+// step and reason as output.
+func ProbeJob(p *probes.Probe, interval, splay time.Duration) Job {
+	if interval <= 0 {
+		interval = p.Interval
+	}
+	return Job{
+		Name: p.Name, Kind: "probe", Interval: interval, Timeout: p.Timeout, Splay: splay,
+		Run: func(ctx context.Context) Outcome {
+			r := probes.Run(ctx, p)
+			o := Outcome{Status: protocol.StateOK, Output: fmt.Sprintf("PROBE OK - %s in %.3fs", p.Name, r.Duration.Seconds()), Steps: r.Steps, Duration: r.Duration}
+			if !r.Success {
+				o.Status = protocol.StateCritical
+				o.Output = fmt.Sprintf("PROBE CRITICAL - %s failed at step %s: %s", p.Name, r.FailedStep, r.Error)
+			}
+			return o
+		},
+	}
+}

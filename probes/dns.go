@@ -1,0 +1,102 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// dnsProbe resolves a name and checks the answers.
+type dnsProbe struct {
+	name   string
+	record string // A, AAAA, CNAME, MX, NS, TXT
+	server string // host:port; empty uses the system resolver
+	expect *regexp.Regexp
+}
+
+func runDNS(ctx context.Context, p *Probe) Result {
+	var res Result
+	dp := p.dns
+	name := expand(dp.name, maps.Clone(p.vars))
+	r := net.DefaultResolver
+	if dp.server != "" {
+		// The pure-Go resolver sends its queries to whatever Dial returns,
+		// so pointing Dial at the server asks it and only it.
+		server := dp.server
+		r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		}}
+	}
+	start := time.Now()
+	answers, err := lookup(ctx, r, dp.record, name)
+	took := time.Since(start)
+	res.Steps = []protocol.StepResult{{Name: "resolve", Duration: took.Seconds(), Phases: map[string]float64{"dns": took.Seconds()}}}
+	via := "the system resolver"
+	if dp.server != "" {
+		via = dp.server
+	}
+	switch {
+	case err != nil:
+		return fail(res, "resolve", fmt.Errorf("%s %s via %s: %w", dp.record, name, via, err))
+	case len(answers) == 0:
+		return fail(res, "resolve", fmt.Errorf("%s %s via %s: no answers", dp.record, name, via))
+	case dp.expect != nil && !anyMatch(dp.expect, answers):
+		return fail(res, "resolve", fmt.Errorf("%s %s via %s: no answer matched %q (answers: %s)", dp.record, name, via, dp.expect.String(), strings.Join(answers, ", ")))
+	}
+	return res
+}
+
+// lookup returns the answers as text: addresses, host names, "pref host"
+// for MX and the joined strings of each TXT record.
+func lookup(ctx context.Context, r *net.Resolver, record, name string) ([]string, error) {
+	var out []string
+	switch record {
+	case "A", "AAAA":
+		network := "ip4"
+		if record == "AAAA" {
+			network = "ip6"
+		}
+		ips, err := r.LookupIP(ctx, network, name)
+		for _, ip := range ips {
+			out = append(out, ip.String())
+		}
+		return out, err
+	case "CNAME":
+		c, err := r.LookupCNAME(ctx, name)
+		if c != "" {
+			out = append(out, c)
+		}
+		return out, err
+	case "MX":
+		mxs, err := r.LookupMX(ctx, name)
+		for _, mx := range mxs {
+			out = append(out, strconv.Itoa(int(mx.Pref))+" "+mx.Host)
+		}
+		return out, err
+	case "NS":
+		nss, err := r.LookupNS(ctx, name)
+		for _, ns := range nss {
+			out = append(out, ns.Host)
+		}
+		return out, err
+	default: // TXT; Parse allows nothing else
+		return r.LookupTXT(ctx, name)
+	}
+}
+
+func anyMatch(re *regexp.Regexp, ss []string) bool {
+	for _, s := range ss {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
