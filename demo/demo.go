@@ -7,14 +7,26 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/demo/shop"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/nodeagent"
+	"github.com/pulseops/pulse/probes"
+	"github.com/pulseops/pulse/rules"
 )
 
 // Options configure a demo.
@@ -24,30 +36,55 @@ type Options struct {
 	// NATSHost and NATSPort for the embedded broker (port -1: any free one).
 	NATSHost string
 	NATSPort int
+	// CollectorAddr and ShopAddr are HTTP listen addresses; empty turns the
+	// part off, ":0" ports pick free ones.
+	CollectorAddr string
+	ShopAddr      string
+	// Prometheus and Alertmanager: "auto" (start them when on PATH), "off"
+	// or a binary path; with their listen addresses.
+	Prometheus, Alertmanager         string
+	PrometheusAddr, AlertmanagerAddr string
+	// LoginFailureRate and LoginLatency inject faults into the shop.
+	LoginFailureRate float64
+	LoginLatency     time.Duration
 	// Intervals of heartbeats and checks (DefaultIntervals when zero).
 	Intervals Intervals
 	// ChangeDelay is how long a simulated package or service change takes
 	// (0: the providers' default; negative: none).
 	ChangeDelay time.Duration
-	Logger           *slog.Logger
+	// Dir keeps JetStream, generated configs and logs; a temporary one is
+	// made (and removed) when empty.
+	Dir    string
+	Logger *slog.Logger
 }
 
 // Demo is a running demo.
 type Demo struct {
-	opts   Options
-	Broker *broker.Broker
-	Agents []*nodeagent.Agent
-	Specs  []NodeSpec
-	nodes  []*simNode
-	log    *slog.Logger
+	opts         Options
+	Broker       *broker.Broker
+	Agents       []*nodeagent.Agent
+	Specs        []NodeSpec
+	nodes        []*simNode
+	Collector    *collector.Server
+	Shop         *shop.Shop
+	ShopURL      string
+	Prometheus   *Process
+	Alertmanager *Process
+	// ActionToken is the bearer token for the action and remediation API.
+	ActionToken string
+	log         *slog.Logger
+	tmpDir      string
+	collectorNC *nats.Conn
+	shopSrv     *http.Server
+	cancel      context.CancelFunc
 }
 
 type mapFacts map[string]any
 
 func (m mapFacts) Facts() map[string]any { return m }
 
-// Start brings the broker and the fleet up.
-func Start(ctx context.Context, opts Options) (*Demo, error) {
+// Start brings everything up; on error what was started is stopped again.
+func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if opts.Nodes <= 0 {
 		return nil, errors.New("demo needs at least one node (--nodes)")
 	}
@@ -57,49 +94,185 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	if opts.Intervals == (Intervals{}) {
 		opts.Intervals = DefaultIntervals()
 	}
-	d := &Demo{opts: opts, log: opts.Logger.With("component", "demo"), Specs: Fleet(opts.Nodes, opts.Zones)}
-	b, err := broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: "", Logger: opts.Logger})
-	if err != nil {
-		return nil, err
-	}
-	d.Broker = b
-	for _, spec := range d.Specs {
-		node := newSimNode(spec, opts.ChangeDelay)
-		d.nodes = append(d.nodes, node)
-		nc, err := nodeagent.Connect([]string{b.ClientURL()}, "pulse agent "+spec.Identity, opts.Logger)
+	d = &Demo{opts: opts, log: opts.Logger.With("component", "demo"), Specs: Fleet(opts.Nodes, opts.Zones)}
+	ctx, d.cancel = context.WithCancel(ctx)
+	defer func() {
 		if err != nil {
 			d.Stop()
-			return nil, err
+			d = nil
+		}
+	}()
+	if opts.Dir == "" {
+		if d.tmpDir, err = os.MkdirTemp("", "pulse-demo-"); err != nil {
+			return d, err
+		}
+		opts.Dir = d.tmpDir
+		d.opts.Dir = d.tmpDir
+	}
+	if d.Broker, err = broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: opts.Dir + "/jetstream", Logger: opts.Logger}); err != nil {
+		return d, err
+	}
+	if opts.ShopAddr != "" {
+		if err := d.startShop(); err != nil {
+			return d, err
+		}
+	}
+	if err := d.startFleet(ctx); err != nil {
+		return d, err
+	}
+	if opts.CollectorAddr != "" {
+		if err := d.startCollector(ctx); err != nil {
+			return d, err
+		}
+		prom, err := FindBinary(opts.Prometheus, "prometheus")
+		if err != nil {
+			return d, err
+		}
+		am, err := FindBinary(opts.Alertmanager, "prometheus-alertmanager", "alertmanager")
+		if err != nil {
+			return d, err
+		}
+		if prom != "" || am != "" {
+			logf, err := os.Create(opts.Dir + "/stack.log")
+			if err != nil {
+				return d, err
+			}
+			d.Prometheus, d.Alertmanager, err = StartStack(ctx, StackOptions{
+				Dir: opts.Dir, Prometheus: prom, Alertmanager: am, Log: logf,
+				PrometheusAddr: or(opts.PrometheusAddr, "127.0.0.1:9090"), AlertmanagerAddr: or(opts.AlertmanagerAddr, "127.0.0.1:9093"),
+				Collector: d.Collector.Addr(), AlertToken: d.alertToken(),
+			})
+			if err != nil {
+				return d, err
+			}
+		}
+	}
+	return d, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (d *Demo) startShop() error {
+	d.Shop = shop.New(shop.Options{FailureRate: d.opts.LoginFailureRate, Latency: d.opts.LoginLatency, Logger: d.opts.Logger})
+	ln, err := net.Listen("tcp", d.opts.ShopAddr)
+	if err != nil {
+		return fmt.Errorf("demo shop address %s is not free (use --shop-listen): %w", d.opts.ShopAddr, err)
+	}
+	d.ShopURL = "http://" + ln.Addr().String()
+	d.shopSrv = &http.Server{Handler: d.Shop.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = d.shopSrv.Serve(ln) }()
+	return nil
+}
+
+func (d *Demo) startFleet(ctx context.Context) error {
+	var login *probes.Probe
+	if d.ShopURL != "" {
+		p, err := probes.Parse("login.yaml", probes.LoginYAML)
+		if err != nil {
+			return err
+		}
+		login = p.WithVars(map[string]string{"base_url": d.ShopURL})
+	}
+	for _, spec := range d.Specs {
+		node := newSimNode(spec, d.opts.ChangeDelay)
+		d.nodes = append(d.nodes, node)
+		nc, err := nodeagent.Connect([]string{d.Broker.ClientURL()}, "pulse agent "+spec.Identity, d.opts.Logger)
+		if err != nil {
+			return err
+		}
+		jobs := node.jobs(d.opts.Intervals)
+		if login != nil {
+			jobs = append(jobs, nodeagent.ProbeJob(login, d.opts.Intervals.Probe, d.opts.Intervals.Probe))
 		}
 		a, err := nodeagent.New(nodeagent.Options{
 			Identity: spec.Identity, Collective: "pulse", Conn: nc,
 			Facts: mapFacts(spec.Facts), Classes: spec.Classes, Agents: node.agents(),
-			Jobs: node.jobs(opts.Intervals), RegisterInterval: opts.Intervals.Register, Logger: opts.Logger,
+			Jobs: jobs, RegisterInterval: d.opts.Intervals.Register, Logger: d.opts.Logger,
 		})
 		if err != nil {
 			nc.Close()
-			d.Stop()
-			return nil, err
+			return err
 		}
 		if err := a.Start(ctx); err != nil {
-			d.Stop()
-			return nil, err
+			return err
 		}
 		d.Agents = append(d.Agents, a)
 	}
-	return d, nil
+	return nil
+}
+
+func (d *Demo) startCollector(ctx context.Context) error {
+	rs, err := remediation.ParseRules("remediation.yaml", rules.RemediationYAML)
+	if err != nil {
+		return err
+	}
+	if d.collectorNC, err = nodeagent.Connect([]string{d.Broker.ClientURL()}, "pulse collector", d.opts.Logger); err != nil {
+		return err
+	}
+	d.ActionToken = token()
+	d.Collector, err = collector.NewServer(collector.ServerOptions{
+		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken(),
+		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger},
+	})
+	if err != nil {
+		return err
+	}
+	return d.Collector.Start(ctx)
+}
+
+var alertTok = token()
+
+func (d *Demo) alertToken() string { return alertTok }
+
+func token() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // NATSURL is where clients connect.
 func (d *Demo) NATSURL() string { return d.Broker.ClientURL() }
 
-// Stop shuts the fleet and the broker down.
+// Node returns the simulated providers of one node, for tests and fault
+// injection.
+func (d *Demo) Node(identity string) (*simNode, bool) {
+	for _, n := range d.nodes {
+		if n.spec.Identity == identity {
+			return n, true
+		}
+	}
+	return nil, false
+}
+
+// Stop shuts everything down in reverse order.
 func (d *Demo) Stop() {
+	d.Prometheus.Stop()
+	d.Alertmanager.Stop()
+	if d.Collector != nil {
+		d.Collector.Stop()
+	}
+	if d.collectorNC != nil {
+		d.collectorNC.Close()
+	}
 	for _, a := range d.Agents {
 		a.Stop()
 	}
+	if d.shopSrv != nil {
+		_ = d.shopSrv.Close()
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
 	if d.Broker != nil {
 		d.Broker.Shutdown()
+	}
+	if d.tmpDir != "" {
+		_ = os.RemoveAll(d.tmpDir)
 	}
 }
 
@@ -112,15 +285,32 @@ func (d *Demo) PrintIntro(w io.Writer) {
 	fmt.Fprintf(w, "pulse demo is running\n\n")
 	fmt.Fprintf(w, "  NATS          %s\n", d.NATSURL())
 	fmt.Fprintf(w, "  nodes         %d simulated agents (", len(d.Specs))
-	first := true
-	for _, z := range d.opts.Zones {
-		if !first {
+	for i, z := range d.opts.Zones {
+		if i > 0 {
 			fmt.Fprint(w, ", ")
 		}
-		first = false
 		fmt.Fprintf(w, "%d in %s", zones[z], z)
 	}
-	fmt.Fprintf(w, ")\n\nIn another terminal try:\n\n")
+	fmt.Fprintln(w, ")")
+	if d.Collector != nil {
+		fmt.Fprintf(w, "  collector     http://%s/  (metrics /metrics, nodes /api/v1/nodes)\n", d.Collector.Addr())
+	}
+	if d.ShopURL != "" {
+		fmt.Fprintf(w, "  demo shop     %s/login  (alice / wonderland; faults at /admin/fault)\n", d.ShopURL)
+	}
+	if d.Prometheus != nil {
+		fmt.Fprintf(w, "  prometheus    %s\n", d.Prometheus.URL)
+	}
+	if d.Alertmanager != nil {
+		fmt.Fprintf(w, "  alertmanager  %s\n", d.Alertmanager.URL)
+	}
+	if d.Collector != nil && (d.Prometheus == nil || d.Alertmanager == nil) {
+		fmt.Fprintf(w, "  (Prometheus/Alertmanager not on PATH: apt-get install prometheus prometheus-alertmanager for the full loop)\n")
+	}
+	if d.ActionToken != "" {
+		fmt.Fprintf(w, "\n  export PULSE_TOKEN=%s   # for the action API and pulse remediations\n", d.ActionToken)
+	}
+	fmt.Fprintf(w, "\nIn another terminal try:\n\n")
 	for _, c := range []string{
 		"pulse ping",
 		"pulse facts ec2_placement_availability_zone",
@@ -133,6 +323,10 @@ func (d *Demo) PrintIntro(w io.Writer) {
 		"pulse nrpe check_load",
 	} {
 		fmt.Fprintf(w, "  %s\n", c)
+	}
+	if d.Collector != nil && len(d.Specs) > 2 {
+		fmt.Fprintf(w, "  pulse service nginx stop -I %s   # break a web node; watch it being repaired\n", d.Specs[2].Identity)
+		fmt.Fprintf(w, "  pulse remediations\n")
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 }

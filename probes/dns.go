@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -24,12 +25,18 @@ type dnsProbe struct {
 func runDNS(ctx context.Context, p *Probe) Result {
 	var res Result
 	dp := p.dns
-	name := expand(dp.name, maps.Clone(p.vars))
+	vars := maps.Clone(p.vars)
+	name := expand(dp.name, vars)
 	r := net.DefaultResolver
+	via := "the system resolver"
 	if dp.server != "" {
+		server, err := serverAddr(expand(dp.server, vars))
+		if err != nil {
+			return fail(Result{Steps: []protocol.StepResult{{Name: "resolve"}}}, "resolve", err)
+		}
+		via = server
 		// The pure-Go resolver sends its queries to whatever Dial returns,
 		// so pointing Dial at the server asks it and only it.
-		server := dp.server
 		r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, server)
@@ -39,12 +46,14 @@ func runDNS(ctx context.Context, p *Probe) Result {
 	answers, err := lookup(ctx, r, dp.record, name)
 	took := time.Since(start)
 	res.Steps = []protocol.StepResult{{Name: "resolve", Duration: took.Seconds(), Phases: map[string]float64{"dns": took.Seconds()}}}
-	via := "the system resolver"
-	if dp.server != "" {
-		via = dp.server
-	}
 	switch {
 	case err != nil:
+		// net.DNSError names the resolv.conf server even when Dial sent
+		// the query elsewhere; keep only its reason.
+		var de *net.DNSError
+		if errors.As(err, &de) {
+			err = errors.New(de.Err)
+		}
 		return fail(res, "resolve", fmt.Errorf("%s %s via %s: %w", dp.record, name, via, err))
 	case len(answers) == 0:
 		return fail(res, "resolve", fmt.Errorf("%s %s via %s: no answers", dp.record, name, via))
@@ -90,6 +99,19 @@ func lookup(ctx context.Context, r *net.Resolver, record, name string) ([]string
 	default: // TXT; Parse allows nothing else
 		return r.LookupTXT(ctx, name)
 	}
+}
+
+// serverAddr turns "host" or "host:port" into host:port, port 53 by default.
+func serverAddr(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// A bare host or address means the standard port.
+		host, port = strings.Trim(s, "[]"), "53"
+	}
+	if _, perr := strconv.ParseUint(port, 10, 16); perr != nil || host == "" || strings.ContainsAny(host, "/ []") {
+		return "", fmt.Errorf("dns server %q must be host or host:port", s)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 func anyMatch(re *regexp.Regexp, ss []string) bool {

@@ -362,10 +362,10 @@ func (ex extraction) from(resp *http.Response, body []byte, jar http.CookieJar) 
 // phases accumulates httptrace timings over every hop of a step. Callbacks
 // may come from the transport's dialing goroutines, hence the lock.
 type phases struct {
-	mu                                sync.Mutex
-	dnsStart, connStart, tlsStart     time.Time
-	wrote, firstByte                  time.Time
-	dns, connect, tls, ttfb           time.Duration
+	mu                            sync.Mutex
+	dnsStart, connStart, tlsStart time.Time
+	wrote, firstByte              time.Time
+	dns, connect, tls, ttfb       time.Duration
 }
 
 func (p *phases) trace() *httptrace.ClientTrace {

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -258,7 +257,7 @@ func (v *validator) probe(sf *specFile) *Probe {
 		if sf.Type == "tcp" {
 			p.tcp = v.tcp(sf, defined)
 		} else {
-			p.dns = v.dns(sf)
+			p.dns = v.dns(sf, defined)
 		}
 	}
 	return p
@@ -456,7 +455,7 @@ func (v *validator) tcp(sf *specFile, defined map[string]bool) *tcpProbe {
 	return tp
 }
 
-func (v *validator) dns(sf *specFile) *dnsProbe {
+func (v *validator) dns(sf *specFile, defined map[string]bool) *dnsProbe {
 	dp := &dnsProbe{name: sf.Target, record: "A"}
 	if sf.TCP != nil {
 		v.failf([]any{"tcp"}, "tcp settings are not allowed in a dns probe")
@@ -471,15 +470,13 @@ func (v *validator) dns(sf *specFile) *dnsProbe {
 		}
 	}
 	if s := sf.DNS.Server; s != "" {
-		host, port, err := net.SplitHostPort(s)
-		if err != nil {
-			// A bare host or address means the standard port.
-			host, port = strings.Trim(s, "[]"), "53"
+		dp.server = s
+		v.refs([]any{"dns", "server"}, s, defined)
+		if !strings.Contains(s, "${") {
+			if _, err := serverAddr(s); err != nil {
+				v.failf([]any{"dns", "server"}, "%v", err)
+			}
 		}
-		if _, perr := strconv.ParseUint(port, 10, 16); perr != nil || host == "" || strings.ContainsAny(host, "/ ") {
-			v.failf([]any{"dns", "server"}, "dns server %q must be host or host:port", s)
-		}
-		dp.server = net.JoinHostPort(host, port)
 	}
 	if sf.DNS.AnswerRegex != "" {
 		re, err := regexp.Compile(sf.DNS.AnswerRegex)

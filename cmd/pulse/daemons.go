@@ -22,24 +22,25 @@ func newLogger(level string) *slog.Logger {
 
 func newDemoCmd() *cobra.Command {
 	var (
-		nodes    int
-		zones    string
-		listen   string
-		logLevel string
+		o                            demo.Options
+		zones, listen, logLevel, dir string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run an embedded NATS broker and a simulated fleet on this machine",
+		Short: "Run the whole loop on this machine: embedded NATS, a simulated fleet, the collector, a demo shop, Prometheus and Alertmanager",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			host, port, err := splitListen(listen)
 			if err != nil {
 				return usageError{err}
 			}
-			d, err := demo.Start(c.Context(), demo.Options{
-				Nodes: nodes, Zones: strings.Split(zones, ","), NATSHost: host, NATSPort: port,
-				Logger: newLogger(logLevel),
-			})
+			if o.LoginFailureRate < 0 || o.LoginFailureRate > 1 {
+				return usage("--login-failure-rate must be between 0 and 1")
+			}
+			o.Zones, o.NATSHost, o.NATSPort, o.Dir = strings.Split(zones, ","), host, port, dir
+			o.Logger = newLogger(logLevel)
+			fmt.Fprintln(os.Stderr, "starting pulse demo ...")
+			d, err := demo.Start(c.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -50,10 +51,20 @@ func newDemoCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&nodes, "nodes", 11, "number of simulated nodes")
-	cmd.Flags().StringVar(&zones, "zones", "eu-west-1a,eu-west-1b", "availability zones to spread the nodes over")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "NATS listen address of the embedded broker")
-	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f := cmd.Flags()
+	f.IntVar(&o.Nodes, "nodes", 11, "number of simulated nodes")
+	f.StringVar(&zones, "zones", "eu-west-1a,eu-west-1b", "availability zones to spread the nodes over")
+	f.StringVar(&listen, "listen", "127.0.0.1:4222", "NATS listen address of the embedded broker")
+	f.StringVar(&o.CollectorAddr, "http", "127.0.0.1:9780", "collector HTTP address (empty: no collector)")
+	f.StringVar(&o.ShopAddr, "shop-listen", "127.0.0.1:9781", "demo shop address (empty: no shop)")
+	f.StringVar(&o.Prometheus, "prometheus", "auto", "Prometheus: auto (when on PATH), off, or a binary path")
+	f.StringVar(&o.Alertmanager, "alertmanager", "auto", "Alertmanager: auto (when on PATH), off, or a binary path")
+	f.StringVar(&o.PrometheusAddr, "prometheus-listen", "127.0.0.1:9090", "Prometheus listen address")
+	f.StringVar(&o.AlertmanagerAddr, "alertmanager-listen", "127.0.0.1:9093", "Alertmanager listen address")
+	f.Float64Var(&o.LoginFailureRate, "login-failure-rate", 0, "fraction of shop logins that fail (0..1)")
+	f.DurationVar(&o.LoginLatency, "login-latency", 0, "latency added to every shop login")
+	f.StringVar(&dir, "dir", "", "keep JetStream, configs and Prometheus data here (default: a temporary directory)")
+	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	return cmd
 }
 

@@ -416,7 +416,11 @@ func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
 		if !safeValue.MatchString(gv) {
 			return skip(ReasonTooManyTargets, "alert has no valid %q label, so the share of its group cannot be bounded", g.GroupLabel)
 		}
-		size := e.fleet.Count(filter.Spec{Fact: []string{g.GroupLabel + "=" + gv}})
+		fact := g.GroupFact
+		if fact == "" {
+			fact = g.GroupLabel
+		}
+		size := e.fleet.Count(filter.Spec{Fact: []string{fact + "=" + gv}})
 		allowed := int(float64(size) * g.MaxGroupPercent / 100)
 		groupKey = r.Name + "\x00" + gv
 		if busy := e.active[groupKey]; busy+n > allowed {

@@ -467,3 +467,13 @@ func TestNewNeedsFleetForFactTargets(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// The group label of an alert (az) is counted in the fleet by the fact it
+// was renamed from.
+func TestGuardMaxGroupPercentCountsByGroupFact(t *testing.T) {
+	fleet := fakeFleet{"ec2_placement_availability_zone=eu-west-1a": 3}
+	h := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az, group_fact: ec2_placement_availability_zone}"), fleet)
+	wantReasons(t, h.handle(t, nginxAlert("a1", "eu-west-1a")), "acted")
+	h2 := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az}"), fleet)
+	wantReasons(t, h2.handle(t, nginxAlert("a1", "eu-west-1a")), "too_many_targets")
+}

@@ -77,11 +77,15 @@ type Guards struct {
 	MaxTargets      int           `yaml:"max_targets" json:"max_targets"`
 	MaxGroupPercent float64       `yaml:"max_group_percent" json:"max_group_percent,omitempty"`
 	GroupLabel      string        `yaml:"group_label" json:"group_label,omitempty"`
-	Batch           int           `yaml:"batch" json:"batch"`
-	BatchSleep      time.Duration `yaml:"batch_sleep" json:"batch_sleep"`
-	CircuitBreaker  int           `yaml:"circuit_breaker" json:"circuit_breaker"`
-	DryRun          bool          `yaml:"dry_run" json:"dry_run"`
-	Approval        bool          `yaml:"approval" json:"approval"`
+	// GroupFact is the fact whose value the group label carries (the
+	// collector renames ec2_placement_availability_zone to az); it
+	// defaults to GroupLabel.
+	GroupFact      string        `yaml:"group_fact" json:"group_fact,omitempty"`
+	Batch          int           `yaml:"batch" json:"batch"`
+	BatchSleep     time.Duration `yaml:"batch_sleep" json:"batch_sleep"`
+	CircuitBreaker int           `yaml:"circuit_breaker" json:"circuit_breaker"`
+	DryRun         bool          `yaml:"dry_run" json:"dry_run"`
+	Approval       bool          `yaml:"approval" json:"approval"`
 }
 
 type rulesFile struct {

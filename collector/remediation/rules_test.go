@@ -22,7 +22,7 @@ func TestLoadCommittedRules(t *testing.T) {
 		t.Fatalf("rules %v, want %v", names, want)
 	}
 	r := rs.Rules[0]
-	want := Guards{Cooldown: 60 * time.Second, MaxPerHour: 10, MaxTargets: 2, MaxGroupPercent: 34, GroupLabel: "az", Batch: 1, BatchSleep: time.Second, CircuitBreaker: 3}
+	want := Guards{Cooldown: 60 * time.Second, MaxPerHour: 10, MaxTargets: 2, MaxGroupPercent: 34, GroupLabel: "az", GroupFact: "ec2_placement_availability_zone", Batch: 1, BatchSleep: time.Second, CircuitBreaker: 3}
 	if r.Guards != want || r.IdentityLabel != "identity" || r.Verify.Check != "check_nginx" || r.Verify.After != 2*time.Second {
 		t.Errorf("restart-nginx: %+v", r)
 	}

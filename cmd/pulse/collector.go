@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/nodeagent"
+)
+
+func newCollectorCmd() *cobra.Command {
+	var cfgPath, logLevel string
+	cmd := &cobra.Command{
+		Use:   "collector",
+		Short: "Run the collector: Prometheus metrics keyed by facts, the node API, actions and remediation",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := collector.LoadConfig(cfgPath)
+			if err != nil {
+				return usageError{err}
+			}
+			log := newLogger(logLevel)
+			actionTok, err := collector.ReadToken(cfg.ActionTokenFile)
+			if err != nil {
+				return usageError{err}
+			}
+			alertTok, err := collector.ReadToken(cfg.AlertTokenFile)
+			if err != nil {
+				return usageError{err}
+			}
+			var rs *remediation.RuleSet
+			if cfg.RemediationRules != "" {
+				if rs, err = remediation.LoadRules(cfg.RemediationRules); err != nil {
+					return usageError{err}
+				}
+			}
+			var audit *os.File
+			if cfg.AuditLog != "" {
+				if audit, err = os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+					return usageError{fmt.Errorf("audit log: %w", err)}
+				}
+				defer audit.Close()
+			}
+			nc, err := nodeagent.Connect(cfg.NATS, "pulse collector", log)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			opts := collector.ServerOptions{
+				Listen: cfg.Listen, Rules: rs, ActionToken: actionTok, AlertToken: alertTok,
+				Collector: collector.Options{
+					Conn: nc, Collective: cfg.Collective, Labels: cfg.Labels, MaxLabelValues: cfg.MaxLabelValues,
+					MaxSeries: cfg.MaxSeries, HeartbeatMisses: cfg.HeartbeatMisses, StaleIntervals: cfg.StaleIntervals,
+					MaxOutputBytes: cfg.MaxOutputBytes, Replicas: cfg.Replicas, Logger: log,
+				},
+			}
+			if audit != nil {
+				opts.Audit = audit
+			}
+			srv, err := collector.NewServer(opts)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := srv.Start(c.Context()); err != nil {
+				return err
+			}
+			defer srv.Stop()
+			log.Info("collector serving", "http", "http://"+srv.Addr())
+			<-c.Context().Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "/etc/pulse/collector.yaml", "collector config file")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

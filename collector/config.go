@@ -1,0 +1,70 @@
+package collector
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pulseops/pulse/internal/config"
+)
+
+// Config is the collector's YAML file (`pulse collector --config`).
+type Config struct {
+	NATS            []string    `yaml:"nats"`
+	Collective      string      `yaml:"collective"`
+	Listen          string      `yaml:"listen"`
+	Labels          []LabelRule `yaml:"labels"`
+	MaxLabelValues  int         `yaml:"max_label_values"`
+	MaxSeries       int         `yaml:"max_series"`
+	HeartbeatMisses int         `yaml:"heartbeat_misses"`
+	StaleIntervals  int         `yaml:"stale_intervals"`
+	MaxOutputBytes  int         `yaml:"max_output_bytes"`
+	Replicas        int         `yaml:"replicas"`
+	// RemediationRules is a rules file such as rules/remediation.yaml.
+	RemediationRules string `yaml:"remediation_rules"`
+	// ActionTokenFile and AlertTokenFile hold the bearer tokens for humans
+	// (actions, remediations) and for Alertmanager (alerts).
+	ActionTokenFile string `yaml:"action_token_file"`
+	AlertTokenFile  string `yaml:"alert_token_file"`
+	AuditLog        string `yaml:"audit_log"`
+}
+
+// LoadConfig reads a collector config; errors name the file and line.
+func LoadConfig(path string) (*Config, error) {
+	var c Config
+	if err := config.Load(path, &c); err != nil {
+		return nil, err
+	}
+	if len(c.NATS) == 0 {
+		c.NATS = []string{"nats://127.0.0.1:4222"}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:9780"
+	}
+	return &c, nil
+}
+
+// ReadToken reads a bearer token file: its first line, trimmed. A token
+// file must not be readable by others.
+func ReadToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("token file %s is readable by others (mode %o); chmod 600 it", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", path)
+	}
+	return tok, nil
+}
