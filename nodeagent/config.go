@@ -29,7 +29,7 @@ type Config struct {
 	ClassesFile string `yaml:"classes_file"`
 	// AuditLog is a file of JSON lines, one per request that reached an
 	// action; "-" is standard error.
-	AuditLog string        `yaml:"audit_log"`
+	AuditLog string         `yaml:"audit_log"`
 	Package  ProviderConfig `yaml:"package"`
 	Service  ProviderConfig `yaml:"service"`
 	NRPE     NRPEConfig     `yaml:"nrpe"`
