@@ -1,6 +1,11 @@
 package collector
 
 import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -146,64 +151,207 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func unix(t interface{ UnixNano() int64 }) float64 { return float64(t.UnixNano()) / 1e9 }
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
-	c := f.c
-	now := c.opts.Now()
-	c.mu.RLock()
-	out := make([]sample, 0, c.state.series+1)
-	add := func(d *prometheus.Desc, labels []*dto.LabelPair, v float64, counter bool) {
-		out = append(out, sample{desc: d, labels: labels, value: v, counter: counter})
+// slotKind says which value a slot reads from its node or entry.
+type slotKind uint8
+
+const (
+	sNodeUp slotKind = iota
+	sNodeLastSeen
+	sNodeInfo
+	sCheckStatus
+	sCheckDuration
+	sCheckLastRun
+	sCheckStale
+	sCheckRuns
+	sCheckPerf
+	sProbeSuccess
+	sProbeDuration
+	sProbeLastRun
+	sProbeStale
+	sProbeRuns
+	sProbeFailures
+	sProbeStep
+)
+
+// slot is one series that may exist: where its labels are and where its
+// value comes from.
+type slot struct {
+	kind   slotKind
+	labels []*dto.LabelPair
+	n      *node
+	e      *entry
+	state  int    // sCheckRuns: the Nagios state
+	key    string // sCheckPerf: perfdata label; sProbeStep: step name
+	phase  string // sProbeStep
+}
+
+// lessLabels orders two label sets of one family as client_golang's
+// registry does: by label values, in label name order.
+func lessLabels(a, b []*dto.LabelPair) bool {
+	for i := range a {
+		if i >= len(b) {
+			return false
+		}
+		if va, vb := a[i].GetValue(), b[i].GetValue(); va != vb {
+			return va < vb
+		}
 	}
-	for _, n := range c.state.nodes {
+	return len(a) < len(b)
+}
+
+// buildIndex lists every admitted series, each family in the order the
+// registry sorts it. Handing the registry sorted input turns its per-scrape
+// sort into a linear pass; the index is rebuilt only when series come, go or
+// change labels. c.mu must be held for reading.
+func (f *fleetCollector) buildIndex() []slot {
+	st := f.c.state
+	var nodes []*node
+	var checks, probes []*entry
+	var checkNode, probeNode = map[*entry]*node{}, map[*entry]*node{}
+	for _, n := range st.nodes {
 		if n.admitted {
-			add(f.nodeUp, n.labels, b2f(c.alive(n, now)), false)
-			add(f.nodeLastSeen, n.labels, unix(n.lastSeen), false)
-			add(f.nodeInfo, n.labels, 1, false)
+			nodes = append(nodes, n)
 		}
 		for _, e := range n.entries {
 			if !e.admitted {
 				continue
 			}
-			r := &e.res
-			stale := b2f(c.stale(e, now))
 			if e.kind == "probe" {
-				add(f.probeSuccess, e.base, b2f(r.Status == protocol.StateOK), false)
-				add(f.probeDuration, e.base, r.Duration, false)
-				add(f.probeLastRun, e.base, unix(r.Time), false)
-				add(f.probeStale, e.base, stale, false)
-				add(f.probeRuns, e.base, float64(r.ProbeRuns), true)
-				add(f.probeFailures, e.base, float64(r.ProbeFailures), true)
-				for _, s := range r.Steps {
-					if l, ok := e.steps[s.Name+"\x00total"]; ok {
-						add(f.probeStep, l, s.Duration, false)
-					}
-					for ph, v := range s.Phases {
-						if l, ok := e.steps[s.Name+"\x00"+ph]; ok {
-							add(f.probeStep, l, v, false)
-						}
-					}
-				}
-				continue
-			}
-			add(f.checkStatus, e.base, float64(r.Status), false)
-			add(f.checkDuration, e.base, r.Duration, false)
-			add(f.checkLastRun, e.base, unix(r.Time), false)
-			add(f.checkStale, e.base, stale, false)
-			for s := range e.runs {
-				if v, ok := r.Runs[protocol.StateName(s)]; ok {
-					add(f.checkRuns, e.runs[s], float64(v), true)
-				}
-			}
-			for _, p := range r.Perfdata {
-				if l, ok := e.perf[p.Label]; ok {
-					add(f.checkPerf, l, baseValue(p), false)
-				}
+				probes = append(probes, e)
+				probeNode[e] = n
+			} else {
+				checks = append(checks, e)
+				checkNode[e] = n
 			}
 		}
 	}
-	add(f.collectorNodes, nil, float64(len(c.state.nodes)), false)
+	sort.Slice(nodes, func(i, j int) bool { return lessLabels(nodes[i].labels, nodes[j].labels) })
+	sort.Slice(checks, func(i, j int) bool { return lessLabels(checks[i].base, checks[j].base) })
+	sort.Slice(probes, func(i, j int) bool { return lessLabels(probes[i].base, probes[j].base) })
+
+	out := make([]slot, 0, st.series)
+	for _, k := range []slotKind{sNodeUp, sNodeLastSeen, sNodeInfo} {
+		for _, n := range nodes {
+			out = append(out, slot{kind: k, labels: n.labels, n: n})
+		}
+	}
+	for _, k := range []slotKind{sCheckStatus, sCheckDuration, sCheckLastRun, sCheckStale} {
+		for _, e := range checks {
+			out = append(out, slot{kind: k, labels: e.base, e: e, n: checkNode[e]})
+		}
+	}
+	var more []slot
+	for _, e := range checks {
+		for s := range e.runs {
+			more = append(more, slot{kind: sCheckRuns, labels: e.runs[s], e: e, state: s})
+		}
+	}
+	sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
+	out = append(out, more...)
+	more = more[:0]
+	for _, e := range checks {
+		for k, l := range e.perf {
+			more = append(more, slot{kind: sCheckPerf, labels: l, e: e, key: k})
+		}
+	}
+	sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
+	out = append(out, more...)
+	for _, k := range []slotKind{sProbeSuccess, sProbeDuration, sProbeLastRun, sProbeStale, sProbeRuns, sProbeFailures} {
+		for _, e := range probes {
+			out = append(out, slot{kind: k, labels: e.base, e: e, n: probeNode[e]})
+		}
+	}
+	more = more[:0]
+	for _, e := range probes {
+		for k, l := range e.steps {
+			step, phase, _ := strings.Cut(k, "\x00")
+			more = append(more, slot{kind: sProbeStep, labels: l, e: e, key: step, phase: phase})
+		}
+	}
+	sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
+	return append(out, more...)
+}
+
+// value reads a slot's current value; false means the series is absent from
+// the last result (a run state not seen yet, a perfdata label or step the
+// last run did not report).
+func (f *fleetCollector) value(s *slot, now time.Time) (*prometheus.Desc, float64, bool, bool) {
+	c := f.c
+	switch s.kind {
+	case sNodeUp:
+		return f.nodeUp, b2f(c.alive(s.n, now)), false, true
+	case sNodeLastSeen:
+		return f.nodeLastSeen, unix(s.n.lastSeen), false, true
+	case sNodeInfo:
+		return f.nodeInfo, 1, false, true
+	}
+	r := &s.e.res
+	switch s.kind {
+	case sCheckStatus:
+		return f.checkStatus, float64(r.Status), false, true
+	case sCheckDuration:
+		return f.checkDuration, r.Duration, false, true
+	case sCheckLastRun:
+		return f.checkLastRun, unix(r.Time), false, true
+	case sCheckStale:
+		return f.checkStale, b2f(c.stale(s.e, now)), false, true
+	case sCheckRuns:
+		v, ok := r.Runs[protocol.StateName(s.state)]
+		return f.checkRuns, float64(v), true, ok
+	case sCheckPerf:
+		for _, p := range r.Perfdata {
+			if p.Label == s.key {
+				return f.checkPerf, baseValue(p), false, true
+			}
+		}
+		return nil, 0, false, false
+	case sProbeSuccess:
+		return f.probeSuccess, b2f(r.Status == protocol.StateOK), false, true
+	case sProbeDuration:
+		return f.probeDuration, r.Duration, false, true
+	case sProbeLastRun:
+		return f.probeLastRun, unix(r.Time), false, true
+	case sProbeStale:
+		return f.probeStale, b2f(c.stale(s.e, now)), false, true
+	case sProbeRuns:
+		return f.probeRuns, float64(r.ProbeRuns), true, true
+	case sProbeFailures:
+		return f.probeFailures, float64(r.ProbeFailures), true, true
+	case sProbeStep:
+		for _, st := range r.Steps {
+			if st.Name != s.key {
+				continue
+			}
+			if s.phase == "total" {
+				return f.probeStep, st.Duration, false, true
+			}
+			v, ok := st.Phases[s.phase]
+			return f.probeStep, v, false, ok
+		}
+	}
+	return nil, 0, false, false
+}
+
+func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	c := f.c
+	now := c.opts.Now()
+	c.mu.RLock()
+	f.idxMu.Lock()
+	if !f.idxValid || f.idxShape != c.state.shape {
+		f.idx, f.idxShape, f.idxValid = f.buildIndex(), c.state.shape, true
+	}
+	out := make([]sample, 0, len(f.idx)+1)
+	for i := range f.idx {
+		s := &f.idx[i]
+		d, v, counter, ok := f.value(s, now)
+		if ok {
+			out = append(out, sample{desc: d, labels: s.labels, value: v, counter: counter})
+		}
+	}
+	f.idxMu.Unlock()
+	out = append(out, sample{desc: f.collectorNodes, value: float64(len(c.state.nodes))})
 	c.mu.RUnlock()
 	for i := range out {
 		ch <- &out[i]

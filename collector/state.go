@@ -37,6 +37,9 @@ type state struct {
 	nodes   map[string]*node
 	guard   *labelGuard
 	series  int       // admitted series, against MaxSeries
+	// shape counts changes to which series exist or their labels, so a
+	// scrape knows when its sorted index is out of date.
+	shape uint64
 	started time.Time // messages stored before this are history, not news
 }
 
@@ -112,6 +115,7 @@ func (c *Collector) admit(n int) bool {
 		return false
 	}
 	c.state.series += n
+	c.state.shape++
 	return true
 }
 
@@ -264,12 +268,14 @@ func (c *Collector) buildNodeLabels(n *node) {
 	}
 	n.labels = withLabels(nil, extra...)
 	n.gen++
+	c.state.shape++
 }
 
 // buildEntryLabels (re)builds every label set of e from its node's. Lock must
 // be held.
 func (c *Collector) buildEntryLabels(n *node, e *entry) {
 	e.gen = n.gen
+	c.state.shape++
 	if e.kind == "probe" {
 		e.base = withLabels(n.labels, labelPair("probe", e.name))
 		for k := range e.steps {
@@ -291,6 +297,7 @@ func (c *Collector) buildEntryLabels(n *node, e *entry) {
 func (c *Collector) release(e *entry) {
 	c.state.series -= e.cost
 	e.cost, e.admitted = 0, false
+	c.state.shape++
 	e.perf, e.steps = nil, nil
 }
 

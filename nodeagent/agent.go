@@ -49,9 +49,12 @@ type Options struct {
 	Jobs []Job
 	// Signer signs replies, registrations and results when set.
 	Signer *protocol.Signer
-	// Authorize, when set, decides whether a verified request may run; it
-	// returns a reason when it refuses.
-	Authorize func(req *protocol.Request) (ok bool, reason string)
+	// Verify, when set, checks a request's signature and signer before
+	// anything else looks at it; a request it rejects is audited and dropped.
+	Verify func(req *protocol.Request) error
+	// Authorize, when set, decides whether a verified request may run on
+	// this node; it returns the reason (naming the rule) when it refuses.
+	Authorize func(req *protocol.Request, node *filter.Target) (ok bool, reason string)
 	// Skew is how far in the future a request may claim to be (default 5s).
 	Skew time.Duration
 	// MaxConcurrent bounds actions running at once (default 16); rpcutil
@@ -267,6 +270,14 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		a.log.Warn("dropped invalid request", "subject", m.Subject, "err", err)
 		return
 	}
+	if a.opts.Verify != nil {
+		if err := a.opts.Verify(&req); err != nil {
+			a.stats.Unauthorized.Add(1)
+			a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, "refused: "+err.Error(), 0)
+			a.log.Warn("dropped request that failed verification", "id", req.ID, "caller", req.Caller, "err", err)
+			return
+		}
+	}
 	if m.Reply == "" {
 		a.stats.Errors.Add(1)
 		a.log.Warn("dropped request without a reply subject", "id", req.ID)
@@ -274,11 +285,13 @@ func (a *Agent) onMessage(m *nats.Msg) {
 	}
 	if err := req.Expired(a.opts.Now(), a.opts.Skew); err != nil {
 		a.stats.TTLExpired.Add(1)
+		a.opts.Audit.Write(a.opts.Identity, &req, protocol.Aborted, "refused: "+err.Error(), 0)
 		a.log.Info("dropped request", "id", req.ID, "reason", err)
 		return
 	}
 	if !a.seen.firstSeen(req.ID, a.opts.Now(), req.Time.Add(time.Duration(req.TTL)*time.Second+a.opts.Skew)) {
 		a.stats.Errors.Add(1)
+		a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, "refused: request id seen before (replay)", 0)
 		a.log.Warn("dropped replayed request", "id", req.ID, "caller", req.Caller)
 		return
 	}
@@ -288,12 +301,13 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		a.log.Warn("dropped request with a bad filter", "id", req.ID, "err", err)
 		return
 	}
-	if !f.Match(a.target()) {
+	node := a.target()
+	if !f.Match(node) {
 		a.stats.Filtered.Add(1)
 		return
 	}
 	if a.opts.Authorize != nil {
-		if ok, reason := a.opts.Authorize(&req); !ok {
+		if ok, reason := a.opts.Authorize(&req, node); !ok {
 			a.stats.Unauthorized.Add(1)
 			a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, reason, 0)
 			a.reply(m.Reply, &req, actions.Fail(protocol.Unauthorized, reason))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -45,6 +46,12 @@ func newDemoCmd() *cobra.Command {
 				return err
 			}
 			defer d.Stop()
+			if tf := demoTokenFile(); tf != "" && d.ActionToken != "" {
+				// Leave the token where pulse remediations finds it.
+				if err := os.MkdirAll(filepath.Dir(tf), 0o700); err == nil && os.WriteFile(tf, []byte(d.ActionToken+"\n"), 0o600) == nil {
+					defer os.Remove(tf)
+				}
+			}
 			d.PrintIntro(os.Stdout)
 			<-c.Context().Done()
 			fmt.Fprintln(os.Stderr, "stopping demo")

@@ -80,7 +80,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
 		newPackageCmd(), newServiceCmd(), newNRPECmd(),
-		newBrokerCmd(), newAgentCmd(), newDemoCmd(), newRulesCmd(), newCollectorCmd(),
+		newBrokerCmd(), newAgentCmd(), newDemoCmd(), newRulesCmd(), newCollectorCmd(), newRemediationsCmd(),
 	)
 	return root
 }
