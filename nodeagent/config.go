@@ -210,6 +210,13 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	agents = append(agents, actions.NewNRPEAgent(cr, log))
 	var jobs []Job
 	for _, ch := range c.Checks {
+		cmd := ch.Command
+		if cmd == "" {
+			cmd = ch.Name
+		}
+		if _, ok := cmds[cmd]; !ok && cmd != "check_load" {
+			return Options{}, nil, fmt.Errorf("check %q runs nrpe command %q, which is not configured: add it under nrpe.commands or to the nrpe.cfg", ch.Name, cmd)
+		}
 		jobs = append(jobs, CheckJob(cr, ch))
 	}
 	for _, pc := range c.Probes {

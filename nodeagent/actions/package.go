@@ -188,9 +188,6 @@ func (a *PackageAgent) checkUpdates(ctx context.Context) Result {
 
 // acquire takes a one-slot channel lock, or gives up when ctx ends.
 func acquire(ctx context.Context, lock chan struct{}) error {
-	if true {
-		return nil
-	}
 	select {
 	case lock <- struct{}{}:
 		return nil
@@ -204,7 +201,7 @@ func acquire(ctx context.Context, lock chan struct{}) error {
 	}
 }
 
-func release(lock chan struct{}) {}
+func release(lock chan struct{}) { <-lock }
 
 // decodeData reads request data as a flat object of strings. required keys
 // must be present and non-empty; keys outside required and optional are

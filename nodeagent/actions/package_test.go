@@ -162,9 +162,16 @@ func TestPackageAgentAptInstallsNeverOverlap(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	got := a.Call(ctx, Request{Action: "install", Data: json.RawMessage(`{"package":"sl"}`)})
-	if got.Status != protocol.Aborted || got.Message != "package install sl: gave up waiting for another package change on this node: context canceled" {
-		t.Fatalf("second install while the first runs: %d %s", got.Status, got.Message)
+	second := make(chan Result, 1)
+	go func() { second <- a.Call(ctx, Request{Action: "install", Data: json.RawMessage(`{"package":"sl"}`)}) }()
+	select {
+	case got := <-second:
+		if got.Status != protocol.Aborted || got.Message != "package install sl: gave up waiting for another package change on this node: context canceled" {
+			t.Fatalf("second install while the first runs: %d %s", got.Status, got.Message)
+		}
+	case <-entered:
+		close(release)
+		t.Fatal("a second apt-get started while the first was running")
 	}
 
 	var wg sync.WaitGroup

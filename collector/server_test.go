@@ -1,0 +1,176 @@
+package collector_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/nodeagent"
+	"github.com/pulseops/pulse/nodeagent/actions"
+)
+
+type factMap map[string]any
+
+func (f factMap) Facts() map[string]any { return f }
+
+// startServer runs a collector server and n agents with simulated services
+// on an embedded broker.
+func startServer(t *testing.T, n int) (*collector.Server, map[string]*actions.SimServiceProvider) {
+	t.Helper()
+	br := broker.StartTest(t)
+	svcs := map[string]*actions.SimServiceProvider{}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("node-%02d", i)
+		zone := []string{"eu-west-1a", "eu-west-1b"}[i%2]
+		nc, err := nodeagent.Connect([]string{br.ClientURL()}, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := actions.NewSimServiceProvider(actions.SimServiceOptions{Delay: -1})
+		svcs[id] = svc
+		a, err := nodeagent.New(nodeagent.Options{Identity: id, Conn: nc, Facts: factMap{"ec2_placement_availability_zone": zone},
+			Agents: []actions.Agent{actions.NewServiceAgent(svc, nil)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Stop)
+	}
+	nc, err := nodeagent.Connect([]string{br.ClientURL()}, "collector", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	s, err := collector.NewServer(collector.ServerOptions{Listen: "127.0.0.1:0", ActionToken: "human-token", AlertToken: "am-token",
+		Collector: collector.Options{Conn: nc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s, svcs
+}
+
+func post(t *testing.T, url, token, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp, b.Bytes()
+}
+
+func TestActionEndpointRunsOnTheFilteredNodes(t *testing.T) {
+	s, svcs := startServer(t, 6)
+	url := "http://" + s.Addr() + "/api/v1/actions"
+	body := `{"agent":"service","action":"stop","data":{"service":"httpd"},"filter":{"fact":["ec2_placement_availability_zone=eu-west-1b"]},"batch":2}`
+	resp, b := post(t, url, "human-token", body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	var rec collector.ActionRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != "done" || !rec.OK || len(rec.Result.Replies) != 3 {
+		t.Fatalf("record: state %s ok %v replies %d: %s", rec.State, rec.OK, len(rec.Result.Replies), b)
+	}
+	for id, svc := range svcs {
+		zoneB := id == "node-01" || id == "node-03" || id == "node-05"
+		if svc.Running("httpd") == zoneB {
+			t.Errorf("%s: httpd running=%v after stopping eu-west-1b", id, svc.Running("httpd"))
+		}
+	}
+	// The record is kept under its id.
+	var again collector.ActionRecord
+	api := &collector.APIClient{Base: "http://" + s.Addr(), Token: "human-token"}
+	if err := api.Do("GET", "/api/v1/actions/"+rec.ID, nil, &again); err != nil || again.ID != rec.ID {
+		t.Fatalf("GET action %s: %v %+v", rec.ID, err, again)
+	}
+}
+
+func TestActionEndpointAsync(t *testing.T) {
+	s, _ := startServer(t, 2)
+	api := &collector.APIClient{Base: "http://" + s.Addr(), Token: "human-token"}
+	var started map[string]string
+	if err := api.Do("POST", "/api/v1/actions", map[string]any{"agent": "service", "action": "restart", "data": map[string]string{"service": "cron"},
+		"nodes": []string{"node-00", "node-01"}, "async": true}, &started); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var rec collector.ActionRecord
+		if err := api.Do("GET", "/api/v1/actions/"+started["id"], nil, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.State == "done" {
+			if !rec.OK || len(rec.Result.Replies) != 2 {
+				t.Fatalf("async action: %+v", rec)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("async action still %s", rec.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestActionEndpointRefusals(t *testing.T) {
+	s, svcs := startServer(t, 2)
+	url := "http://" + s.Addr() + "/api/v1/actions"
+	stop := `{"agent":"service","action":"stop","data":{"service":"cron"},"nodes":["node-00"]}`
+	cases := []struct {
+		name, token, body string
+		code              int
+		msg               string
+	}{
+		{"no token", "", stop, 401, "missing or wrong bearer token"},
+		{"wrong token", "am-token", stop, 401, "missing or wrong bearer token"},
+		{"whole fleet", "human-token", `{"agent":"service","action":"stop","data":{"service":"cron"}}`, 400, "refusing to act on the whole fleet"},
+		{"bad filter", "human-token", `{"agent":"service","action":"stop","filter":{"compound":"role=web and ("}}`, 400, "column"},
+		{"unknown field", "human-token", `{"agent":"service","action":"stop","nodes":["node-00"],"bogus":1}`, 400, "unknown field"},
+		{"bad batch", "human-token", `{"agent":"service","action":"stop","nodes":["node-00"],"batch":"lots"}`, 400, "batch"},
+		{"huge", "human-token", `{"agent":"service","action":"stop","nodes":["` + strings.Repeat("a", 2<<20) + `"]}`, 413, "body larger than"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := post(t, url, tc.token, tc.body)
+			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.msg) {
+				t.Fatalf("status %d %s, want %d containing %q", resp.StatusCode, b, tc.code, tc.msg)
+			}
+		})
+	}
+	for id, svc := range svcs {
+		if !svc.Running("cron") {
+			t.Fatalf("a refused request stopped cron on %s", id)
+		}
+	}
+	// Without a token the alerts endpoint is closed too, when rules exist;
+	// read-only fleet endpoints stay open.
+	resp, err := http.Get("http://" + s.Addr() + "/api/v1/nodes")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /api/v1/nodes: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	_ = protocol.OK
+}
