@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/internal/hostlock"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 	"github.com/pulseops/pulse/nodeagent/checks"
@@ -165,6 +166,7 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 		}
 		t.Skip("needs root to drive service(8)")
 	}
+	hostlock.Lock(t, "nginx")
 	d := startLoop(t)
 	if out, err := exec.Command("service", "nginx", "start").CombinedOutput(); err != nil {
 		t.Fatalf("service nginx start: %v\n%s", err, out)

@@ -1,6 +1,8 @@
 package actions
 
 import (
+	"github.com/pulseops/pulse/internal/hostlock"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -161,6 +163,7 @@ func nginxMasters(t *testing.T) []int {
 // service(8) and checks the process table after each step.
 func TestSysvProviderRealNginx(t *testing.T) {
 	requireRootAndBinaries(t, "service", "nginx")
+	hostlock.Lock(t, "nginx")
 	_, err := os.Stat("/etc/init.d/nginx")
 	requireHost(t, err == nil, "/etc/init.d/nginx is missing (install nginx-light)")
 	log := testLogger(t)
