@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pulseops/pulse/internal/filter"
 )
 
 // APIClient talks to a collector's HTTP API, for the CLI.
@@ -71,4 +74,28 @@ func (c *APIClient) Do(method, path string, body, out any) error {
 		}
 	}
 	return nil
+}
+
+// Discover returns the identities of every node the collector has
+// registered that matches spec, down ones included: that is the point, so
+// the silent ones can be named. The collector evaluates the filter.
+func (c *APIClient) Discover(spec filter.Spec) ([]string, error) {
+	if _, err := filter.Compile(spec); err != nil {
+		return nil, err
+	}
+	q := url.Values{"fact": spec.Fact, "class": spec.Class, "identity": spec.Identity, "agent": spec.Agent}
+	if spec.Compound != "" {
+		q.Set("compound", spec.Compound)
+	}
+	var nodes []NodeView
+	if err := c.Do("GET", "/api/v1/nodes?"+q.Encode(), nil, &nodes); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, n := range nodes {
+		if n.Registered {
+			ids = append(ids, n.Identity)
+		}
+	}
+	return ids, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/rpc"
@@ -28,6 +29,8 @@ type clientFlags struct {
 	discoveryTimeout time.Duration
 	quiet            time.Duration
 	nodesFile        string
+	discovery        string
+	collectorURL     string
 	limit            string
 	one              bool
 	with             []string
@@ -52,6 +55,8 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.DurationVar(&f.discoveryTimeout, "discovery-timeout", 2*time.Second, "longest broadcast discovery")
 	fs.DurationVar(&f.quiet, "discovery-quiet", 300*time.Millisecond, "end discovery once no new node answered for this long")
 	fs.StringVar(&f.nodesFile, "nodes", "", "file of node identities, one per line, to target instead of discovering")
+	fs.StringVar(&f.discovery, "discovery", "broadcast", "how to find the targets: broadcast (ask the bus) or collector (every node the collector knows, so silent ones are named)")
+	fs.StringVar(&f.collectorURL, "collector", "http://127.0.0.1:9780", "collector URL for --discovery collector")
 	fs.StringVar(&f.limit, "limit", "", "act on at most N or N% of the discovered nodes")
 	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
 	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "az=eu-west-1a role=web" (a bare word is a class)`)
@@ -133,6 +138,19 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 		Agent: agent, Action: action, Data: data, Filter: spec,
 		Timeout: f.timeout, DiscoveryTimeout: f.discoveryTimeout, Quiet: f.quiet,
 		Limit: f.limit, Batch: f.batch, BatchSleep: f.batchSleep, HaltOnFailure: f.batchHalt,
+	}
+	switch {
+	case f.discovery == "collector" && f.nodesFile == "":
+		nodes, err := (&collector.APIClient{Base: f.collectorURL}).Discover(spec)
+		if err != nil {
+			return c, fmt.Errorf("--discovery collector: %w", err)
+		}
+		if nodes == nil {
+			nodes = []string{}
+		}
+		c.Nodes = nodes
+	case f.discovery != "broadcast" && f.discovery != "collector":
+		return c, usage("--discovery must be broadcast or collector, not %q", f.discovery)
 	}
 	if f.nodesFile != "" {
 		nodes, err := readNodes(f.nodesFile)

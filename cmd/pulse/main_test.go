@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulseops/pulse/demo"
 )
@@ -112,5 +115,123 @@ func TestExitCodes(t *testing.T) {
 	_, errOut, code = pulse(t, nil, "ping", "--nats", "nats://127.0.0.1:1")
 	if code != exitFailed || !strings.Contains(errOut, "cannot reach NATS") {
 		t.Fatalf("no broker: exit %d %q", code, errOut)
+	}
+}
+
+// With --discovery collector the expected set comes from the collector's
+// registry, so a stopped node is named without a node file.
+func TestDiscoveryFromCollector(t *testing.T) {
+	d, err := demo.Start(context.Background(), demo.Options{Nodes: 4, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSPort: -1,
+		CollectorAddr: "127.0.0.1:0", Prometheus: "off", Alertmanager: "off", ChangeDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(d.Collector.Col.Nodes()) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("collector never saw 4 nodes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	gone := d.Agents[1].Identity()
+	d.Agents[1].Stop()
+	url := "http://" + d.Collector.Addr()
+	out, _, code := pulse(t, d, "ping", "--discovery", "collector", "--collector", url, "--timeout", "1s")
+	if code != exitFailed || !strings.Contains(out, "No response from:") || !strings.Contains(out, gone) || !strings.Contains(out, "3 replies") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "find", "--discovery", "collector", "--collector", url, "-F", "role=web")
+	if code != exitOK || len(strings.Fields(out)) != 2 {
+		t.Fatalf("find via collector, role=web: exit %d\n%s", code, out)
+	}
+}
+
+func TestPackageSession(t *testing.T) {
+	d := fleet(t)
+	out, _, code := pulse(t, d, "package", "status", "httpd")
+	if code != 0 || !strings.Contains(out, "Summary of Ensure: absent = 11") {
+		t.Fatalf("status before: exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "package", "install", "httpd", "-F", "ec2_placement_availability_zone=eu-west-1a")
+	if code != 0 || !strings.Contains(out, "Summary of Ensure: 2.4.57-2 = 6") || !strings.Contains(out, "Finished processing 6 / 6 hosts") {
+		t.Fatalf("install: exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "package", "status", "httpd")
+	if code != 0 || !strings.Contains(out, "Summary of Ensure: 2.4.57-2 = 6, absent = 5") {
+		t.Fatalf("status after: exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "package", "install", "nosuchpkg", "-I", "ip-10-0-1-10")
+	if code != exitFailed || !strings.Contains(out, "not found") {
+		t.Fatalf("unknown package: exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "package", "install", "httpd;touch /tmp/x", "-I", "ip-10-0-1-10", "--json")
+	if code != exitFailed || !strings.Contains(out, `"statuscode": 4`) {
+		t.Fatalf("bad name: exit %d\n%s", code, out)
+	}
+}
+
+func TestServiceAndNRPE(t *testing.T) {
+	d := fleet(t)
+	out, _, code := pulse(t, d, "service", "httpd", "status")
+	if code != 0 || !strings.Contains(out, "Summary of Service Status: running = 6, stopped = 5") {
+		t.Fatalf("service status: exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "service", "httpd", "start", "-W", "ec2_placement_availability_zone=eu-west-1a", "--display", "failed")
+	if code != 0 || !strings.Contains(out, "Summary of Service Status: running = 6") || strings.Contains(out, "ip-10-0-1-") {
+		t.Fatalf("service start (display failed shows no node lines): exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "nrpe", "check_nginx", "-W", "role=web")
+	if code != 0 || !strings.Contains(out, "Summary of Exit Code: OK: 6, WARNING: 0, CRITICAL: 0, UNKNOWN: 0") {
+		t.Fatalf("nrpe check_nginx: exit %d\n%s", code, out)
+	}
+	pulse(t, d, "service", "nginx", "stop", "-I", "ip-10-0-1-12")
+	out, _, _ = pulse(t, d, "nrpe", "check_nginx", "-W", "role=web")
+	if !strings.Contains(out, "Summary of Exit Code: OK: 5, WARNING: 0, CRITICAL: 1, UNKNOWN: 0") || !strings.Contains(out, "NGINX CRITICAL") {
+		t.Fatalf("nrpe after stop:\n%s", out)
+	}
+	out, _, code = pulse(t, d, "nrpe", "check_load", "--json")
+	var js struct {
+		Replies []struct {
+			Data struct {
+				ExitCode *int   `json:"exitcode"`
+				Output   string `json:"output"`
+			} `json:"data"`
+		} `json:"replies"`
+	}
+	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js.Replies) != 11 || js.Replies[0].Data.ExitCode == nil || !strings.HasPrefix(js.Replies[0].Data.Output, "LOAD ") {
+		t.Fatalf("nrpe --json: %v\n%s", err, out)
+	}
+}
+
+// Batches run in order, one after the other, with the sleep between them.
+func TestBatching(t *testing.T) {
+	d := fleet(t)
+	start := time.Now()
+	out, errOut, code := pulse(t, d, "service", "cron", "restart", "--batch", "3", "--batch-sleep", "300ms")
+	// Three pauses lie between four batches; a sleep is never shorter than
+	// asked, so this lower bound cannot flake.
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Fatalf("4 batches with 300ms pauses took %s", took)
+	}
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	batches := regexp.MustCompile(`(?m)^batch (\d)/(\d): (.*)$`).FindAllStringSubmatch(errOut, -1)
+	if len(batches) != 4 {
+		t.Fatalf("%d batches, want 4:\n%s", len(batches), errOut)
+	}
+	var seen []string
+	for i, b := range batches {
+		if b[1] != fmt.Sprint(i+1) || b[2] != "4" {
+			t.Fatalf("batch line %d: %q", i, b[0])
+		}
+		seen = append(seen, strings.Split(b[3], ", ")...)
+	}
+	if len(seen) != 11 || !sort.StringsAreSorted(seen) {
+		t.Fatalf("batches covered %v", seen)
+	}
+	if !strings.Contains(out, "Finished processing 11 / 11 hosts") {
+		t.Fatalf("output:\n%s", out)
 	}
 }
