@@ -16,9 +16,35 @@ vet:
 
 test: test-deps vet
 	CI=$${CI:-true} $(GO) test -race -timeout 25m $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
+
+# fuzz runs every Fuzz* target in the repository for FUZZTIME each. go test
+# -fuzz takes one target at a time, so each package's test binary is built
+# once with fuzzing instrumentation and run once per target, in the package
+# directory so testdata/fuzz seeds are read and new crashers are written
+# there. `make test` runs every target for FUZZTIME_TEST after the unit
+# tests, so every parser of outside input meets fresh input on every run.
+FUZZTIME ?= 60s
+FUZZTIME_TEST ?= 2s
+fuzz:
+	@set -e; bin=$$(mktemp -d); trap 'rm -rf $$bin' EXIT; cache=$$($(GO) env GOCACHE)/fuzz; \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		pkg=$$($(GO) list $$dir); \
+		$(GO) test -c -fuzz . -o $$bin/fuzz.test $$dir; \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			(cd $$dir && $$bin/fuzz.test -test.run '^$$' -test.fuzz "^$$target\$$" -test.fuzztime $(FUZZTIME) \
+				-test.fuzzcachedir $$cache/$$pkg > $$bin/log 2>&1) || { cat $$bin/log; exit 1; }; \
+		done; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:
 	rm -rf bin
+
+# soak is not part of make test: 1,000 agents for 30 minutes (override with
+# PULSE_SOAK_DURATION=3m etc.), asserting flat memory and no lost results.
+soak:
+	PULSE_SOAK=1 $(GO) test -race=false -run '^TestSoak$$' -timeout 60m -v ./faults/

@@ -186,7 +186,11 @@ func (p slogPrinter) Println(v ...any) { p.c.log.Error("serving /metrics", "err"
 // or up=false narrows by liveness.
 func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	spec := filter.Spec{Fact: q["fact"], Class: q["class"], Identity: q["identity"], Agent: q["agent"], Compound: q.Get("compound")}
+	spec, err := specFromQuery(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
+		return
+	}
 	up := q.Get("up")
 	if up != "" && up != "true" && up != "false" {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("up=%q: use up=true or up=false", up))

@@ -47,7 +47,8 @@ func DefaultLabels() []LabelRule {
 // Options configure a Collector. Zero values take the defaults named.
 type Options struct {
 	// Conn is the NATS connection to listen on; the caller owns and closes it.
-	Conn       *nats.Conn
+	Conn *nats.Conn
+	// Collective scopes the subjects and stream names ("pulse").
 	Collective string
 	// Labels is the fact allow-list; nil means DefaultLabels(). An empty,
 	// non-nil slice means no fact labels at all.
@@ -92,7 +93,6 @@ type Collector struct {
 	running bool
 	mode    string // "jetstream" or "core", for /healthz
 	stop    func()
-	done    chan struct{}
 
 	logLimit logLimiter
 }
@@ -102,6 +102,9 @@ type Collector struct {
 func New(opts Options) (*Collector, error) {
 	if opts.Conn == nil {
 		return nil, errors.New("collector: Options.Conn is nil: connect to NATS first and pass the connection")
+	}
+	if opts.Collective == "" {
+		opts.Collective = "pulse" // as the agent and the CLI default
 	}
 	if !protocol.ValidToken(opts.Collective) || strings.ContainsAny(opts.Collective, `/\`) {
 		return nil, fmt.Errorf("collector: collective %q is not a valid name: use letters, digits, - and _ only", opts.Collective)
@@ -180,17 +183,17 @@ func (c *Collector) Start(ctx context.Context) error {
 		return err
 	}
 	c.mode = mode
+	stopOnce := sync.OnceFunc(stopIngest)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		c.sweepLoop(runCtx)
+		stopOnce() // ctx ended: ingest ends with it
 	}()
 	c.stop = func() {
-		stopIngest()
 		cancel()
 		<-done
 	}
-	c.done = done
 	c.running = true
 	return nil
 }

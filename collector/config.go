@@ -27,6 +27,9 @@ type Config struct {
 	ActionTokenFile string `yaml:"action_token_file"`
 	AlertTokenFile  string `yaml:"alert_token_file"`
 	AuditLog        string `yaml:"audit_log"`
+	// WebOrigins are extra origins allowed to open the event websocket
+	// (the collector's own address always is).
+	WebOrigins []string `yaml:"web_origins"`
 }
 
 // LoadConfig reads a collector config; errors name the file and line.

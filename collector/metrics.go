@@ -75,6 +75,13 @@ type fleetCollector struct {
 	checkPerf, checkRuns                                  *prometheus.Desc
 	probeSuccess, probeDuration, probeLastRun, probeStale *prometheus.Desc
 	probeStep, probeRuns, probeFailures, collectorNodes   *prometheus.Desc
+
+	// idx is the sorted list of series, valid while idxShape matches the
+	// state's shape.
+	idxMu    sync.Mutex
+	idx      []slot
+	idxShape uint64
+	idxValid bool
 }
 
 func newFleetCollector(c *Collector) *fleetCollector {

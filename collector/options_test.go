@@ -16,7 +16,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}{
 		{"no conn", Options{Collective: "c"}, "collector: Options.Conn is nil: connect to NATS first and pass the connection"},
 		{"bad collective", Options{Conn: conn, Collective: "a.b"}, `collector: collective "a.b" is not a valid name: use letters, digits, - and _ only`},
-		{"empty collective", Options{Conn: conn}, `collector: collective "" is not a valid name: use letters, digits, - and _ only`},
+		{"space collective", Options{Conn: conn, Collective: "a b"}, `collector: collective "a b" is not a valid name: use letters, digits, - and _ only`},
 		{"slash collective", Options{Conn: conn, Collective: "a/b"}, `collector: collective "a/b" is not a valid name: use letters, digits, - and _ only`},
 		{"negative", Options{Conn: conn, Collective: "c", MaxSeries: -1}, "collector: MaxSeries is -1: it must be positive, or 0 for the default 500000"},
 		{"rule without fact", Options{Conn: conn, Collective: "c", Labels: []LabelRule{{Label: "x"}}}, "collector: label rule 1 has no fact: name the fact to turn into a label"},
@@ -36,12 +36,12 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestNewDefaults(t *testing.T) {
-	c, err := New(Options{Conn: unconnected(), Collective: "c", Logger: discardLogger()})
+	c, err := New(Options{Conn: unconnected(), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := c.opts
-	if o.MaxLabelValues != 1000 || o.MaxSeries != 500000 || o.HeartbeatMisses != 3 || o.StaleIntervals != 3 || o.MaxOutputBytes != 4096 || o.Replicas != 1 {
+	if o.Collective != "pulse" || o.MaxLabelValues != 1000 || o.MaxSeries != 500000 || o.HeartbeatMisses != 3 || o.StaleIntervals != 3 || o.MaxOutputBytes != 4096 || o.Replicas != 1 {
 		t.Fatalf("defaults not applied: %+v", o)
 	}
 	var got []string

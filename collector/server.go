@@ -55,6 +55,7 @@ type Server struct {
 	ln      net.Listener
 	log     *slog.Logger
 	hooks   []func(protocol.Event)
+	hub     *Hub
 }
 
 // NewServer builds the collector, its rpc client and remediation engine.
@@ -154,6 +155,10 @@ func (s *Server) Stop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.http.Shutdown(ctx)
 		cancel()
+	}
+	if s.hub != nil {
+		// Shutdown does not close upgraded websockets; the hub does.
+		s.hub.Close()
 	}
 	if s.Engine != nil {
 		s.Engine.Close()

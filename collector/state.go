@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,19 +35,22 @@ const defaultInterval = 30 * time.Second
 // state is everything the collector knows. All fields are guarded by
 // Collector.mu.
 type state struct {
-	nodes   map[string]*node
-	guard   *labelGuard
-	series  int       // admitted series, against MaxSeries
+	nodes  map[string]*node
+	guard  *labelGuard
+	series int // admitted series, against MaxSeries
 	// shape counts changes to which series exist or their labels, so a
 	// scrape knows when its sorted index is out of date.
 	shape uint64
-	started time.Time // messages stored before this are history, not news
+	// interned shares label pairs between series; see pair.
+	interned map[string]*dto.LabelPair
+	started  time.Time // messages stored before this are history, not news
 }
 
 func newState(c *Collector) *state {
 	return &state{
-		nodes: map[string]*node{},
-		guard: newLabelGuard(len(c.rules), c.opts.MaxLabelValues),
+		nodes:    map[string]*node{},
+		interned: map[string]*dto.LabelPair{},
+		guard:    newLabelGuard(len(c.rules), c.opts.MaxLabelValues),
 	}
 }
 
@@ -250,6 +254,26 @@ func labelPair(name, value string) *dto.LabelPair {
 	return &dto.LabelPair{Name: &name, Value: &value}
 }
 
+// maxInterned bounds the table of shared label pairs; past it pairs are
+// simply not shared.
+const maxInterned = 200000
+
+// pair returns a shared label pair for name=value. Every series of a fleet
+// repeats the same zone, role, check and status pairs; sharing them keeps a
+// scrape's walk over labels in cache, which is most of its cost. Lock must
+// be held.
+func (c *Collector) pair(name, value string) *dto.LabelPair {
+	k := name + "\x00" + value
+	if p, ok := c.state.interned[k]; ok {
+		return p
+	}
+	p := labelPair(name, value)
+	if len(c.state.interned) < maxInterned {
+		c.state.interned[k] = p
+	}
+	return p
+}
+
 // withLabels returns base plus extra, sorted by name as the exposition needs.
 // It never changes base, which scrapes may be reading.
 func withLabels(base []*dto.LabelPair, extra ...*dto.LabelPair) []*dto.LabelPair {
@@ -264,7 +288,7 @@ func (c *Collector) buildNodeLabels(n *node) {
 	extra := make([]*dto.LabelPair, 0, len(c.rules)+1)
 	extra = append(extra, labelPair("identity", n.id))
 	for i, r := range c.rules {
-		extra = append(extra, labelPair(r.label, n.values[i]))
+		extra = append(extra, c.pair(r.label, n.values[i]))
 	}
 	n.labels = withLabels(nil, extra...)
 	n.gen++
@@ -277,19 +301,19 @@ func (c *Collector) buildEntryLabels(n *node, e *entry) {
 	e.gen = n.gen
 	c.state.shape++
 	if e.kind == "probe" {
-		e.base = withLabels(n.labels, labelPair("probe", e.name))
+		e.base = withLabels(n.labels, c.pair("probe", e.name))
 		for k := range e.steps {
 			step, phase, _ := strings.Cut(k, "\x00")
-			e.steps[k] = withLabels(e.base, labelPair("step", step), labelPair("phase", phase))
+			e.steps[k] = withLabels(e.base, c.pair("step", step), c.pair("phase", phase))
 		}
 		return
 	}
-	e.base = withLabels(n.labels, labelPair("check", e.name))
+	e.base = withLabels(n.labels, c.pair("check", e.name))
 	for s := range e.runs {
-		e.runs[s] = withLabels(e.base, labelPair("status", protocol.StateName(s)))
+		e.runs[s] = withLabels(e.base, c.pair("status", protocol.StateName(s)))
 	}
 	for k := range e.perf {
-		e.perf[k] = withLabels(e.base, labelPair("label", k))
+		e.perf[k] = withLabels(e.base, c.pair("label", k))
 	}
 }
 
@@ -323,15 +347,19 @@ func (c *Collector) cleanResult(r *protocol.Result) bool {
 		r.Status = protocol.StateUnknown
 	}
 	if len(r.Perfdata) > 0 {
-		seen := make(map[string]bool, len(r.Perfdata))
 		kept := r.Perfdata[:0]
 		for _, p := range r.Perfdata {
 			p.Label = strings.ToValidUTF8(p.Label, "\uFFFD")
-			if p.Label == "" || seen[p.Label] {
+			// A linear scan: results carry a handful of perfdata items, and
+			// maxPerfPerCheck bounds what is kept.
+			if len(kept) >= maxPerfPerCheck {
+				c.drop("perfdata_per_check", 1)
+				continue
+			}
+			if p.Label == "" || slices.ContainsFunc(kept, func(q protocol.Perf) bool { return q.Label == p.Label }) {
 				c.drop("duplicate", 1)
 				continue
 			}
-			seen[p.Label] = true
 			kept = append(kept, p)
 		}
 		r.Perfdata = kept
@@ -447,12 +475,13 @@ func (c *Collector) handleResult(id, name string, data []byte, stored, now time.
 	e.res, e.truncated = r, truncated
 	c.admitEntry(n, e)
 	var evs []protocol.Event
-	if r.Kind == "check" && hadResult && prev != r.Status && !historical {
+	if hadResult && prev != r.Status && !historical {
 		evs = append(evs, protocol.Event{
 			Type: protocol.EventCheckState, Time: now, Identity: id, Check: name,
 			Status: r.Status, Previous: prev,
 			Message: fmt.Sprintf("%s on %s changed from %s to %s: %s", name, id,
 				protocol.StateName(prev), protocol.StateName(r.Status), r.Output),
+			Data: map[string]string{"kind": r.Kind, "output": r.Output},
 		})
 	}
 	c.mu.Unlock()
@@ -492,7 +521,7 @@ func (c *Collector) admitEntry(n *node, e *entry) {
 				if e.perf == nil {
 					e.perf = map[string][]*dto.LabelPair{}
 				}
-				e.perf[p.Label] = withLabels(e.base, labelPair("label", p.Label))
+				e.perf[p.Label] = withLabels(e.base, c.pair("label", p.Label))
 				e.cost++
 			}
 		}
@@ -520,7 +549,7 @@ func (c *Collector) admitStep(e *entry, step, phase string) {
 		if e.steps == nil {
 			e.steps = map[string][]*dto.LabelPair{}
 		}
-		e.steps[k] = withLabels(e.base, labelPair("step", step), labelPair("phase", phase))
+		e.steps[k] = withLabels(e.base, c.pair("step", step), c.pair("phase", phase))
 		e.cost++
 	}
 }

@@ -222,6 +222,9 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.Collector.EnableWeb(collector.WebOptions{Context: ctx}); err != nil {
+		return err
+	}
 	return d.Collector.Start(ctx)
 }
 
@@ -293,7 +296,8 @@ func (d *Demo) PrintIntro(w io.Writer) {
 	}
 	fmt.Fprintln(w, ")")
 	if d.Collector != nil {
-		fmt.Fprintf(w, "  collector     http://%s/  (metrics /metrics, nodes /api/v1/nodes)\n", d.Collector.Addr())
+		fmt.Fprintf(w, "  web view      http://%s/#token=%s\n", d.Collector.Addr(), d.ActionToken)
+		fmt.Fprintf(w, "  collector     http://%s/metrics, /api/v1/nodes\n", d.Collector.Addr())
 	}
 	if d.ShopURL != "" {
 		fmt.Fprintf(w, "  demo shop     %s/login  (alice / wonderland; faults at /admin/fault)\n", d.ShopURL)
@@ -327,6 +331,7 @@ func (d *Demo) PrintIntro(w io.Writer) {
 	if d.Collector != nil && len(d.Specs) > 2 {
 		fmt.Fprintf(w, "  pulse service nginx stop -I %s   # break a web node; watch it being repaired\n", d.Specs[2].Identity)
 		fmt.Fprintf(w, "  pulse remediations\n")
+		fmt.Fprintf(w, "  pulse watch\n")
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 }

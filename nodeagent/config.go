@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent/actions"
 	"github.com/pulseops/pulse/nodeagent/checks"
 	"github.com/pulseops/pulse/nodeagent/facts"
@@ -35,6 +38,34 @@ type Config struct {
 	NRPE     NRPEConfig     `yaml:"nrpe"`
 	Checks   []CheckConfig  `yaml:"checks"`
 	Probes   []ProbeConfig  `yaml:"probes"`
+	// Security turns on signed requests, authorization and NATS
+	// credentials. Without it the agent answers anyone on the bus.
+	Security *SecurityConfig `yaml:"security"`
+}
+
+// SecurityConfig is the agent's `security:` block. Relative paths are taken
+// from the config file's directory.
+type SecurityConfig struct {
+	// KeyFile is the node's own private key (`pulse keys init --name
+	// <identity> --dir /etc/pulse`); replies, registrations and results are
+	// signed with it.
+	KeyFile string `yaml:"key_file"`
+	// TrustFile lists the keys whose requests are believed.
+	TrustFile string `yaml:"trust_file"`
+	// PolicyFile is the authorization policy; without one every verified
+	// caller may run every action.
+	PolicyFile string `yaml:"policy_file"`
+	// Skew is how far in the future a request may be dated (default 5s).
+	Skew time.Duration `yaml:"skew"`
+	// RequireSignatures refuses unsigned requests (default true).
+	RequireSignatures *bool `yaml:"require_signatures"`
+	// NATS holds TLS and credentials for the agent's connection.
+	NATS security.Transport `yaml:"nats"`
+}
+
+// requireSignatures applies the default.
+func (s *SecurityConfig) requireSignatures() bool {
+	return s.RequireSignatures == nil || *s.RequireSignatures
 }
 
 // FactsConfig selects the fact sources.
@@ -123,6 +154,22 @@ func LoadConfig(path string) (*Config, error) {
 		seen[ch.Name] = true
 		if ch.Interval < 0 || ch.Timeout < 0 || ch.Splay < 0 {
 			return nil, config.At(path, config.Find(doc, "checks", i), "check %q: durations must not be negative", ch.Name)
+		}
+	}
+	if sc := c.Security; sc != nil {
+		rel := func(p *string) {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(filepath.Dir(path), *p)
+			}
+		}
+		for _, p := range []*string{&sc.KeyFile, &sc.TrustFile, &sc.PolicyFile, &sc.NATS.CAFile, &sc.NATS.CertFile, &sc.NATS.KeyFile, &sc.NATS.NKeySeedFile, &sc.NATS.CredsFile} {
+			rel(p)
+		}
+		if sc.requireSignatures() && sc.TrustFile == "" {
+			return nil, config.At(path, config.Find(doc, "security"), "security: require_signatures is on (the default) but no trust_file names the keys to believe: set trust_file, or require_signatures: false to accept unsigned requests")
+		}
+		if sc.Skew < 0 {
+			return nil, config.At(path, config.Find(doc, "security", "skew"), "security: skew must not be negative")
 		}
 	}
 	for i, p := range c.Probes {
@@ -238,10 +285,63 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 		}
 		audit = NewAudit(f)
 	}
-	return Options{
+	opts := Options{
 		Identity: c.Identity, Collective: c.Collective, Facts: g, Classes: classes,
 		Agents: agents, RegisterInterval: c.RegisterInterval, Jobs: jobs, Audit: audit, Logger: log,
-	}, g, nil
+	}
+	if err := c.applySecurity(&opts, log); err != nil {
+		return Options{}, nil, err
+	}
+	return opts, g, nil
+}
+
+// applySecurity loads the node key, trusted keys and policy into opts.
+func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
+	sc := c.Security
+	if sc == nil {
+		if log != nil {
+			log.Warn("no security block in the agent config: this agent runs requests from anyone who can publish on the bus", "component", "agent")
+		}
+		return nil
+	}
+	if sc.KeyFile != "" {
+		id, err := security.LoadIdentity(sc.KeyFile)
+		if err != nil {
+			return fmt.Errorf("security.key_file: %w", err)
+		}
+		opts.Signer = id.Signer
+	}
+	var trust *security.Trust
+	if sc.TrustFile != "" {
+		t, err := security.LoadTrust(sc.TrustFile)
+		if err != nil {
+			return fmt.Errorf("security.trust_file: %w", err)
+		}
+		trust = t
+	}
+	opts.Verify = trust.Verifier(sc.requireSignatures())
+	if sc.PolicyFile != "" {
+		p, err := security.LoadPolicy(sc.PolicyFile, trust)
+		if err != nil {
+			return fmt.Errorf("security.policy_file: %w", err)
+		}
+		opts.Authorize = p.Authorize
+	}
+	opts.Skew = sc.Skew
+	return nil
+}
+
+// Connect dials the config's NATS servers with its TLS and credentials.
+func (c *Config) Connect(log *slog.Logger) (*nats.Conn, error) {
+	var extra []nats.Option
+	if c.Security != nil {
+		o, err := c.Security.NATS.NATSOptions()
+		if err != nil {
+			return nil, fmt.Errorf("security.nats: %w", err)
+		}
+		extra = o
+	}
+	return Connect(c.NATS, "pulse agent "+c.Identity, log, extra...)
 }
 
 // CheckJob schedules an nrpe command as a check; a check that cannot start

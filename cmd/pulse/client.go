@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/internal/security"
 )
 
 // clientFlags are the flags every client command shares.
@@ -43,6 +45,15 @@ type clientFlags struct {
 	batch            string
 	batchSleep       time.Duration
 	batchHalt        bool
+	// Security: the signing key, the node keys replies are checked
+	// against, and NATS TLS and credentials.
+	keyFile      string
+	nodeKeysFile string
+	transport    security.Transport
+	// signed records whether connect found a key, for the hint finish
+	// prints when nobody answered.
+	signed  bool
+	keyName string
 }
 
 func addClientFlags(c *cobra.Command, f *clientFlags) {
@@ -65,6 +76,16 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.StringArrayVarP(&f.classes, "with-class", "C", nil, "class filter, exact or /regex/")
 	fs.StringArrayVarP(&f.agents, "with-agent", "A", nil, "agent filter, exact or /regex/")
 	fs.StringVarP(&f.sel, "select", "S", "", `compound filter, e.g. "role=web and not cluster=beta"`)
+	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key `pulse demo` wrote)")
+	fs.StringVar(&f.nodeKeysFile, "node-keys", "", "YAML list of node identities and keys; replies not signed by the node's key are dropped")
+	fs.StringVar(&f.transport.CAFile, "tls-ca", "", "CA file that signs the NATS server certificate (turns on TLS)")
+	fs.StringVar(&f.transport.CertFile, "tls-cert", "", "client certificate for NATS")
+	fs.StringVar(&f.transport.KeyFile, "tls-key", "", "client certificate key for NATS")
+	fs.StringVar(&f.transport.User, "nats-user", "", "NATS user name")
+	fs.StringVar(&f.transport.Password, "nats-password", "", "NATS password (prefer PULSE_NATS_PASSWORD)")
+	fs.StringVar(&f.transport.NKeySeedFile, "nkey", "", "NATS nkey seed file")
+	fs.StringVar(&f.transport.CredsFile, "creds", "", "NATS .creds file")
+	fs.StringVar(&f.transport.InboxPrefix, "inbox-prefix", "", "reply inbox prefix the broker permits this user (default for --nats-user: _INBOX_<user>)")
 }
 
 func addBatchFlags(c *cobra.Command, f *clientFlags) {
@@ -163,12 +184,56 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 }
 
 // connect opens a client connection that fails fast with advice.
+// It signs every request with the user's key when one is found, and checks
+// replies against --node-keys when given.
 func (f *clientFlags) connect() (*rpc.Client, func(), error) {
-	nc, err := nats.Connect(f.natsURL, nats.Name("pulse client"), nats.Timeout(3*time.Second))
+	opts := rpc.Options{Collective: f.collective, Caller: caller()}
+	id, err := security.FindKey(f.keyFile)
 	if err != nil {
+		return nil, nil, usage("--key: %v", err)
+	}
+	if id != nil {
+		opts.Signer, opts.Caller = id.Signer, "user="+id.Name
+		f.signed, f.keyName = true, id.Name
+	}
+	if f.nodeKeysFile != "" {
+		nk, err := security.LoadNodeKeys(f.nodeKeysFile, false)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		opts.VerifyReply = nk.VerifyReply
+	}
+	tr := f.transport
+	if tr.InboxPrefix == "" && tr.User != "" {
+		tr.InboxPrefix = security.InboxPrefix(tr.User)
+	}
+	natsOpts, err := tr.NATSOptions()
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	natsOpts = append(natsOpts, nats.Name("pulse client"), nats.Timeout(3*time.Second))
+	nc, err := nats.Connect(f.natsURL, natsOpts...)
+	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) {
+			return nil, nil, fmt.Errorf("NATS at %s refused the login: %w (set --nats-user/--nats-password, --nkey or --creds as the broker's users file says)", f.natsURL, err)
+		}
 		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (is `pulse demo` or a NATS server running? set --nats or PULSE_NATS)", f.natsURL, err)
 	}
-	return rpc.New(nc, rpc.Options{Collective: f.collective, Caller: caller()}), nc.Close, nil
+	return rpc.New(nc, opts), nc.Close, nil
+}
+
+// finish is the package-level finish plus a hint when nobody answered:
+// agents that require signatures ignore unsigned or untrusted requests
+// without a word, so silence is the only sign the user gets.
+func (f *clientFlags) finish(w io.Writer, res *rpc.Result) error {
+	if len(res.Replies) == 0 {
+		if !f.signed {
+			fmt.Fprintf(w, "hint: no reply, and this request was not signed (no key in %v). Agents that require signatures ignore unsigned requests: create a key with `pulse keys init` and have its public key added to the agents' trusted keys.\n", security.KeyCandidates(f.keyFile))
+		} else {
+			fmt.Fprintf(w, "hint: no reply. If the agents require signatures, check that they trust the key of %q (`pulse keys show`).\n", f.keyName)
+		}
+	}
+	return finish(res)
 }
 
 func caller() string {

@@ -64,6 +64,9 @@ func newCollectorCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			if err := srv.EnableWeb(collector.WebOptions{Context: c.Context(), AllowedOrigins: cfg.WebOrigins}); err != nil {
+				return err
+			}
 			if err := srv.Start(c.Context()); err != nil {
 				return err
 			}

@@ -80,7 +80,9 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
 		newPackageCmd(), newServiceCmd(), newNRPECmd(),
-		newBrokerCmd(), newAgentCmd(), newDemoCmd(), newRulesCmd(), newCollectorCmd(), newRemediationsCmd(),
+		newRemediationsCmd(), newWatchCmd(),
+		newAgentCmd(), newCollectorCmd(), newBrokerCmd(), newDemoCmd(), newShopCmd(),
+		newRulesCmd(), newDashboardsCmd(),
 	)
 	return root
 }

@@ -4,12 +4,14 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -30,7 +32,18 @@ type Options struct {
 	JetStreamDir string
 	// MaxPayload bounds one message; 0 keeps nats-server's default (1 MiB).
 	MaxPayload int32
-	// Server lets callers set anything else (TLS, accounts, ...) before start.
+	// TLS, when set, makes clients connect with TLS; a config whose
+	// ClientAuth is tls.RequireAndVerifyClientCert also makes every client
+	// present a certificate from its ClientCAs (security.ServerTLSConfig
+	// builds one).
+	TLS *tls.Config
+	// Users and NkeyUsers, when either is set, require every client to log
+	// in, each with its own subject permissions (security.LoadBrokerUsers
+	// builds them). With neither, anyone who reaches the port may publish
+	// and subscribe to anything.
+	Users     []*server.User
+	NkeyUsers []*server.NkeyUser
+	// Server lets callers set anything else (accounts, ...) before start.
 	Server func(*server.Options)
 	Logger *slog.Logger
 }
@@ -66,6 +79,16 @@ func Start(opts Options) (*Broker, error) {
 			so.Cluster.Name = "pulse"
 		}
 		so.Cluster.Host, so.Cluster.Port = host, port
+		// A JetStream cluster refuses to start without server names, and
+		// raft identifies peers by them, so the default must be the same
+		// on every restart: derive it from the cluster address.
+		if so.ServerName == "" && so.JetStream {
+			so.ServerName = fmt.Sprintf("%s-%s-%d", so.Cluster.Name, strings.ReplaceAll(host, ".", "_"), port)
+			if port <= 0 {
+				// A random cluster port has no stable name to offer.
+				so.ServerName = fmt.Sprintf("%s-%d", so.Cluster.Name, time.Now().UnixNano())
+			}
+		}
 		for _, r := range opts.Routes {
 			u, err := url.Parse(r)
 			if err != nil {
@@ -74,6 +97,13 @@ func Start(opts Options) (*Broker, error) {
 			so.Routes = append(so.Routes, u)
 		}
 	}
+	if opts.TLS != nil {
+		so.TLS = true
+		so.TLSConfig = opts.TLS
+		so.TLSVerify = opts.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		so.TLSTimeout = 5
+	}
+	so.Users, so.Nkeys = opts.Users, opts.NkeyUsers
 	if opts.Server != nil {
 		opts.Server(so)
 	}

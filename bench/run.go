@@ -1,0 +1,356 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/rpc"
+)
+
+// runSize measures one fleet size from a fresh broker up.
+func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
+	dir, err := os.MkdirTemp("", "pulse-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("make a JetStream directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	srv, err := startBroker(opts, n, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	s := &Size{Nodes: n, Broker: srv.kind}
+	out := opts.Out
+	fmt.Fprintf(out, "== %d nodes, broker %s (%s)\n", n, srv.kind, srv.url)
+
+	client, err := nats.Connect(srv.url, nats.Name("pulse-bench-client"))
+	if err != nil {
+		return nil, fmt.Errorf("connect the bench client to %s: %w", srv.url, err)
+	}
+	defer client.Close()
+
+	// The raw baseline goes first, alone, so its connections are gone
+	// before the agents need the file descriptors.
+	h0 := heapInuse()
+	raw, err := startRaw(srv.url, n)
+	if err != nil {
+		return nil, err
+	}
+	s.Memory.PerConn = perEach(heapInuse(), h0, n)
+	var rawRounds []time.Duration
+	s.Raw.Replies = n
+	for r := 0; r < opts.Rounds; r++ {
+		d, got, err := raw.request(client, n, 10*time.Second)
+		if err != nil {
+			raw.stop()
+			return nil, err
+		}
+		rawRounds = append(rawRounds, d)
+		s.Raw.Replies = min(s.Raw.Replies, got)
+	}
+	s.Raw.fill(rawRounds)
+	raw.stop()
+	fmt.Fprintf(out, "raw nats.go baseline: median %v over %d rounds, %d/%d replies\n", s.Raw.Median, opts.Rounds, s.Raw.Replies, n)
+
+	h1 := heapInuse()
+	start := time.Now()
+	fl, err := startFleet(ctx, srv.url, n, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer fl.stop()
+	s.Setup = time.Since(start)
+	s.Memory.PerAgent = perEach(heapInuse(), h1, n)
+	s.Memory.AgentBeyondCon = int64(s.Memory.PerAgent) - int64(s.Memory.PerConn)
+	fmt.Fprintf(out, "started %d agents in %v\n", n, s.Setup.Round(time.Millisecond))
+
+	colConn, err := nats.Connect(srv.url, nats.Name("pulse-bench-collector"))
+	if err != nil {
+		return nil, fmt.Errorf("connect the collector to %s: %w", srv.url, err)
+	}
+	defer colConn.Close()
+	col, err := collector.New(collector.Options{Conn: colConn, Collective: "pulse", Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := col.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start the collector: %w", err)
+	}
+	defer col.Stop()
+
+	cl := rpc.New(client, rpc.Options{Caller: "user=bench", Logger: opts.Logger})
+	if err := measureFanout(ctx, cl, opts, s); err != nil {
+		return nil, err
+	}
+	if err := measureIngest(ctx, opts, fl, col, s); err != nil {
+		return nil, err
+	}
+	if err := measureScrape(col, s); err != nil {
+		return nil, err
+	}
+	s.Memory.ProcessRSS, _ = rss(os.Getpid())
+	if srv.pid != 0 {
+		s.Memory.BrokerRSS, _ = rss(srv.pid)
+	}
+	fmt.Fprintf(out, "memory: process RSS %s, broker RSS %s, heap per connection %s, per agent %s (beyond its connection %s)\n",
+		mib(s.Memory.ProcessRSS), mib(s.Memory.BrokerRSS), kib(s.Memory.PerConn), kib(s.Memory.PerAgent), kibSigned(s.Memory.AgentBeyondCon))
+	return s, nil
+}
+
+// measureFanout times ping, a facts report and a batched restart.
+func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size) error {
+	n := s.Nodes
+	var pings, facts []time.Duration
+	s.Ping.Replies, s.Facts.Replies = n, n
+	for r := 0; r < opts.Rounds; r++ {
+		res, err := cl.Do(ctx, rpc.Call{Agent: "rpcutil", Action: "ping", DiscoveryTimeout: 15 * time.Second})
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+		pings = append(pings, lastReply(res))
+		s.Ping.Replies = min(s.Ping.Replies, len(res.Replies))
+
+		res, err = cl.Do(ctx, rpc.Call{
+			Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"},
+			DiscoveryTimeout: 15 * time.Second, Timeout: 15 * time.Second,
+		})
+		if err != nil {
+			return fmt.Errorf("facts report: %w", err)
+		}
+		facts = append(facts, res.Duration)
+		s.Facts.Replies = min(s.Facts.Replies, len(res.Replies))
+	}
+	s.Ping.fill(pings)
+	s.Facts.fill(facts)
+	fmt.Fprintf(opts.Out, "ping: median %v (%.2fx raw), %d/%d replies; facts report: median %v, %d/%d replies\n",
+		s.Ping.Median, ratio(s.Ping.Median, s.Raw.Median), s.Ping.Replies, n, s.Facts.Median, s.Facts.Replies, n)
+
+	batches := 0
+	res, err := cl.Do(ctx, rpc.Call{
+		Agent: "service", Action: "restart", Data: map[string]string{"service": "nginx"},
+		Filter: filter.Spec{Fact: []string{"role=web"}}, Batch: "25%",
+		DiscoveryTimeout: 15 * time.Second, Timeout: 15 * time.Second,
+		Progress: func(rpc.Progress) { batches++ },
+	})
+	if err != nil {
+		return fmt.Errorf("service restart: %w", err)
+	}
+	s.Restart = Restart{Targets: len(res.Targets), OK: len(res.Replies) - res.Failed(), Batches: batches, Duration: res.Duration}
+	fmt.Fprintf(opts.Out, "service restart nginx on role=web in batches of 25%%: %d/%d OK in %d batches, %v\n",
+		s.Restart.OK, s.Restart.Targets, batches, s.Restart.Duration)
+	return nil
+}
+
+// lastReply is when the last reply of a broadcast arrived: the fan-out time
+// without the quiet period the client waits for stragglers.
+func lastReply(res *rpc.Result) time.Duration {
+	var d time.Duration
+	for _, r := range res.Replies {
+		d = max(d, r.RTT)
+	}
+	return d
+}
+
+// measureIngest offers N*K results every CheckInterval for Rounds
+// intervals, each agent publishing on its own connection at its own offset
+// in the interval (as the scheduler's splay spreads them), then waits for the
+// collector to have applied them all.
+//
+// The bench publishes in the scheduler's wire form itself rather than
+// through nodeagent jobs, because a job cannot be paused: the fleet's checks
+// would otherwise load the broker while ping and facts are timed.
+func measureIngest(ctx context.Context, opts *Options, fl *fleet, col *collector.Collector, s *Size) error {
+	n, k, rounds, iv := len(fl.agents), opts.Checks, opts.Rounds, opts.CheckInterval
+	subj := protocol.Subjects{Collective: "pulse"}
+	started := time.Now().UTC()
+	names := make([]string, k)
+	for i := range names {
+		names[i] = fmt.Sprintf("check_bench_%02d", i)
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		published int
+		pubErr    error
+	)
+	begin := time.Now()
+	workers := min(8, n)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			count := 0
+			defer func() { mu.Lock(); published += count; mu.Unlock() }()
+			for r := 0; r < rounds; r++ {
+				for i := w; i < n; i += workers {
+					at := begin.Add(time.Duration(r)*iv + time.Duration(int64(iv)*int64(i)/int64(n)))
+					if d := time.Until(at); d > 0 {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(d): // pacing the offered load, not waiting for state
+						}
+					}
+					a := fl.agents[i]
+					for _, name := range names {
+						b, err := json.Marshal(protocol.Result{
+							Identity: a.id, Kind: "check", Name: name, Status: protocol.StateOK,
+							Output: "OK - simulated check", Duration: 0.001, Time: time.Now().UTC(),
+							Interval: iv.Seconds(), Started: started, Runs: map[string]uint64{"OK": uint64(r + 1)},
+						})
+						if err == nil {
+							err = a.nc.Publish(subj.Results(a.id, name), b)
+						}
+						if err != nil {
+							mu.Lock()
+							pubErr = fmt.Errorf("publish result of %s from %s: %w", name, a.id, err)
+							mu.Unlock()
+							return
+						}
+						count++
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if pubErr != nil {
+		return pubErr
+	}
+	lastPub := time.Now()
+	s.Ingest.Published = published
+	s.Ingest.Rate = float64(n*k) / iv.Seconds()
+	want := uint64(rounds)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		applied := 0
+		for _, a := range fl.agents {
+			v, ok := col.Node(a.id)
+			if !ok {
+				continue
+			}
+			for _, c := range v.Checks {
+				if strings.HasPrefix(c.Name, "check_bench_") {
+					applied += int(c.Runs["OK"])
+				}
+			}
+		}
+		s.Ingest.Applied = applied
+		if uint64(applied) >= want*uint64(n*k) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling the collector's state, with the deadline above
+	}
+	s.Ingest.Drain = time.Since(lastPub)
+	s.Ingest.Throughput = float64(s.Ingest.Applied) / time.Since(begin).Seconds()
+	s.Ingest.LagMean, s.Ingest.LagP99 = lagFromHistogram(col)
+	fmt.Fprintf(opts.Out, "ingest: %d nodes x %d checks every %v (%.0f/s offered): %d/%d applied, drained %v after the last publish, lag mean %v, p99 <= %v\n",
+		n, k, iv, s.Ingest.Rate, s.Ingest.Applied, s.Ingest.Published, s.Ingest.Drain.Round(time.Millisecond), s.Ingest.LagMean.Round(time.Microsecond), s.Ingest.LagP99)
+	return nil
+}
+
+// lagFromHistogram reads the collector's ingest lag histogram: its mean and
+// the upper bound of the bucket holding the 99th percentile.
+func lagFromHistogram(col *collector.Collector) (mean, p99 time.Duration) {
+	mfs, err := col.Registry().Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "pulse_collector_ingest_lag_seconds" || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		cnt := h.GetSampleCount()
+		if cnt == 0 {
+			return 0, 0
+		}
+		mean = time.Duration(h.GetSampleSum() / float64(cnt) * float64(time.Second))
+		for _, b := range h.GetBucket() {
+			if float64(b.GetCumulativeCount()) >= 0.99*float64(cnt) {
+				return mean, time.Duration(b.GetUpperBound() * float64(time.Second))
+			}
+		}
+		return mean, -1 // beyond the last bucket
+	}
+	return 0, 0
+}
+
+// measureScrape fetches /metrics once over real HTTP on loopback.
+func measureScrape(col *collector.Collector, s *Size) error {
+	srv := httptest.NewServer(col.Handler())
+	defer srv.Close()
+	start := time.Now()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		return fmt.Errorf("scrape the collector's /metrics: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s.Metrics.Duration = time.Since(start)
+	if err != nil {
+		return fmt.Errorf("read /metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/metrics answered %s", resp.Status)
+	}
+	s.Metrics.Bytes = len(body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			s.Metrics.Series++
+		}
+	}
+	return nil
+}
+
+func (t *Timing) fill(d []time.Duration) {
+	if len(d) == 0 {
+		return
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	t.Min, t.Median, t.Max = d[0], d[len(d)/2], d[len(d)-1]
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// heapInuse is the live heap after a full collection, so deltas measure
+// what is held rather than garbage.
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func perEach(after, before uint64, n int) uint64 {
+	if after <= before || n == 0 {
+		return 0
+	}
+	return (after - before) / uint64(n)
+}
+
+func hostInfo() Host {
+	return Host{CPUs: runtime.NumCPU(), GoVer: runtime.Version(), MaxFiles: maxFiles()}
+}

@@ -1,0 +1,80 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/statushistory"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// serviceDashboard is the developers' view of "how my baby runs": the
+// business probe's latency step by step and phase by phase, the checks'
+// perfdata and durations, with remediations and alerts marked on every
+// graph.
+func serviceDashboard() (*dashboard.DashboardBuilder, error) {
+	b := newBoard("pulse-service", "pulse / Service",
+		"How a service runs: probe latency by step and phase, check perfdata and durations, with remediations marked.", "dev")
+	fleetVars(b)
+	b.WithVariable(labelVar("node", "Node", `pulse_node_info{`+fleetSel+`}`, "identity"))
+	b.WithVariable(labelVar("probe", "Probe", `pulse_probe_success{`+nodeSel+`}`, "probe"))
+	b.WithVariable(labelVar("check", "Check", `pulse_check_status{`+nodeSel+`}`, "check"))
+	b.WithVariable(collectorURLVar())
+	b.Annotation(remediationAnnotation())
+	b.Annotation(alertAnnotation(nodeSel))
+
+	probeSel := nodeSel + `,probe=~"$probe"`
+	checkSel := nodeSel + `,check=~"$check"`
+
+	b.row("Probes")
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Probe step latency by phase").
+		Description("Time each step of the probe spent in DNS, connect, TLS, time to first byte and transfer, averaged over the selected nodes; stacked, a step's phases add up to the step.").
+		WithTarget(query("A", `avg by (probe, step, phase) (pulse_probe_step_duration_seconds{`+probeSel+`,phase!="total"})`, "{{probe}} {{step}} {{phase}}")).
+		Unit("s").Min(0).Height(9).Span(12).
+		FillOpacity(40).
+		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+		Legend(legendTable()))
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Probe duration per node").
+		WithTarget(query("A", `pulse_probe_duration_seconds{`+probeSel+`}`, "{{identity}} {{probe}}")).
+		Unit("s").Min(0).Height(9).Span(6).
+		Legend(legendTable()))
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Probe success ratio").
+		Description("Share of probe runs that succeeded per rate interval, over the selected nodes.").
+		WithTarget(query("A", compact(`
+			1 - sum by (probe) (rate(pulse_probe_failures_total{`+probeSel+`}[$__rate_interval]))
+			/ sum by (probe) (rate(pulse_probe_runs_total{`+probeSel+`}[$__rate_interval]))`), "{{probe}}")).
+		Unit("percentunit").Min(0).Max(1).Height(9).Span(6))
+
+	b.row("Checks")
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Perfdata: $check").
+		Description("Perfdata of the check's runs per node, in base units (seconds, bytes, ratios). One panel per selected check.").
+		WithTarget(query("A", `pulse_check_perfdata{`+checkSel+`}`, "{{identity}} {{label}}")).
+		Repeat("check").
+		RepeatDirection(dashboard.PanelRepeatDirectionH).
+		MaxPerRow(2).
+		Height(9).Span(12).
+		Legend(legendTable()))
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Check duration").
+		WithTarget(query("A", `pulse_check_duration_seconds{`+checkSel+`}`, "{{identity}} {{check}}")).
+		Unit("s").Min(0).Height(8).Span(12).
+		Legend(legendTable()))
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Check runs by state").
+		WithTarget(query("A", `sum by (check, status) (rate(pulse_check_runs_total{`+checkSel+`}[$__rate_interval]))`, "{{check}} {{status}}")).
+		Unit("reqps").Min(0).Height(8).Span(12).
+		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+		FillOpacity(30).
+		Legend(legendTable()))
+	b.WithPanel(statushistory.NewPanelBuilder().Id(b.id()).
+		Title("Check states").
+		WithTarget(query("A", `max by (identity, check) (pulse_check_status{`+checkSel+`})`, "{{identity}} {{check}}")).
+		Mappings(checkStates()).
+		Thresholds(thresholds("green", 1.0, "yellow", 2.0, "red", 3.0, "purple")).
+		ShowValue(common.VisibilityModeNever).
+		Height(8).Span(24))
+	return b.DashboardBuilder, nil
+}

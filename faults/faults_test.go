@@ -1,0 +1,339 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/nodeagent/actions"
+)
+
+// TestKillOneClusterBroker kills the server of a three-node JetStream
+// cluster that leads the results stream (the worst one to lose): every agent
+// must reconnect to a survivor within 10s, a ping through a survivor must
+// see every node, and no result an agent publishes once it and the stream
+// are back may be missing from the collector.
+func TestKillOneClusterBroker(t *testing.T) {
+	c := startCluster(t)
+	const nodes = 12
+	var fleet []*node
+	for i := 0; i < nodes; i++ {
+		fleet = append(fleet, startNode(t, fmt.Sprintf("node-%02d", i), nodeOptions{urls: c.urls, checkIv: 200 * time.Millisecond, register: time.Second}))
+	}
+	// The collector and the client sit on server home, which survives; the
+	// victim is the results stream's leader unless that is home.
+	const home = 0
+	seen := newSeqLog()
+	startCollector(t, c.urls[home:home+1], 3, seen)
+	probe := connect(t, c.urls[home:home+1], "probe")
+	ctx := context.Background()
+	var leader string
+	eventually(t, 30*time.Second, "results stream has a leader", func() (bool, string) {
+		l, err := streamLeader(ctx, probe, "PULSE_RESULTS_pulse")
+		leader = l
+		return err == nil && l != "", fmt.Sprintf("leader %q err %v", l, err)
+	})
+	victim := 1
+	for i, b := range c.servers {
+		if i != home && b.Server().Name() == leader {
+			victim = i
+		}
+	}
+	victimURL := c.urls[victim]
+	client := connect(t, c.urls[home:home+1], "client")
+	cl := rpc.New(client, rpc.Options{Caller: "user=faults"})
+	eventually(t, 10*time.Second, "ping sees every node before the kill", func() (bool, string) {
+		miss := missingFrom(pingAll(t, cl), fleet)
+		return len(miss) == 0, fmt.Sprintf("missing %v", miss)
+	})
+	onVictim := 0
+	for _, n := range fleet {
+		if n.nc.ConnectedUrl() == victimURL {
+			onVictim++
+		}
+	}
+	t.Logf("killing %s (results stream leader %q); %d of %d agents are on it", c.servers[victim].Server().Name(), leader, onVictim, nodes)
+
+	c.servers[victim].Shutdown()
+	killed := time.Now()
+	eventually(t, 10*time.Second, "every agent reconnected to a surviving broker", func() (bool, string) {
+		for _, n := range fleet {
+			if !n.nc.IsConnected() || n.nc.ConnectedUrl() == victimURL {
+				return false, fmt.Sprintf("%s %s on %s", n.id, n.nc.Status(), n.nc.ConnectedUrl())
+			}
+		}
+		return true, ""
+	})
+	reconnected := map[string]int64{}
+	for _, n := range fleet {
+		reconnected[n.id] = n.seq.last.Load() + 1
+	}
+	t.Logf("every agent on a survivor %v after the kill", time.Since(killed).Round(time.Millisecond))
+	victimName := c.servers[victim].Server().Name()
+	eventually(t, 20*time.Second, "results stream led by a survivor", func() (bool, string) {
+		l, err := streamLeader(ctx, probe, "PULSE_RESULTS_pulse")
+		return err == nil && l != "" && l != victimName, fmt.Sprintf("leader %q err %v", l, err)
+	})
+	from := map[string]int64{}
+	for _, n := range fleet {
+		from[n.id] = n.seq.last.Load() + 1
+	}
+	eventually(t, 10*time.Second, "ping through a survivor sees every node", func() (bool, string) {
+		miss := missingFrom(pingAll(t, cl), fleet)
+		return len(miss) == 0, fmt.Sprintf("missing %v", miss)
+	})
+	eventually(t, 10*time.Second, "every agent published more results", func() (bool, string) {
+		for _, n := range fleet {
+			if n.seq.last.Load() < from[n.id]+5 {
+				return false, n.id
+			}
+		}
+		return true, ""
+	})
+	to := map[string]int64{}
+	for _, n := range fleet {
+		to[n.id] = n.seq.last.Load()
+	}
+	eventually(t, 10*time.Second, "collector applied every result published after recovery", func() (bool, string) {
+		for _, n := range fleet {
+			if m := seen.missing(n.id, from[n.id], to[n.id]); len(m) > 0 {
+				return false, fmt.Sprintf("%s misses %v of %d..%d", n.id, m, from[n.id], to[n.id])
+			}
+		}
+		return true, ""
+	})
+	// Results published between the agent's reconnect and the stream's new
+	// leader are sent with core NATS publish, unacknowledged: report how
+	// many the stream never took, so the figure is visible, without failing.
+	lost := 0
+	for _, n := range fleet {
+		lost += len(seen.missing(n.id, reconnected[n.id], from[n.id]-1))
+	}
+	t.Logf("results published after reconnect but before the stream had a new leader and not applied: %d", lost)
+}
+
+// TestRestartWholeBroker stops the only broker and starts it again on the
+// same port: agents must come back by themselves and answer ping.
+func TestRestartWholeBroker(t *testing.T) {
+	port := freePort(t)
+	dir := t.TempDir()
+	start := func() *broker.Broker {
+		b, err := broker.Start(broker.Options{Port: port, JetStreamDir: dir})
+		if err != nil {
+			t.Fatalf("start broker on port %d: %v", port, err)
+		}
+		return b
+	}
+	b := start()
+	urls := []string{b.ClientURL()}
+	var fleet []*node
+	for i := 0; i < 10; i++ {
+		fleet = append(fleet, startNode(t, fmt.Sprintf("node-%02d", i), nodeOptions{urls: urls, register: time.Second}))
+	}
+	client := connect(t, urls, "client")
+	cl := rpc.New(client, rpc.Options{Caller: "user=faults"})
+	if miss := missingFrom(pingAll(t, cl), fleet); len(miss) > 0 {
+		t.Fatalf("before the restart, ping misses %v", miss)
+	}
+
+	b.Shutdown()
+	eventually(t, 10*time.Second, "every agent notices the broker is gone", func() (bool, string) {
+		for _, n := range fleet {
+			if n.nc.IsConnected() {
+				return false, n.id + " still connected"
+			}
+		}
+		return true, ""
+	})
+	b = start()
+	t.Cleanup(b.Shutdown)
+
+	eventually(t, 20*time.Second, "every agent reconnected", func() (bool, string) {
+		for _, n := range fleet {
+			if !n.nc.IsConnected() {
+				return false, n.id + " " + n.nc.Status().String()
+			}
+		}
+		return client.IsConnected(), "client " + client.Status().String()
+	})
+	eventually(t, 10*time.Second, "ping sees every node after the restart", func() (bool, string) {
+		miss := missingFrom(pingAll(t, cl), fleet)
+		return len(miss) == 0, fmt.Sprintf("missing %v", miss)
+	})
+}
+
+// TestCollectorRestartKeepsNodesAndCounters stops the collector and starts a
+// new one on the same JetStream while agents keep publishing: no node may
+// vanish from /metrics and no pulse_check_runs_total may go backwards.
+func TestCollectorRestartKeepsNodesAndCounters(t *testing.T) {
+	b := broker.StartTest(t)
+	urls := []string{b.ClientURL()}
+	var fleet []*node
+	for i := 0; i < 8; i++ {
+		fleet = append(fleet, startNode(t, fmt.Sprintf("node-%02d", i), nodeOptions{urls: urls, checkIv: 100 * time.Millisecond, register: time.Second}))
+	}
+	first := startCollector(t, urls, 1, nil)
+	var before map[string]float64
+	eventually(t, 10*time.Second, "first collector sees every node with check runs", func() (bool, string) {
+		before = gather(t, first, "pulse_check_runs_total")
+		up := gather(t, first, "pulse_node_up")
+		for _, n := range fleet {
+			if before[n.id] < 3 || up[n.id] != 1 {
+				return false, fmt.Sprintf("%s runs=%v up=%v", n.id, before[n.id], up[n.id])
+			}
+		}
+		return true, ""
+	})
+	first.Stop()
+
+	second := startCollector(t, urls, 1, nil)
+	eventually(t, 10*time.Second, "second collector has every node up again", func() (bool, string) {
+		up := gather(t, second, "pulse_node_up")
+		for _, n := range fleet {
+			if up[n.id] != 1 {
+				return false, fmt.Sprintf("%s up=%v", n.id, up[n.id])
+			}
+		}
+		return true, ""
+	})
+	// Scrape several times while results keep arriving: every node stays,
+	// every counter is at least where the first collector left it and never
+	// goes down between scrapes.
+	prev := before
+	grew := false
+	for i := 0; i < 10; i++ {
+		now := gather(t, second, "pulse_check_runs_total")
+		up := gather(t, second, "pulse_node_up")
+		for _, n := range fleet {
+			if up[n.id] != 1 {
+				t.Fatalf("scrape %d: node %s is not up on the restarted collector (up=%v)", i, n.id, up[n.id])
+			}
+			if now[n.id] < prev[n.id] {
+				t.Fatalf("scrape %d: pulse_check_runs_total of %s went backwards: %v then %v", i, n.id, prev[n.id], now[n.id])
+			}
+			grew = grew || now[n.id] > before[n.id]
+		}
+		prev = now
+		time.Sleep(100 * time.Millisecond) // spacing scrapes, not waiting for state
+	}
+	if !grew {
+		t.Fatalf("no counter grew on the restarted collector: results are not being ingested")
+	}
+}
+
+// TestNodeCutOff relays one agent through a proxy and cuts it: the
+// collector must report pulse_node_up 0 within three heartbeats (plus its
+// one-second sweep) and 1 again once the link returns.
+func TestNodeCutOff(t *testing.T) {
+	b := broker.StartTest(t)
+	p := startProxy(t, b.Server().Addr().String())
+	const beat = 500 * time.Millisecond
+	cutNode := startNode(t, "cut-node", nodeOptions{urls: []string{p.url()}, register: beat})
+	other := startNode(t, "steady-node", nodeOptions{urls: []string{b.ClientURL()}, register: beat})
+	col := startCollector(t, []string{b.ClientURL()}, 1, nil)
+	upOf := func() map[string]float64 { return gather(t, col, "pulse_node_up") }
+	eventually(t, 10*time.Second, "both nodes up", func() (bool, string) {
+		up := upOf()
+		return up[cutNode.id] == 1 && up[other.id] == 1, fmt.Sprint(up)
+	})
+
+	p.setCut(true)
+	eventually(t, 3*beat+1500*time.Millisecond, "cut node down within three heartbeats", func() (bool, string) {
+		up := upOf()
+		return up[cutNode.id] == 0, fmt.Sprint(up)
+	})
+	if up := upOf(); up[other.id] != 1 {
+		t.Fatalf("the node that was not cut went down too: %v", up)
+	}
+
+	p.setCut(false)
+	eventually(t, 15*time.Second, "cut node up again after the link returns", func() (bool, string) {
+		up := upOf()
+		return up[cutNode.id] == 1, fmt.Sprint(up)
+	})
+}
+
+// slowAgent answers "wait" after a delay, ignoring the request's deadline
+// the way a stuck provider would, and "echo" at once.
+type slowAgent struct {
+	delay time.Duration
+	calls atomic.Int64
+}
+
+func (s *slowAgent) Name() string      { return "slow" }
+func (s *slowAgent) Actions() []string { return []string{"echo", "wait"} }
+func (s *slowAgent) Call(ctx context.Context, req actions.Request) actions.Result {
+	s.calls.Add(1)
+	if req.Action == "wait" {
+		time.Sleep(s.delay) // the fault under test: a node that answers late
+	}
+	return actions.OK(map[string]string{"action": req.Action})
+}
+
+// TestSlowNodeIsNoResponseOnce calls a fast and a slow node with a timeout
+// shorter than the slow one's delay: the slow node is reported as
+// no-response, and its late reply, which arrives while a second call is
+// collecting, must not show up in that second call.
+func TestSlowNodeIsNoResponseOnce(t *testing.T) {
+	b := broker.StartTest(t)
+	urls := []string{b.ClientURL()}
+	slow := &slowAgent{delay: 1500 * time.Millisecond}
+	fast := startNode(t, "fast-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{&slowAgent{}} }})
+	late := startNode(t, "slow-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{slow} }})
+	client := connect(t, urls, "client")
+	cl := rpc.New(client, rpc.Options{Caller: "user=faults"})
+	ctx := context.Background()
+
+	first, err := cl.Do(ctx, rpc.Call{Agent: "slow", Action: "wait", Nodes: []string{fast.id, late.id}, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	if got := fmt.Sprint(first.NoResponse); got != "[slow-node]" {
+		t.Fatalf("first call: no-response = %s, want [slow-node]", got)
+	}
+	if len(first.Replies) != 1 || first.Replies[0].Identity != fast.id {
+		t.Fatalf("first call: replies from %v, want only %s", ids(first.Replies), fast.id)
+	}
+	if first.OK() {
+		t.Fatalf("first call reported OK although slow-node did not answer")
+	}
+
+	// The second call waits its whole timeout (a ghost node never answers),
+	// long enough for the slow node's late reply to the first call to land.
+	repliesBefore := late.agent.Stats().Replies.Load()
+	second, err := cl.Do(ctx, rpc.Call{Agent: "slow", Action: "echo", Nodes: []string{fast.id, late.id, "ghost-node"}, Timeout: 2500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	// The slow node sends two replies during the second call: its late one
+	// to the first call and its answer to this one. Without the late reply
+	// in flight the test would prove nothing.
+	if sent := late.agent.Stats().Replies.Load() - repliesBefore; sent < 2 {
+		t.Fatalf("slow-node sent %d replies during the second call; want its late reply and its echo (2)", sent)
+	}
+	count := map[string]int{}
+	for _, r := range second.Replies {
+		count[r.Identity]++
+		if r.Action != "echo" {
+			t.Errorf("second call got a %s#%s reply from %s: the late reply leaked in", r.Agent, r.Action, r.Identity)
+		}
+	}
+	if count[fast.id] != 1 || count[late.id] != 1 || len(count) != 2 {
+		t.Fatalf("second call replies per node = %v, want fast-node and slow-node once each", count)
+	}
+	if got := fmt.Sprint(second.NoResponse); got != "[ghost-node]" {
+		t.Fatalf("second call: no-response = %s, want [ghost-node]", got)
+	}
+}
+
+func ids(rs []*rpc.Reply) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Identity)
+	}
+	return out
+}

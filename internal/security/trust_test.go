@@ -1,0 +1,282 @@
+package security_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/security"
+)
+
+type fixture struct {
+	alice, bob, mallory *security.Identity
+	trustFile           string
+	trust               *security.Trust
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{}
+	var err error
+	for _, p := range []struct {
+		id   **security.Identity
+		name string
+	}{{&f.alice, "alice"}, {&f.bob, "bob"}, {&f.mallory, "mallory"}} {
+		if *p.id, err = security.GenerateIdentity(p.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.trustFile = filepath.Join(t.TempDir(), "trusted_keys.yaml")
+	yaml := "- name: alice\n  key: " + f.alice.PublicKey() + "\n  groups: [ops]\n" +
+		"- name: bob\n  key: " + f.bob.PublicKey() + "\n  groups: [dev]\n"
+	if err := os.WriteFile(f.trustFile, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f.trust, err = security.LoadTrust(f.trustFile); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func request(caller, agent, action string) *protocol.Request {
+	return &protocol.Request{ID: "req1", Collective: "pulse", Agent: agent, Action: action, Caller: caller,
+		Data: []byte(`{"service":"nginx"}`), Time: time.Unix(1700000000, 0).UTC(), TTL: 60}
+}
+
+func signed(t *testing.T, id *security.Identity, r *protocol.Request) *protocol.Request {
+	t.Helper()
+	if err := id.Signer.SignRequest(r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestTrustVerifyRequest(t *testing.T) {
+	f := newFixture(t)
+	tampered := signed(t, f.alice, request("user=alice", "service", "status"))
+	tampered.Action = "stop"
+	for _, tc := range []struct {
+		name   string
+		req    *protocol.Request
+		want   string
+		wantIs error
+	}{
+		{"signed by alice", signed(t, f.alice, request("user=alice", "service", "restart")), "", nil},
+		{"bare caller name", signed(t, f.bob, request("bob", "service", "restart")), "", nil},
+		{"unsigned", request("user=alice", "service", "restart"),
+			`request req1 from "user=alice" is not signed and this node requires signatures: create a key with ` + "`pulse keys init`" + ` and have its public key added to ` + f.trustFile + `: message is not signed`, protocol.ErrUnsigned},
+		{"unknown key", signed(t, f.mallory, request("user=mallory", "service", "restart")),
+			`request req1 from "user=mallory" is signed by key ` + f.mallory.Fingerprint() + `, which is not in ` + f.trustFile + `: key is not trusted`, security.ErrUntrustedKey},
+		{"tampered", tampered, "request req1 signed by alice (key " + f.alice.Fingerprint() + "): signature does not match the message", nil},
+		{"caller spoofing", signed(t, f.bob, request("user=alice", "service", "restart")),
+			`request req1 claims caller "user=alice" but is signed by the key of "bob": caller does not match the signing key`, security.ErrCallerMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.trust.VerifyRequest(tc.req)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+				t.Fatalf("%v is not %v", err, tc.wantIs)
+			}
+		})
+	}
+}
+
+func TestVerifierRequireSignatures(t *testing.T) {
+	f := newFixture(t)
+	lax := f.trust.Verifier(false)
+	if err := lax(request("user=anyone", "rpcutil", "ping")); err != nil {
+		t.Fatalf("require_signatures false must accept an unsigned request: %v", err)
+	}
+	if err := lax(signed(t, f.mallory, request("user=mallory", "rpcutil", "ping"))); !errors.Is(err, security.ErrUntrustedKey) {
+		t.Fatalf("a signed request must be verified even when signatures are optional: %v", err)
+	}
+	if err := f.trust.Verifier(true)(request("user=anyone", "rpcutil", "ping")); !errors.Is(err, protocol.ErrUnsigned) {
+		t.Fatalf("require_signatures true must refuse unsigned: %v", err)
+	}
+}
+
+func TestLoadTrustErrors(t *testing.T) {
+	id, _ := security.GenerateIdentity("x")
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown field", "- name: a\n  key: " + id.PublicKey() + "\n  role: admin\n", "F:3: field role not found in type security.Entry"},
+		{"bad key", "- name: a\n  key: AAAA\n", `F:1: trusted key 1: a: key "AAAA" is 3 bytes, an ed25519 public key is 32`},
+		{"bad name", "- name: a;b\n  key: " + id.PublicKey() + "\n", `F:1: trusted key 1: name "a;b" may only hold letters, digits, '-', '_', '.' and '@'`},
+		{"duplicate key", "- name: a\n  key: " + id.PublicKey() + "\n- name: b\n  key: " + id.PublicKey() + "\n", `F:3: trusted key 2: b: key ` + id.Fingerprint() + ` is already trusted as "a"; one key speaks for one name`},
+		{"duplicate name", "- name: a\n  key: " + id.PublicKey() + "\n- name: a\n  key: " + id.PublicKey() + "\n", `F:3: trusted key 2: name "a" is listed twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "trust.yaml")
+			if err := os.WriteFile(p, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := security.LoadTrust(p)
+			want := strings.ReplaceAll(tc.want, "F:", p+":")
+			if err == nil || err.Error() != want {
+				t.Fatalf("got  %v\nwant %s", err, want)
+			}
+		})
+	}
+}
+
+const policyYAML = `default: deny
+rules:
+  - name: everyone may read
+    effect: allow
+    callers: ["*"]
+    agent: rpcutil
+  - name: nobody stops the database
+    effect: deny
+    callers: ["*"]
+    agent: service
+    actions: [stop]
+    nodes: {fact: ["role=db"]}
+  - name: developers may only restart on role=web
+    effect: allow
+    callers: ["group:dev"]
+    agent: service
+    actions: [restart, status]
+    nodes: {fact: ["role=web"]}
+  - effect: deny
+    callers: [bob]
+    agent: service
+  - name: ops may do anything
+    effect: allow
+    callers: ["group:ops"]
+    agent: "*"
+`
+
+func TestPolicyAuthorize(t *testing.T) {
+	f := newFixture(t)
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(policyYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := security.LoadPolicy(path, f.trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := &filter.Target{Identity: "web-01", Facts: map[string]any{"role": "web"}}
+	db := &filter.Target{Identity: "db-01", Facts: map[string]any{"role": "db"}}
+	for _, tc := range []struct {
+		name string
+		req  *protocol.Request
+		node *filter.Target
+		want string // "" means allowed
+	}{
+		{"anyone pings, even unsigned", request("user=nobody", "rpcutil", "ping"), db, ""},
+		{"dev restarts web", signed(t, f.bob, request("bob", "service", "restart")), web, ""},
+		{"dev restarts db", signed(t, f.bob, request("bob", "service", "restart")), db, "denied by rule 4 (" + path + ":19)"},
+		{"dev installs a package", signed(t, f.bob, request("bob", "package", "install")), web, "no rule allows bob package#install: default deny"},
+		{"ops stops web", signed(t, f.alice, request("alice", "service", "stop")), web, ""},
+		{"ops stops db", signed(t, f.alice, request("alice", "service", "stop")), db, "denied by rule 2 (nobody stops the database)"},
+		{"unsigned claims ops", request("user=alice", "service", "stop"), web, `no rule allows unsigned caller "user=alice" service#stop: default deny`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, reason := pol.Authorize(tc.req, tc.node)
+			if ok != (tc.want == "") || reason != tc.want {
+				t.Fatalf("got %v %q, want %q", ok, reason, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadPolicyErrors(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"bad effect", "rules:\n  - effect: permit\n    callers: ['*']\n    agent: x\n", `F:2: rule 1: effect must be allow or deny, not "permit"`},
+		{"no callers", "rules:\n  - effect: allow\n    agent: x\n", `F:2: rule 1: callers is empty: list key names, "group:<name>" or "*"`},
+		{"unknown caller", "rules:\n  - effect: allow\n    callers: [carol]\n    agent: x\n", `F:3: rule 1: caller "carol" is not in the trusted keys ` + f.trustFile + `, so this rule could never match`},
+		{"no agent", "rules:\n  - effect: allow\n    callers: ['*']\n", `F:2: rule 1: agent is empty: name an agent or "*"`},
+		{"bad filter", "rules:\n  - effect: allow\n    callers: ['*']\n    agent: x\n    nodes: {fact: ['role']}\n", "F:5: rule 1: nodes: fact filter \"role\": expected an operator (= == != < > <= >= =~) after the fact name at column 5, found end of input"},
+		{"bad default", "default: maybe\n", `F:1: default must be allow or deny, not "maybe"`},
+		{"unknown key", "rules:\n  - effect: allow\n    caller: ['*']\n", "F:3: field caller not found in type security.RuleSpec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "policy.yaml")
+			if err := os.WriteFile(p, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := security.LoadPolicy(p, f.trust)
+			want := strings.ReplaceAll(tc.want, "F:", p+":")
+			if err == nil || err.Error() != want {
+				t.Fatalf("got  %v\nwant %s", err, want)
+			}
+		})
+	}
+}
+
+func TestNodeKeys(t *testing.T) {
+	web, _ := security.GenerateIdentity("web-01")
+	evil, _ := security.GenerateIdentity("evil")
+	nk, err := security.NewNodeKeys(map[string]string{"web-01": web.PublicKey()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := func(id string, by *security.Identity) *protocol.Reply {
+		r := &protocol.Reply{RequestID: "r", Identity: id, Agent: "rpcutil", Action: "ping", Data: []byte(`{"pong":1}`)}
+		if by != nil {
+			if err := by.Signer.SignReply(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	tampered := reply("web-01", web)
+	tampered.Status = protocol.OK
+	tampered.Data = []byte(`{"pong":2}`)
+	for _, tc := range []struct {
+		name string
+		r    *protocol.Reply
+		want string
+	}{
+		{"genuine", reply("web-01", web), ""},
+		{"unsigned", reply("web-01", nil), "reply from web-01 is not signed: message is not signed"},
+		{"forged by another key", reply("web-01", evil), "reply from web-01 is signed by key " + evil.Fingerprint() + ", not web-01's key " + web.Fingerprint() + ": signed by a key that is not the node's"},
+		{"unknown node", reply("web-99", evil), "reply from web-99: no key is known for this node (add it to the node keys): key is not trusted"},
+		{"tampered", tampered, "reply from web-01: signature does not match the message"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := nk.VerifyReply(tc.r)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	// Trust on first use pins the first key, after which another is refused.
+	tofu, _ := security.NewNodeKeys(nil, true)
+	reg := func(by *security.Identity) *protocol.Registration {
+		r := &protocol.Registration{Identity: "new-01", Collective: "pulse", Facts: map[string]any{"role": "web"}}
+		if err := by.Signer.SignRegistration(r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if err := tofu.VerifyRegistration(reg(web)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tofu.VerifyRegistration(reg(evil)); !errors.Is(err, security.ErrWrongNodeKey) {
+		t.Fatalf("second key for a pinned node: %v, want ErrWrongNodeKey", err)
+	}
+	res := &protocol.Result{Identity: "web-01", Kind: "check", Name: "load", Status: 0}
+	if err := evil.Signer.SignResult(res); err != nil {
+		t.Fatal(err)
+	}
+	if err := nk.VerifyResult(res); !errors.Is(err, security.ErrWrongNodeKey) {
+		t.Fatalf("forged result: %v, want ErrWrongNodeKey", err)
+	}
+}
