@@ -117,13 +117,17 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			return d, err
 		}
 	}
-	if err := d.startFleet(ctx); err != nil {
-		return d, err
-	}
+	// The collector starts before the fleet so it creates its JetStream
+	// streams before the first heartbeats are published.
 	if opts.CollectorAddr != "" {
 		if err := d.startCollector(ctx); err != nil {
 			return d, err
 		}
+	}
+	if err := d.startFleet(ctx); err != nil {
+		return d, err
+	}
+	if opts.CollectorAddr != "" {
 		prom, err := FindBinary(opts.Prometheus, "prometheus")
 		if err != nil {
 			return d, err

@@ -128,7 +128,16 @@ func TestDiscoveryFromCollector(t *testing.T) {
 	}
 	t.Cleanup(d.Stop)
 	deadline := time.Now().Add(30 * time.Second)
-	for len(d.Collector.Col.Nodes()) < 4 {
+	registered := func() int {
+		n := 0
+		for _, v := range d.Collector.Col.Nodes() {
+			if v.Registered {
+				n++
+			}
+		}
+		return n
+	}
+	for registered() < 4 {
 		if time.Now().After(deadline) {
 			t.Fatal("collector never saw 4 nodes")
 		}
