@@ -121,7 +121,10 @@ func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream 
 		if c.logLimit.allow("consume/" + stream) {
 			c.log.Warn("JetStream consumer trouble; it resets and resumes by itself", "stream", stream, "err", err)
 		}
-	}))
+	}),
+		// Short pulls and heartbeats notice a lost stream leader in seconds,
+		// so the ordered consumer is recreated on the new one quickly.
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("collector: consume stream %s: %w", stream, err)
 	}
