@@ -175,6 +175,12 @@ func (c *Collector) handleRegistration(id string, data []byte, stored, now time.
 			fmt.Errorf("registration for %q arrived on the subject of %q: a node may only speak for itself", r.Identity, id))
 		return
 	}
+	if v := c.opts.VerifyRegistration; v != nil {
+		if err := v(&r); err != nil {
+			c.malformed("registration", "unverified", subject, err)
+			return
+		}
+	}
 	r.PublicKey, r.Signature = "", ""
 
 	c.mu.Lock()
@@ -429,6 +435,12 @@ func (c *Collector) handleResult(id, name string, data []byte, stored, now time.
 	case r.Kind != "check" && r.Kind != "probe":
 		c.malformed("result", "kind", subject, fmt.Errorf("result kind %q is neither check nor probe", r.Kind))
 		return
+	}
+	if v := c.opts.VerifyResult; v != nil {
+		if err := v(&r); err != nil {
+			c.malformed("result", "unverified", subject, err)
+			return
+		}
 	}
 	truncated := c.cleanResult(&r)
 	if truncated {

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,7 @@ import (
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/demo/shop"
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/probes"
 	"github.com/pulseops/pulse/rules"
@@ -54,7 +56,10 @@ type Options struct {
 	ChangeDelay time.Duration
 	// Dir keeps JetStream, generated configs and logs; a temporary one is
 	// made (and removed) when empty.
-	Dir    string
+	Dir string
+	// UserKeyDir is where the demo leaves its user key for the CLI (the
+	// CLI's key directory, ~/.config/pulse); empty keeps it in Dir only.
+	UserKeyDir string
 	Logger *slog.Logger
 }
 
@@ -72,6 +77,9 @@ type Demo struct {
 	Alertmanager *Process
 	// ActionToken is the bearer token for the action and remediation API.
 	ActionToken string
+	// Keys sign and verify everything on the demo's bus: requests from the
+	// user and the collector, replies, heartbeats and results of the nodes.
+	Keys        *security.DemoKeys
 	log         *slog.Logger
 	tmpDir      string
 	collectorNC *nats.Conn
@@ -108,6 +116,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		}
 		opts.Dir = d.tmpDir
 		d.opts.Dir = d.tmpDir
+	}
+	ids := make([]string, len(d.Specs))
+	for i, sp := range d.Specs {
+		ids[i] = sp.Identity
+	}
+	if d.Keys, err = security.DemoSetup(opts.Dir, opts.UserKeyDir, ids); err != nil {
+		return d, err
 	}
 	if d.Broker, err = broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: opts.Dir + "/jetstream", Logger: opts.Logger}); err != nil {
 		return d, err
@@ -197,6 +212,7 @@ func (d *Demo) startFleet(ctx context.Context) error {
 			Identity: spec.Identity, Collective: "pulse", Conn: nc,
 			Facts: mapFacts(spec.Facts), Classes: spec.Classes, Agents: node.agents(),
 			Jobs: jobs, RegisterInterval: d.opts.Intervals.Register, Logger: d.opts.Logger,
+			Signer: d.Keys.Nodes[spec.Identity].Signer, Verify: d.Keys.Trust.Verifier(true), Authorize: d.Keys.Policy.Authorize,
 		})
 		if err != nil {
 			nc.Close()
@@ -221,7 +237,9 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	d.ActionToken = token()
 	d.Collector, err = collector.NewServer(collector.ServerOptions{
 		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken(),
-		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger},
+		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.VerifyReply,
+		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger,
+			VerifyRegistration: d.Keys.NodeKeys.VerifyRegistration, VerifyResult: d.Keys.NodeKeys.VerifyResult},
 	})
 	if err != nil {
 		return err
@@ -318,6 +336,11 @@ func (d *Demo) PrintIntro(w io.Writer) {
 	if d.ActionToken != "" {
 		fmt.Fprintf(w, "\n  export PULSE_TOKEN=%s   # for the action API and pulse remediations\n", d.ActionToken)
 	}
+	key := d.Keys.UserKeyPath
+	if d.opts.UserKeyDir != "" {
+		key = filepath.Join(d.opts.UserKeyDir, "demo.key")
+	}
+	fmt.Fprintf(w, "  requests are signed with the demo's key %s, which the CLI finds by itself\n", key)
 	fmt.Fprintf(w, "\nIn another terminal try:\n\n")
 	for _, c := range []string{
 		"pulse ping",

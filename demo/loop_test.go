@@ -15,6 +15,7 @@ import (
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/internal/hostlock"
+	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 	"github.com/pulseops/pulse/nodeagent/checks"
@@ -181,8 +182,16 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	const id = "localhost-nginx"
+	// The host joins the demo's signed fleet: its key is pinned, and it
+	// trusts the demo's keys as the simulated nodes do.
+	key, err := security.GenerateIdentity(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Keys.NodeKeys.Pin(id, key.Signer.PublicKey())
 	a, err := nodeagent.New(nodeagent.Options{
 		Identity: id, Conn: nc, RegisterInterval: 2 * time.Second,
+		Signer: key.Signer, Verify: d.Keys.Trust.Verifier(true), Authorize: d.Keys.Policy.Authorize,
 		Facts: mapFacts{"ec2_placement_availability_zone": "eu-west-1a", "role": "web", "cluster": "alfa"},
 		Agents: []actions.Agent{
 			actions.NewServiceAgent(actions.NewSysvProvider(actions.NewExecRunner(actions.ExecRunnerOptions{}, nil)), nil),

@@ -35,7 +35,7 @@ func newAgentCmd() *cobra.Command {
 				fmt.Fprintf(c.OutOrStdout(), "%s: OK (%d agents, %d scheduled jobs)\n", cfgPath, len(opts.Agents)+1, len(opts.Jobs))
 				return nil
 			}
-			nc, err := nodeagent.Connect(cfg.NATS, "pulse agent "+cfg.Identity, log)
+			nc, err := cfg.Connect(log)
 			if err != nil {
 				return err
 			}

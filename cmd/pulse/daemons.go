@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulseops/pulse/demo"
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/security"
 )
 
 func newLogger(level string) *slog.Logger {
@@ -40,6 +41,7 @@ func newDemoCmd() *cobra.Command {
 			}
 			o.Zones, o.NATSHost, o.NATSPort, o.Dir = strings.Split(zones, ","), host, port, dir
 			o.Logger = newLogger(logLevel)
+			o.UserKeyDir = security.UserKeyDir()
 			fmt.Fprintln(os.Stderr, "starting pulse demo ...")
 			d, err := demo.Start(c.Context(), o)
 			if err != nil {
@@ -78,6 +80,7 @@ func newDemoCmd() *cobra.Command {
 func newBrokerCmd() *cobra.Command {
 	var (
 		listen, clusterListen, clusterName, name, jsDir, logLevel string
+		tlsCert, tlsKey, tlsClientCA, usersFile                   string
 		routes                                                    []string
 	)
 	cmd := &cobra.Command{
@@ -89,11 +92,24 @@ func newBrokerCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			b, err := broker.Start(broker.Options{
+			o := broker.Options{
 				Host: host, Port: port, Name: name, ClusterName: clusterName,
 				ClusterListen: clusterListen, Routes: routes, JetStreamDir: jsDir,
 				Logger: newLogger(logLevel),
-			})
+			}
+			if tlsCert != "" || tlsKey != "" {
+				if o.TLS, err = security.ServerTLSConfig(tlsCert, tlsKey, tlsClientCA); err != nil {
+					return usageError{err}
+				}
+			}
+			if usersFile != "" {
+				auth, err := security.LoadBrokerUsers(usersFile)
+				if err != nil {
+					return usageError{err}
+				}
+				o.Users, o.NkeyUsers = auth.Users, auth.NkeyUsers
+			}
+			b, err := broker.Start(o)
 			if err != nil {
 				return err
 			}
@@ -110,6 +126,10 @@ func newBrokerCmd() *cobra.Command {
 	f.StringVar(&clusterName, "cluster-name", "pulse", "NATS cluster name")
 	f.StringArrayVar(&routes, "routes", nil, "cluster routes, e.g. nats://127.0.0.1:6223 (repeatable)")
 	f.StringVar(&jsDir, "jetstream", "", "enable JetStream with its store in this directory")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve clients over TLS with this certificate (PEM)")
+	f.StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	f.StringVar(&tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA (PEM)")
+	f.StringVar(&usersFile, "users", "", "users file: logins (password or nkey) with per-role subject permissions")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -50,10 +50,10 @@ func newPingCmd() *cobra.Command {
 				return err
 			}
 			if f.json {
-				return printJSONThen(c.OutOrStdout(), pingJSON(res), finish(res))
+				return printJSONThen(c.OutOrStdout(), pingJSON(res), f.finish(c.ErrOrStderr(), res))
 			}
 			rpc.RenderPing(c.OutOrStdout(), res)
-			return finish(res)
+			return f.finish(c.ErrOrStderr(), res)
 		})
 }
 
@@ -94,10 +94,10 @@ func newFindCmd() *cobra.Command {
 				for _, r := range res.Replies {
 					ids = append(ids, r.Identity)
 				}
-				return printJSONThen(c.OutOrStdout(), ids, finish(res))
+				return printJSONThen(c.OutOrStdout(), ids, f.finish(c.ErrOrStderr(), res))
 			}
 			rpc.RenderFind(c.OutOrStdout(), res)
-			return finish(res)
+			return f.finish(c.ErrOrStderr(), res)
 		})
 }
 
@@ -114,10 +114,10 @@ func newFactsCmd() *cobra.Command {
 				return err
 			}
 			if f.json {
-				return printJSONThen(c.OutOrStdout(), map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}, finish(res))
+				return printJSONThen(c.OutOrStdout(), map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}, f.finish(c.ErrOrStderr(), res))
 			}
 			rpc.RenderFacts(c.OutOrStdout(), args[0], res, verbose)
-			return finish(res)
+			return f.finish(c.ErrOrStderr(), res)
 		})
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")
 	return cmd
@@ -209,11 +209,11 @@ func newRPCCmd() *cobra.Command {
 				return err
 			}
 			if f.json {
-				return printJSONThen(c.OutOrStdout(), res, finish(res))
+				return printJSONThen(c.OutOrStdout(), res, f.finish(c.ErrOrStderr(), res))
 			}
 			rpc.RenderReplies(c.OutOrStdout(), res, rpc.Display(f.display))
 			rpc.RenderFinished(c.OutOrStdout(), res)
-			return finish(res)
+			return f.finish(c.ErrOrStderr(), res)
 		})
 }
 

@@ -82,7 +82,7 @@ func newRoot() *cobra.Command {
 		newPackageCmd(), newServiceCmd(), newNRPECmd(),
 		newRemediationsCmd(), newWatchCmd(),
 		newAgentCmd(), newCollectorCmd(), newBrokerCmd(), newDemoCmd(), newShopCmd(),
-		newRulesCmd(), newDashboardsCmd(),
+		newRulesCmd(), newDashboardsCmd(), newKeysCmd(), newBenchCmd(),
 	)
 	return root
 }

@@ -36,7 +36,7 @@ func pulse(t *testing.T, d *demo.Demo, args ...string) (string, string, int) {
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	if d != nil {
-		args = append(args, "--nats", d.NATSURL())
+		args = append(args, "--nats", d.NATSURL(), "--key", d.Keys.UserKeyPath)
 	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
@@ -111,6 +111,16 @@ func TestExitCodes(t *testing.T) {
 	_, _, code = pulse(t, d, "service", "status", "nginx")
 	if code != exitUsage {
 		t.Fatalf("service ACTION NAME order: exit %d, want 2", code)
+	}
+	// The demo's agents require signed requests: one signed by a key they
+	// do not trust gets no answer, and the CLI says what to do.
+	stranger := filepath.Join(t.TempDir(), "stranger.key")
+	if out, _, code := pulse(t, nil, "keys", "init", "--name", "stranger", "--dir", filepath.Dir(stranger)); code != 0 {
+		t.Fatalf("keys init: exit %d %s", code, out)
+	}
+	out, errOut, code = pulse(t, nil, "ping", "--nats", d.NATSURL(), "--key", filepath.Join(filepath.Dir(stranger), "id.key"), "--discovery-timeout", "500ms")
+	if code != exitFailed || !strings.Contains(out, "No responses received") || !strings.Contains(errOut, "trust the key") {
+		t.Fatalf("untrusted key: exit %d\n%s\n%s", code, out, errOut)
 	}
 	_, errOut, code = pulse(t, nil, "ping", "--nats", "nats://127.0.0.1:1")
 	if code != exitFailed || !strings.Contains(errOut, "cannot reach NATS") {

@@ -121,7 +121,7 @@ func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, ac
 		return err
 	}
 	if f.json {
-		return printJSONThen(c.OutOrStdout(), res, finish(res))
+		return printJSONThen(c.OutOrStdout(), res, f.finish(c.ErrOrStderr(), res))
 	}
 	if len(res.Targets) == 0 {
 		fmt.Fprintln(c.OutOrStdout(), "No request sent, we did not discover any nodes.")
@@ -132,7 +132,7 @@ func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, ac
 	fmt.Fprintln(w)
 	rpc.RenderFinished(w, res)
 	fmt.Fprint(c.OutOrStdout(), w.String())
-	return finish(res)
+	return f.finish(c.ErrOrStderr(), res)
 }
 
 func contains(list []string, s string) bool {

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -191,8 +194,11 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 		return nil, err
 	}
 	start := time.Now()
-	isPing := call.Agent == "rpcutil" && call.Action == "ping"
-	if isPing && call.Nodes == nil && call.Limit == "" && call.Batch == "" {
+	// rpcutil only reads, so without a target list, limit or batches its
+	// requests need no discovery round: one broadcast ends on the quiet
+	// window, as ping does. Everything else discovers first and then
+	// addresses each node, so silent nodes can be named.
+	if call.Agent == "rpcutil" && call.Nodes == nil && call.Limit == "" && call.Batch == "" {
 		res, err := c.broadcast(ctx, &call)
 		if err != nil {
 			return nil, err
@@ -295,63 +301,98 @@ func (c *Client) newRequest(call *Call) (*protocol.Request, []byte, error) {
 	return req, b, nil
 }
 
-// collector gathers replies to one request id from an inbox.
+// collector gathers replies to one request id from an inbox. Decoding and
+// signature checks run on a few workers beside the loop that counts
+// replies, so 10,000 replies are verified on every core, not one.
 type collector struct {
 	c       *Client
 	req     *protocol.Request
 	sent    time.Time
 	sub     *nats.Subscription
-	ch      chan *nats.Msg
+	raw     chan *nats.Msg
+	ch      chan *Reply // decoded and verified replies
+	done    chan struct{}
+	wg      sync.WaitGroup
 	seen    map[string]bool
 	replies []*Reply
-	forged  int
+	forged  atomic.Int64
 	onReply func(*Reply)
 }
 
 func (c *Client) listen(req *protocol.Request, onReply func(*Reply)) (*collector, string, error) {
 	inbox := c.nc.NewRespInbox()
-	// The channel is generous so a burst of 10,000 replies never hits the
-	// slow-consumer limit while we decode.
-	col := &collector{c: c, req: req, ch: make(chan *nats.Msg, 65536), seen: map[string]bool{}, onReply: onReply}
-	sub, err := c.nc.ChanSubscribe(inbox, col.ch)
+	// The channels are generous so a burst of 10,000 replies never hits
+	// the slow-consumer limit while we decode.
+	col := &collector{c: c, req: req, raw: make(chan *nats.Msg, 65536), ch: make(chan *Reply, 1024),
+		done: make(chan struct{}), seen: map[string]bool{}, onReply: onReply}
+	sub, err := c.nc.ChanSubscribe(inbox, col.raw)
 	if err != nil {
 		return nil, "", fmt.Errorf("subscribe to reply inbox: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, -1)
 	col.sub = sub
+	// The request is published right after; round trips count from here.
+	col.sent = time.Now()
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		col.wg.Add(1)
+		go col.decode()
+	}
 	return col, inbox, nil
 }
 
-// take decodes one reply message; it reports whether a new node answered.
-func (col *collector) take(m *nats.Msg) bool {
-	var rep Reply
-	if err := protocol.Decode(m.Data, &rep.Reply); err != nil {
-		col.c.log.Warn("dropped malformed reply", "err", err)
-		return false
-	}
-	if rep.RequestID != col.req.ID || !protocol.ValidToken(rep.Identity) {
-		return false
-	}
-	if v := col.c.opts.VerifyReply; v != nil {
-		if err := v(&rep.Reply); err != nil {
-			col.forged++
-			col.c.log.Warn("dropped reply that failed verification", "identity", rep.Identity, "err", err)
-			return false
+// decode turns raw messages into replies to this request; malformed,
+// foreign and forged ones are dropped here.
+func (col *collector) decode() {
+	defer col.wg.Done()
+	for {
+		var m *nats.Msg
+		select {
+		case <-col.done:
+			return
+		case m = <-col.raw:
+		}
+		rep := &Reply{}
+		if err := protocol.Decode(m.Data, &rep.Reply); err != nil {
+			col.c.log.Warn("dropped malformed reply", "err", err)
+			continue
+		}
+		rep.RTT = time.Since(col.sent)
+		if rep.RequestID != col.req.ID || !protocol.ValidToken(rep.Identity) {
+			continue
+		}
+		if v := col.c.opts.VerifyReply; v != nil {
+			if err := v(&rep.Reply); err != nil {
+				col.forged.Add(1)
+				col.c.log.Warn("dropped reply that failed verification", "identity", rep.Identity, "err", err)
+				continue
+			}
+		}
+		select {
+		case col.ch <- rep:
+		case <-col.done:
+			return
 		}
 	}
+}
+
+// take records one decoded reply; it reports whether a new node answered.
+func (col *collector) take(rep *Reply) bool {
 	if col.seen[rep.Identity] {
 		return false // a node is counted once, however often it answers
 	}
 	col.seen[rep.Identity] = true
-	rep.RTT = time.Since(col.sent)
-	col.replies = append(col.replies, &rep)
+	col.replies = append(col.replies, rep)
 	if col.onReply != nil {
-		col.onReply(&rep)
+		col.onReply(rep)
 	}
 	return true
 }
 
-func (col *collector) close() { _ = col.sub.Unsubscribe() }
+func (col *collector) close() {
+	_ = col.sub.Unsubscribe()
+	close(col.done)
+	col.wg.Wait()
+}
 
 // broadcast publishes one request to every agent and collects replies until
 // none arrived for Quiet, bounded by DiscoveryTimeout.
@@ -365,7 +406,7 @@ func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
 		return nil, err
 	}
 	defer col.close()
-	col.sent = time.Now()
+
 	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Agent(call.Agent), Reply: inbox, Data: b}); err != nil {
 		return nil, fmt.Errorf("publish request: %w", err)
 	}
@@ -387,12 +428,15 @@ loop:
 			break loop
 		case m := <-col.ch:
 			if col.take(m) {
-				quiet.Reset(call.Quiet)
+				// The window grows with the time replies have been
+				// arriving, so a large fleet answering over seconds on a
+				// busy client is not cut off by one short gap.
+				quiet.Reset(max(call.Quiet, time.Since(col.sent)/4))
 			}
 		}
 	}
 	sortReplies(col.replies)
-	return &Result{Agent: call.Agent, Action: call.Action, Replies: col.replies, Targets: identities(col.replies), NoResponse: []string{}, Forged: col.forged}, nil
+	return &Result{Agent: call.Agent, Action: call.Action, Replies: col.replies, Targets: identities(col.replies), NoResponse: []string{}, Forged: int(col.forged.Load())}, nil
 }
 
 // directed sends the request to each node's own subject and waits until all
@@ -408,7 +452,7 @@ func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Res
 	}
 	defer col.close()
 	want := map[string]bool{}
-	col.sent = time.Now()
+
 	for _, n := range nodes {
 		if !protocol.ValidToken(n) {
 			return nil, fmt.Errorf("node name %q cannot be addressed (no dots, spaces or wildcards)", n)
@@ -437,7 +481,7 @@ func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Res
 		}
 	}
 done:
-	res := &Result{Replies: col.replies, Forged: col.forged, NoResponse: []string{}}
+	res := &Result{Replies: col.replies, Forged: int(col.forged.Load()), NoResponse: []string{}}
 	for _, n := range nodes {
 		if !col.seen[n] {
 			res.NoResponse = append(res.NoResponse, n)
