@@ -60,7 +60,7 @@ type Options struct {
 	// UserKeyDir is where the demo leaves its user key for the CLI (the
 	// CLI's key directory, ~/.config/pulse); empty keeps it in Dir only.
 	UserKeyDir string
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Demo is a running demo.
