@@ -27,6 +27,14 @@ type Config struct {
 	ActionTokenFile string `yaml:"action_token_file"`
 	AlertTokenFile  string `yaml:"alert_token_file"`
 	AuditLog        string `yaml:"audit_log"`
+	// KeyFile is the collector's own key: it signs the requests the
+	// collector sends (actions, remediations, verifications).
+	KeyFile string `yaml:"key_file"`
+	// NodeKeysFile pins each node's public key (identity: key); with it,
+	// heartbeats, results and replies not signed by their node's key are
+	// refused. NodeKeysTOFU pins unknown nodes on first use instead.
+	NodeKeysFile string `yaml:"node_keys_file"`
+	NodeKeysTOFU bool   `yaml:"node_keys_tofu"`
 	// WebOrigins are extra origins allowed to open the event websocket
 	// (the collector's own address always is).
 	WebOrigins []string `yaml:"web_origins"`

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
@@ -172,5 +176,76 @@ func TestActionEndpointRefusals(t *testing.T) {
 		t.Fatalf("GET /api/v1/nodes: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
-	_ = protocol.OK
+}
+
+// A process on the bus cannot forge a node: a heartbeat or result not
+// signed by the node's pinned key is refused and counted.
+func TestCollectorRefusesForgedNodeMessages(t *testing.T) {
+	br := broker.StartTest(t)
+	real, _ := security.GenerateIdentity("node-00")
+	forger, _ := security.GenerateIdentity("mallory")
+	nk, err := security.NewNodeKeys(map[string]string{"node-00": real.Signer.PublicKey()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(br.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	col, err := collector.New(collector.Options{Conn: nc, VerifyRegistration: nk.VerifyRegistration, VerifyResult: nk.VerifyResult})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer col.Stop()
+	subj := protocol.Subjects{Collective: "pulse"}
+	send := func(s *protocol.Signer, output string) {
+		res := protocol.Result{Identity: "node-00", Kind: "check", Name: "check_x", Status: 2, Output: output, Time: time.Now(), Interval: 10}
+		if err := s.SignResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(res)
+		if err := nc.Publish(subj.Results("node-00", "check_x"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(forger.Signer, "forged")
+	send(real.Signer, "genuine")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, ok := col.Node("node-00"); ok && len(v.Checks) == 1 {
+			if v.Checks[0].Output != "genuine" {
+				t.Fatalf("collector shows %q", v.Checks[0].Output)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the genuine result never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec := httptestGet(t, col.Handler(), "/metrics")
+	if !strings.Contains(rec, `pulse_collector_malformed_messages_total{kind="result",reason="unverified"} 1`) {
+		t.Fatalf("the forged result was not counted:\n%s", grep(rec, "malformed"))
+	}
+}
+
+func httptestGet(t *testing.T, h http.Handler, path string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	return rec.Body.String()
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

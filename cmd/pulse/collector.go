@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 )
 
@@ -59,6 +60,26 @@ func newCollectorCmd() *cobra.Command {
 			}
 			if audit != nil {
 				opts.Audit = audit
+			}
+			if cfg.KeyFile != "" {
+				id, err := security.LoadIdentity(cfg.KeyFile)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.Signer = id.Signer
+			}
+			if cfg.NodeKeysFile != "" || cfg.NodeKeysTOFU {
+				var nk *security.NodeKeys
+				if cfg.NodeKeysFile != "" {
+					nk, err = security.LoadNodeKeys(cfg.NodeKeysFile, cfg.NodeKeysTOFU)
+				} else {
+					nk, err = security.NewNodeKeys(nil, true)
+				}
+				if err != nil {
+					return usageError{err}
+				}
+				opts.VerifyReply = nk.VerifyReply
+				opts.Collector.VerifyRegistration, opts.Collector.VerifyResult = nk.VerifyRegistration, nk.VerifyResult
 			}
 			srv, err := collector.NewServer(opts)
 			if err != nil {
