@@ -283,30 +283,39 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		a.log.Warn("dropped request without a reply subject", "id", req.ID)
 		return
 	}
-	if err := req.Expired(a.opts.Now(), a.opts.Skew); err != nil {
+	now := a.opts.Now()
+	if err := req.Expired(now, a.opts.Skew); err != nil {
 		a.stats.TTLExpired.Add(1)
 		a.opts.Audit.Write(a.opts.Identity, &req, protocol.Aborted, "refused: "+err.Error(), 0)
 		a.log.Info("dropped request", "id", req.ID, "reason", err)
 		return
 	}
-	if !a.seen.firstSeen(req.ID, a.opts.Now(), req.Time.Add(time.Duration(req.TTL)*time.Second+a.opts.Skew)) {
+	if !a.seen.firstSeen(req.ID, now, req.Time.Add(time.Duration(req.TTL)*time.Second+a.opts.Skew)) {
 		a.stats.Errors.Add(1)
 		a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, "refused: request id seen before (replay)", 0)
 		a.log.Warn("dropped replayed request", "id", req.ID, "caller", req.Caller)
 		return
 	}
-	f, err := filter.Compile(req.Filter)
-	if err != nil {
-		a.stats.Errors.Add(1)
-		a.log.Warn("dropped request with a bad filter", "id", req.ID, "err", err)
-		return
-	}
-	node := a.target()
-	if !f.Match(node) {
-		a.stats.Filtered.Add(1)
-		return
+	var node *filter.Target
+	// Most requests (ping, directed requests) carry no filter; they skip
+	// compiling one.
+	if !req.Filter.Empty() {
+		f, err := filter.Compile(req.Filter)
+		if err != nil {
+			a.stats.Errors.Add(1)
+			a.log.Warn("dropped request with a bad filter", "id", req.ID, "err", err)
+			return
+		}
+		node = a.target()
+		if !f.Match(node) {
+			a.stats.Filtered.Add(1)
+			return
+		}
 	}
 	if a.opts.Authorize != nil {
+		if node == nil {
+			node = a.target()
+		}
 		if ok, reason := a.opts.Authorize(&req, node); !ok {
 			a.stats.Unauthorized.Add(1)
 			a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, reason, 0)
