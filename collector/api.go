@@ -7,8 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -167,19 +165,11 @@ func (c *Collector) Handler() http.Handler { return c.mux }
 func (c *Collector) Handle(pattern string, h http.Handler) { c.mux.Handle(pattern, h) }
 
 func (c *Collector) routes() {
-	c.mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{
-		ErrorHandling:     promhttp.ContinueOnError,
-		ErrorLog:          slogPrinter{c},
-		EnableOpenMetrics: true,
-	}))
+	c.mux.Handle("GET /metrics", &metricsHandler{c: c})
 	c.mux.HandleFunc("GET /api/v1/nodes", c.serveNodes)
 	c.mux.HandleFunc("GET /api/v1/nodes/{identity}", c.serveNode)
 	c.mux.HandleFunc("GET /healthz", c.serveHealth)
 }
-
-type slogPrinter struct{ c *Collector }
-
-func (p slogPrinter) Println(v ...any) { p.c.log.Error("serving /metrics", "err", fmt.Sprint(v...)) }
 
 // serveNodes lists nodes, optionally narrowed by the CLI's filters as query
 // parameters: fact, class, identity, agent (repeatable) and compound; up=true

@@ -81,9 +81,12 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "results/s")
 }
 
-func benchScrape(b *testing.B, h http.Handler, series int) {
+func benchScrape(b *testing.B, h http.Handler, series int, header ...string) {
 	b.Helper()
 	req := httptest.NewRequest("GET", "/metrics", nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	var size int
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -99,13 +102,19 @@ func benchScrape(b *testing.B, h http.Handler, series int) {
 	b.ReportMetric(float64(series), "series")
 }
 
-// BenchmarkMetrics scrapes the fleet's series through the collector.
+// BenchmarkMetrics scrapes the collector's /metrics: the fleet's series and
+// the registry's own (Go, process, collector health).
 func BenchmarkMetrics(b *testing.B) {
 	c := benchFleet(b)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c.fleet)
-	mfs, _ := reg.Gather()
-	benchScrape(b, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), countSeries(mfs))
+	mfs, _ := c.Registry().Gather()
+	benchScrape(b, c.Handler(), countSeries(mfs))
+}
+
+// BenchmarkMetricsGzip is BenchmarkMetrics as Prometheus asks: gzip.
+func BenchmarkMetricsGzip(b *testing.B) {
+	c := benchFleet(b)
+	mfs, _ := c.Registry().Gather()
+	benchScrape(b, c.Handler(), countSeries(mfs), "Accept-Encoding", "gzip")
 }
 
 // BenchmarkMetricsBareRegistry scrapes the same series held in plain
@@ -113,8 +122,7 @@ func BenchmarkMetrics(b *testing.B) {
 // measured against.
 func BenchmarkMetricsBareRegistry(b *testing.B) {
 	c := benchFleet(b)
-	src := prometheus.NewRegistry()
-	src.MustRegister(c.fleet)
+	src := c.fleet.series
 	mfs, err := src.Gather()
 	if err != nil {
 		b.Fatal(err)

@@ -167,7 +167,8 @@ func New(opts Options) (*Collector, error) {
 
 // Registry is the collector's own Prometheus registry, for callers that add
 // metrics of their own (the remediation engine, the event hub) to /metrics.
-func (c *Collector) Registry() *prometheus.Registry { return c.reg }
+// Its Gather includes the fleet's series.
+func (c *Collector) Registry() *Registry { return &Registry{Registry: c.reg, fleet: c.fleet} }
 
 // Start ensures the JetStream streams exist, replays the last registration
 // and result of every node and check, and keeps consuming new ones until Stop

@@ -27,6 +27,9 @@ type Config struct {
 	ActionTokenFile string `yaml:"action_token_file"`
 	AlertTokenFile  string `yaml:"alert_token_file"`
 	AuditLog        string `yaml:"audit_log"`
+	// TLSCertFile and TLSKeyFile serve the API over HTTPS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 	// KeyFile is the collector's own key: it signs the requests the
 	// collector sends (actions, remediations, verifications).
 	KeyFile string `yaml:"key_file"`

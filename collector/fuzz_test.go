@@ -25,7 +25,7 @@ func FuzzIngest(f *testing.F) {
 		}
 		c.handle(subject, data, t0)
 		c.handle(subject, data, t0.Add(time.Second)) // the same again changes nothing
-		if _, err := c.reg.Gather(); err != nil {
+		if _, err := c.Registry().Gather(); err != nil {
 			t.Fatalf("gather after %q on %q: %v", data, subject, err)
 		}
 		for _, n := range c.Nodes() {

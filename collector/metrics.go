@@ -64,22 +64,33 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 	return h
 }
 
-// fleetCollector emits the fleet's series from the collector's state on each
-// scrape. It keeps ready-made label sets on the state so a scrape only copies
-// values, which keeps it close to a plain registry in cost.
+// famSpec is one fleet family: what its HELP and TYPE lines say.
+type famSpec struct {
+	name, help string
+	counter    bool
+	desc       *prometheus.Desc
+}
+
+// fleetCollector owns the fleet's series. /metrics writes them straight from
+// the state as text (see exposition.go); in-process readers get them through
+// Registry.Gather, which collects fleetSeries. Registered on c.reg itself,
+// it only describes the families, so the registry still refuses another
+// collector that would expose the same names, while gathering c.reg for a
+// scrape costs nothing per fleet series.
 type fleetCollector struct {
 	c *Collector
 
-	nodeUp, nodeLastSeen, nodeInfo                        *prometheus.Desc
-	checkStatus, checkDuration, checkLastRun, checkStale  *prometheus.Desc
-	checkPerf, checkRuns                                  *prometheus.Desc
-	probeSuccess, probeDuration, probeLastRun, probeStale *prometheus.Desc
-	probeStep, probeRuns, probeFailures, collectorNodes   *prometheus.Desc
+	specs [numSlotKinds]famSpec // by slotKind
 
-	// idx is the sorted list of series, valid while idxShape matches the
-	// state's shape.
+	// series is a private registry holding fleetSeries, for Registry.Gather.
+	series *prometheus.Registry
+
+	// idx is the fleet's series grouped by family, families sorted by name,
+	// valid while idxShape matches the state's shape. A rebuild replaces the
+	// slices and never changes them, so a scrape may keep reading the ones it
+	// took after letting go of the locks.
 	idxMu    sync.Mutex
-	idx      []slot
+	idx      []famIndex
 	idxShape uint64
 	idxValid bool
 }
@@ -90,41 +101,46 @@ func newFleetCollector(c *Collector) *fleetCollector {
 		node = append(node, r.label)
 	}
 	with := func(extra ...string) []string { return append(append([]string{}, node...), extra...) }
-	d := func(name, help string, labels []string) *prometheus.Desc {
-		return prometheus.NewDesc(name, help, labels, nil)
+	f := &fleetCollector{c: c}
+	set := func(k slotKind, name, help string, counter bool, labels []string) {
+		f.specs[k] = famSpec{name: name, help: help, counter: counter, desc: prometheus.NewDesc(name, help, labels, nil)}
 	}
-	return &fleetCollector{
-		c:              c,
-		nodeUp:         d("pulse_node_up", "1 if the node heartbeated within the allowed number of missed heartbeats, else 0.", node),
-		nodeLastSeen:   d("pulse_node_last_seen_timestamp_seconds", "Unix time of the node's last heartbeat.", node),
-		nodeInfo:       d("pulse_node_info", "Always 1; carries the node's allow-listed fact labels for group_left joins.", node),
-		checkStatus:    d("pulse_check_status", "Nagios state of the check's last run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", with("check")),
-		checkDuration:  d("pulse_check_duration_seconds", "How long the check's last run took.", with("check")),
-		checkLastRun:   d("pulse_check_last_run_timestamp_seconds", "Unix time of the check's last run.", with("check")),
-		checkStale:     d("pulse_check_stale", "1 if the check's last result is older than the allowed number of its intervals, else 0.", with("check")),
-		checkPerf:      d("pulse_check_perfdata", "Perfdata value of the check's last run in base units (seconds, bytes, ratios for percentages).", with("check", "label")),
-		checkRuns:      d("pulse_check_runs_total", "Runs of the check by resulting state since the agent started.", with("check", "status")),
-		probeSuccess:   d("pulse_probe_success", "1 if the probe's last run succeeded, else 0.", with("probe")),
-		probeDuration:  d("pulse_probe_duration_seconds", "How long the probe's last run took.", with("probe")),
-		probeLastRun:   d("pulse_probe_last_run_timestamp_seconds", "Unix time of the probe's last run.", with("probe")),
-		probeStale:     d("pulse_probe_stale", "1 if the probe's last result is older than the allowed number of its intervals, else 0.", with("probe")),
-		probeStep:      d("pulse_probe_step_duration_seconds", "Time a step of the probe's last run spent in each phase; phase total is the whole step.", with("probe", "step", "phase")),
-		probeRuns:      d("pulse_probe_runs_total", "Runs of the probe since the agent started.", with("probe")),
-		probeFailures:  d("pulse_probe_failures_total", "Failed runs of the probe since the agent started.", with("probe")),
-		collectorNodes: d("pulse_collector_nodes", "Nodes the collector knows, up or down.", nil),
-	}
+	set(sNodeUp, "pulse_node_up", "1 if the node heartbeated within the allowed number of missed heartbeats, else 0.", false, node)
+	set(sNodeLastSeen, "pulse_node_last_seen_timestamp_seconds", "Unix time of the node's last heartbeat.", false, node)
+	set(sNodeInfo, "pulse_node_info", "Always 1; carries the node's allow-listed fact labels for group_left joins.", false, node)
+	set(sCheckStatus, "pulse_check_status", "Nagios state of the check's last run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", false, with("check"))
+	set(sCheckDuration, "pulse_check_duration_seconds", "How long the check's last run took.", false, with("check"))
+	set(sCheckLastRun, "pulse_check_last_run_timestamp_seconds", "Unix time of the check's last run.", false, with("check"))
+	set(sCheckStale, "pulse_check_stale", "1 if the check's last result is older than the allowed number of its intervals, else 0.", false, with("check"))
+	set(sCheckPerf, "pulse_check_perfdata", "Perfdata value of the check's last run in base units (seconds, bytes, ratios for percentages).", false, with("check", "label"))
+	set(sCheckRuns, "pulse_check_runs_total", "Runs of the check by resulting state since the agent started.", true, with("check", "status"))
+	set(sProbeSuccess, "pulse_probe_success", "1 if the probe's last run succeeded, else 0.", false, with("probe"))
+	set(sProbeDuration, "pulse_probe_duration_seconds", "How long the probe's last run took.", false, with("probe"))
+	set(sProbeLastRun, "pulse_probe_last_run_timestamp_seconds", "Unix time of the probe's last run.", false, with("probe"))
+	set(sProbeStale, "pulse_probe_stale", "1 if the probe's last result is older than the allowed number of its intervals, else 0.", false, with("probe"))
+	set(sProbeStep, "pulse_probe_step_duration_seconds", "Time a step of the probe's last run spent in each phase; phase total is the whole step.", false, with("probe", "step", "phase"))
+	set(sProbeRuns, "pulse_probe_runs_total", "Runs of the probe since the agent started.", true, with("probe"))
+	set(sProbeFailures, "pulse_probe_failures_total", "Failed runs of the probe since the agent started.", true, with("probe"))
+	set(sCollectorNodes, "pulse_collector_nodes", "Nodes the collector knows, up or down.", false, nil)
+	f.series = prometheus.NewRegistry()
+	f.series.MustRegister(fleetSeries{f})
+	return f
 }
 
 func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		f.nodeUp, f.nodeLastSeen, f.nodeInfo,
-		f.checkStatus, f.checkDuration, f.checkLastRun, f.checkStale, f.checkPerf, f.checkRuns,
-		f.probeSuccess, f.probeDuration, f.probeLastRun, f.probeStale, f.probeStep, f.probeRuns, f.probeFailures,
-		f.collectorNodes,
-	} {
-		ch <- d
+	for i := range f.specs {
+		ch <- f.specs[i].desc
 	}
 }
+
+// Collect emits nothing: see fleetCollector.
+func (f *fleetCollector) Collect(chan<- prometheus.Metric) {}
+
+// fleetSeries emits the fleet's series as prometheus.Metrics, for
+// Registry.Gather.
+type fleetSeries struct{ f *fleetCollector }
+
+func (s fleetSeries) Describe(ch chan<- *prometheus.Desc) { s.f.Describe(ch) }
 
 // sample is one series of one scrape. Samples live in one slice per scrape so
 // a scrape allocates once for all of them.
@@ -180,6 +196,8 @@ const (
 	sProbeRuns
 	sProbeFailures
 	sProbeStep
+	sCollectorNodes
+	numSlotKinds // the number of kinds, not a kind
 )
 
 // slot is one series that may exist: where its labels are and where its
@@ -187,6 +205,7 @@ const (
 type slot struct {
 	kind   slotKind
 	labels []*dto.LabelPair
+	text   string // labels as exposition text, "{a="x",b="y"}"
 	n      *node
 	e      *entry
 	state  int    // sCheckRuns: the Nagios state
@@ -208,11 +227,18 @@ func lessLabels(a, b []*dto.LabelPair) bool {
 	return len(a) < len(b)
 }
 
-// buildIndex lists every admitted series, each family in the order the
-// registry sorts it. Handing the registry sorted input turns its per-scrape
-// sort into a linear pass; the index is rebuilt only when series come, go or
-// change labels. c.mu must be held for reading.
-func (f *fleetCollector) buildIndex() []slot {
+// famIndex is one family's series in exposition order.
+type famIndex struct {
+	spec  *famSpec
+	slots []slot
+}
+
+// buildIndex lists every admitted series, grouped by family, families sorted
+// by name and series within a family in the order client_golang's registry
+// sorts them, with each label set rendered as exposition text once. It is
+// rebuilt only when series come, go or change labels, so a scrape only reads
+// values. c.mu must be held for reading.
+func (f *fleetCollector) buildIndex() []famIndex {
 	st := f.c.state
 	var nodes []*node
 	var checks, probes []*entry
@@ -238,128 +264,171 @@ func (f *fleetCollector) buildIndex() []slot {
 	sort.Slice(checks, func(i, j int) bool { return lessLabels(checks[i].base, checks[j].base) })
 	sort.Slice(probes, func(i, j int) bool { return lessLabels(probes[i].base, probes[j].base) })
 
-	out := make([]slot, 0, st.series)
-	for _, k := range []slotKind{sNodeUp, sNodeLastSeen, sNodeInfo} {
-		for _, n := range nodes {
-			out = append(out, slot{kind: k, labels: n.labels, n: n})
+	r := newLabelRenderer()
+	var fams [numSlotKinds][]slot
+	// add renders labels once for every family the label set appears in; a
+	// set the text format cannot carry is left out, as the registry would.
+	add := func(s slot, kinds ...slotKind) {
+		text, ok := r.render(s.labels)
+		if !ok {
+			if f.c.logLimit.allow("metrics_utf8") {
+				f.c.log.Warn("leaving a series out of /metrics: a label value is not valid UTF-8", "labels", text)
+			}
+			return
+		}
+		s.text = text
+		for _, k := range kinds {
+			s.kind = k
+			fams[k] = append(fams[k], s)
 		}
 	}
-	for _, k := range []slotKind{sCheckStatus, sCheckDuration, sCheckLastRun, sCheckStale} {
-		for _, e := range checks {
-			out = append(out, slot{kind: k, labels: e.base, e: e, n: checkNode[e]})
-		}
+	for _, n := range nodes {
+		add(slot{labels: n.labels, n: n}, sNodeUp, sNodeLastSeen, sNodeInfo)
 	}
-	var more []slot
+	var runs, perf, steps []slot
 	for _, e := range checks {
+		add(slot{labels: e.base, e: e, n: checkNode[e]}, sCheckStatus, sCheckDuration, sCheckLastRun, sCheckStale)
 		for s := range e.runs {
-			more = append(more, slot{kind: sCheckRuns, labels: e.runs[s], e: e, state: s})
+			runs = append(runs, slot{labels: e.runs[s], e: e, state: s})
 		}
-	}
-	sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
-	out = append(out, more...)
-	more = more[:0]
-	for _, e := range checks {
 		for k, l := range e.perf {
-			more = append(more, slot{kind: sCheckPerf, labels: l, e: e, key: k})
+			perf = append(perf, slot{labels: l, e: e, key: k})
 		}
 	}
-	sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
-	out = append(out, more...)
-	for _, k := range []slotKind{sProbeSuccess, sProbeDuration, sProbeLastRun, sProbeStale, sProbeRuns, sProbeFailures} {
-		for _, e := range probes {
-			out = append(out, slot{kind: k, labels: e.base, e: e, n: probeNode[e]})
-		}
-	}
-	more = more[:0]
 	for _, e := range probes {
+		add(slot{labels: e.base, e: e, n: probeNode[e]}, sProbeSuccess, sProbeDuration, sProbeLastRun, sProbeStale, sProbeRuns, sProbeFailures)
 		for k, l := range e.steps {
 			step, phase, _ := strings.Cut(k, "\x00")
-			more = append(more, slot{kind: sProbeStep, labels: l, e: e, key: step, phase: phase})
+			steps = append(steps, slot{labels: l, e: e, key: step, phase: phase})
 		}
 	}
-	sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
-	return append(out, more...)
+	for k, more := range map[slotKind][]slot{sCheckRuns: runs, sCheckPerf: perf, sProbeStep: steps} {
+		sort.Slice(more, func(i, j int) bool { return lessLabels(more[i].labels, more[j].labels) })
+		for _, s := range more {
+			add(s, k)
+		}
+	}
+	fams[sCollectorNodes] = []slot{{kind: sCollectorNodes}}
+
+	out := make([]famIndex, 0, numSlotKinds)
+	for k := range fams {
+		if len(fams[k]) > 0 {
+			out = append(out, famIndex{spec: &f.specs[k], slots: fams[k]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].spec.name < out[j].spec.name })
+	return out
+}
+
+// index returns the current index, rebuilding it if the state's shape
+// changed. c.mu must be held for reading.
+func (f *fleetCollector) index() []famIndex {
+	f.idxMu.Lock()
+	defer f.idxMu.Unlock()
+	if !f.idxValid || f.idxShape != f.c.state.shape {
+		f.idx, f.idxShape, f.idxValid = f.buildIndex(), f.c.state.shape, true
+	}
+	return f.idx
 }
 
 // value reads a slot's current value; false means the series is absent from
 // the last result (a run state not seen yet, a perfdata label or step the
-// last run did not report).
-func (f *fleetCollector) value(s *slot, now time.Time) (*prometheus.Desc, float64, bool, bool) {
+// last run did not report). c.mu must be held for reading.
+func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 	c := f.c
 	switch s.kind {
 	case sNodeUp:
-		return f.nodeUp, b2f(c.alive(s.n, now)), false, true
+		return b2f(c.alive(s.n, now)), true
 	case sNodeLastSeen:
-		return f.nodeLastSeen, unix(s.n.lastSeen), false, true
+		return unix(s.n.lastSeen), true
 	case sNodeInfo:
-		return f.nodeInfo, 1, false, true
+		return 1, true
+	case sCollectorNodes:
+		return float64(len(c.state.nodes)), true
 	}
 	r := &s.e.res
 	switch s.kind {
 	case sCheckStatus:
-		return f.checkStatus, float64(r.Status), false, true
+		return float64(r.Status), true
 	case sCheckDuration:
-		return f.checkDuration, r.Duration, false, true
+		return r.Duration, true
 	case sCheckLastRun:
-		return f.checkLastRun, unix(r.Time), false, true
+		return unix(r.Time), true
 	case sCheckStale:
-		return f.checkStale, b2f(c.stale(s.e, now)), false, true
+		return b2f(c.stale(s.e, now)), true
 	case sCheckRuns:
 		v, ok := r.Runs[protocol.StateName(s.state)]
-		return f.checkRuns, float64(v), true, ok
+		return float64(v), ok
 	case sCheckPerf:
 		for _, p := range r.Perfdata {
 			if p.Label == s.key {
-				return f.checkPerf, baseValue(p), false, true
+				return baseValue(p), true
 			}
 		}
-		return nil, 0, false, false
+		return 0, false
 	case sProbeSuccess:
-		return f.probeSuccess, b2f(r.Status == protocol.StateOK), false, true
+		return b2f(r.Status == protocol.StateOK), true
 	case sProbeDuration:
-		return f.probeDuration, r.Duration, false, true
+		return r.Duration, true
 	case sProbeLastRun:
-		return f.probeLastRun, unix(r.Time), false, true
+		return unix(r.Time), true
 	case sProbeStale:
-		return f.probeStale, b2f(c.stale(s.e, now)), false, true
+		return b2f(c.stale(s.e, now)), true
 	case sProbeRuns:
-		return f.probeRuns, float64(r.ProbeRuns), true, true
+		return float64(r.ProbeRuns), true
 	case sProbeFailures:
-		return f.probeFailures, float64(r.ProbeFailures), true, true
+		return float64(r.ProbeFailures), true
 	case sProbeStep:
 		for _, st := range r.Steps {
 			if st.Name != s.key {
 				continue
 			}
 			if s.phase == "total" {
-				return f.probeStep, st.Duration, false, true
+				return st.Duration, true
 			}
 			v, ok := st.Phases[s.phase]
-			return f.probeStep, v, false, ok
+			return v, ok
 		}
 	}
-	return nil, 0, false, false
+	return 0, false
 }
 
-func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+// snapshot reads every fleet series' value under the state's read lock and
+// lets go of it, so that encoding and sending a scrape never holds up
+// ingest. present[i] is false for a series absent from its last result.
+func (f *fleetCollector) snapshot() (idx []famIndex, values []float64, present []bool) {
 	c := f.c
 	now := c.opts.Now()
 	c.mu.RLock()
-	f.idxMu.Lock()
-	if !f.idxValid || f.idxShape != c.state.shape {
-		f.idx, f.idxShape, f.idxValid = f.buildIndex(), c.state.shape, true
+	defer c.mu.RUnlock()
+	idx = f.index()
+	total := 0
+	for _, fam := range idx {
+		total += len(fam.slots)
 	}
-	out := make([]sample, 0, len(f.idx)+1)
-	for i := range f.idx {
-		s := &f.idx[i]
-		d, v, counter, ok := f.value(s, now)
-		if ok {
-			out = append(out, sample{desc: d, labels: s.labels, value: v, counter: counter})
+	values, present = make([]float64, total), make([]bool, total)
+	i := 0
+	for _, fam := range idx {
+		for j := range fam.slots {
+			values[i], present[i] = f.value(&fam.slots[j], now)
+			i++
 		}
 	}
-	f.idxMu.Unlock()
-	out = append(out, sample{desc: f.collectorNodes, value: float64(len(c.state.nodes))})
-	c.mu.RUnlock()
+	return idx, values, present
+}
+
+func (s fleetSeries) Collect(ch chan<- prometheus.Metric) {
+	idx, values, present := s.f.snapshot()
+	out := make([]sample, 0, len(values))
+	i := 0
+	for _, fam := range idx {
+		for j := range fam.slots {
+			if present[i] {
+				out = append(out, sample{desc: fam.spec.desc, labels: fam.slots[j].labels, value: values[i], counter: fam.spec.counter})
+			}
+			i++
+		}
+	}
 	for i := range out {
 		ch <- &out[i]
 	}

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,8 @@ type ServerOptions struct {
 	Audit io.Writer
 	// MaxBodyBytes bounds request bodies (1 MiB).
 	MaxBodyBytes int64
+	// TLSCertFile and TLSKeyFile, when set, serve HTTPS instead of HTTP.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Server is a running collector daemon.
@@ -129,6 +132,15 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("collector HTTP address %s is not free (another pulse demo or collector? pick another with --listen): %w", s.opts.Listen, err)
 	}
 	s.ln = ln
+	if s.opts.TLSCertFile != "" {
+		// Load once here so a bad certificate fails the start, not the
+		// first connection.
+		if _, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile); err != nil {
+			ln.Close()
+			s.Col.Stop()
+			return fmt.Errorf("collector TLS certificate: %w", err)
+		}
+	}
 	s.http = &http.Server{
 		Handler:           s.Col.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -139,7 +151,13 @@ func (s *Server) Start(ctx context.Context) error {
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if s.opts.TLSCertFile != "" {
+			err = s.http.ServeTLS(ln, s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()

@@ -84,6 +84,7 @@ type Demo struct {
 	tmpDir      string
 	collectorNC *nats.Conn
 	shopSrv     *http.Server
+	audit       *os.File
 	cancel      context.CancelFunc
 }
 
@@ -235,7 +236,13 @@ func (d *Demo) startCollector(ctx context.Context) error {
 		return err
 	}
 	d.ActionToken = token()
-	d.Collector, err = collector.NewServer(collector.ServerOptions{
+	// The collector's own audit: actions and remediations it started.
+	audit, err := os.OpenFile(filepath.Join(d.opts.Dir, "collector-audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	d.audit = audit
+	d.Collector, err = collector.NewServer(collector.ServerOptions{Audit: audit,
 		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken(),
 		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.VerifyReply,
 		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger,
@@ -283,6 +290,9 @@ func (d *Demo) Stop() {
 	}
 	if d.collectorNC != nil {
 		d.collectorNC.Close()
+	}
+	if d.audit != nil {
+		d.audit.Close()
 	}
 	for _, a := range d.Agents {
 		a.Stop()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,10 @@ func TestLoopRepairsExactlyTheBrokenNode(t *testing.T) {
 				t.Fatalf("remediation %s touched %s, which was never broken", r.ID, tg)
 			}
 		}
+	}
+	// The collector audited what it did.
+	if b, err := os.ReadFile(filepath.Join(d.opts.Dir, "collector-audit.log")); err != nil || !strings.Contains(string(b), rec.ID) {
+		t.Fatalf("collector audit log lacks remediation %s: %v\n%s", rec.ID, err, b)
 	}
 	eventually(t, 90*time.Second, "PulseCheckCritical for "+victim+" to resolve", func() bool {
 		return activeAlerts(t, d, "PulseCheckCritical", victim) == 0

@@ -52,6 +52,7 @@ func newCollectorCmd() *cobra.Command {
 			defer nc.Close()
 			opts := collector.ServerOptions{
 				Listen: cfg.Listen, Rules: rs, ActionToken: actionTok, AlertToken: alertTok,
+				TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 				Collector: collector.Options{
 					Conn: nc, Collective: cfg.Collective, Labels: cfg.Labels, MaxLabelValues: cfg.MaxLabelValues,
 					MaxSeries: cfg.MaxSeries, HeartbeatMisses: cfg.HeartbeatMisses, StaleIntervals: cfg.StaleIntervals,
