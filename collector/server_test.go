@@ -215,24 +215,32 @@ func TestCollectorRefusesForgedNodeMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The stream keeps one result per node and check, so the forged one is
+	// refused and counted before the genuine one replaces it.
 	send(forger.Signer, "forged")
-	send(real.Signer, "genuine")
+	const counted = `pulse_collector_malformed_messages_total{kind="result",reason="unverified"} 1`
 	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(httptestGet(t, col.Handler(), "/metrics"), counted) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the forged result was not counted:\n%s", grep(httptestGet(t, col.Handler(), "/metrics"), "malformed"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := col.Node("node-00"); ok {
+		t.Fatal("a forged result created node-00")
+	}
+	send(real.Signer, "genuine")
 	for {
 		if v, ok := col.Node("node-00"); ok && len(v.Checks) == 1 {
 			if v.Checks[0].Output != "genuine" {
 				t.Fatalf("collector shows %q", v.Checks[0].Output)
 			}
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the genuine result never arrived")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	rec := httptestGet(t, col.Handler(), "/metrics")
-	if !strings.Contains(rec, `pulse_collector_malformed_messages_total{kind="result",reason="unverified"} 1`) {
-		t.Fatalf("the forged result was not counted:\n%s", grep(rec, "malformed"))
 	}
 }
 

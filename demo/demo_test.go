@@ -56,14 +56,14 @@ func TestFleetLayout(t *testing.T) {
 func TestPingAndFacts(t *testing.T) {
 	_, cl := startFleet(t, 11)
 	ctx := context.Background()
-	res, err := cl.Do(ctx, rpc.Call{Agent: "rpcutil", Action: "ping"})
+	res, err := cl.Do(ctx, rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: "ping"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Replies) != 11 || !res.OK() {
 		t.Fatalf("ping: %d replies (ok=%v), want 11", len(res.Replies), res.OK())
 	}
-	res, err = cl.Do(ctx, rpc.Call{Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"}})
+	res, err = cl.Do(ctx, rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestEveryFilterForm(t *testing.T) {
 	}{"with", with, want(func(s NodeSpec) bool { return s.Cluster == "alfa" && s.Role == "web" })})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Filter: tc.spec})
+			res, err := cl.Do(context.Background(), rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: "ping", Filter: tc.spec})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +146,7 @@ func TestStoppedAgentIsNamed(t *testing.T) {
 	for _, s := range d.Specs {
 		nodes = append(nodes, s.Identity)
 	}
-	res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Nodes: nodes, Timeout: time.Second})
+	res, err := cl.Do(context.Background(), rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: "ping", Nodes: nodes, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestGarbageLeavesAgentsAnswering(t *testing.T) {
 		}
 	}
 	nc.Flush()
-	res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping"})
+	res, err := cl.Do(context.Background(), rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: "ping"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestRPCUtilActions(t *testing.T) {
 	ctx := context.Background()
 	check := func(action string, data any, key string) map[string]any {
 		t.Helper()
-		res, err := cl.Do(ctx, rpc.Call{Agent: "rpcutil", Action: action, Data: data, Nodes: []string{id}})
+		res, err := cl.Do(ctx, rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: action, Data: data, Nodes: []string{id}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func TestRPCUtilActions(t *testing.T) {
 	if m := check("daemon_stats", nil, "requests"); m["requests"].(float64) < 1 {
 		t.Fatalf("daemon_stats requests = %v", m["requests"])
 	}
-	res, err := cl.Do(ctx, rpc.Call{Agent: "rpcutil", Action: "nosuch", Nodes: []string{id}})
+	res, err := cl.Do(ctx, rpc.Call{DiscoveryTimeout: 10 * time.Second, Quiet: time.Second, Agent: "rpcutil", Action: "nosuch", Nodes: []string{id}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,9 @@ func pulse(t *testing.T, d *demo.Demo, args ...string) (string, string, int) {
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	if d != nil {
-		args = append(args, "--nats", d.NATSURL(), "--key", d.Keys.UserKeyPath)
+		// Generous discovery windows: CI machines run many test packages at
+		// once, and a 300 ms quiet gap can pass before the last node answers.
+		args = append(args, "--nats", d.NATSURL(), "--key", d.Keys.UserKeyPath, "--discovery-timeout", "10s", "--discovery-quiet", "1s")
 	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
