@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pulseops/pulse/internal/filter"
 )
 
 // overflowValue replaces a fact label value once the label already has
@@ -75,24 +77,8 @@ func compileLabels(rules []LabelRule) ([]labelRule, error) {
 	return out, nil
 }
 
-// lookupFact finds a fact by path: the flat key first (facter style
-// "os.name"), then nested maps.
-func lookupFact(facts map[string]any, path string) (any, bool) {
-	if v, ok := facts[path]; ok {
-		return v, true
-	}
-	var cur any = facts
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
+// lookupFact finds a fact by path the way filters do.
+func lookupFact(facts map[string]any, path string) (any, bool) { return filter.Lookup(facts, path) }
 
 // factLabelValue renders a scalar fact as a label value; lists and maps are
 // not label material and give "".

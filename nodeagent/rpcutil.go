@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
@@ -91,23 +92,9 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 	return actions.Fail(protocol.UnknownAction, "unknown action rpcutil#"+req.Action)
 }
 
-// lookupFact finds a fact by exact key, then by dotted path into nested maps.
-func lookupFact(facts map[string]any, path string) (any, bool) {
-	if v, ok := facts[path]; ok {
-		return v, true
-	}
-	var cur any = facts
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
+// lookupFact finds a fact by exact key, then by dotted path into nested
+// maps, as filters do.
+func lookupFact(facts map[string]any, path string) (any, bool) { return filter.Lookup(facts, path) }
 
 func orEmpty(b json.RawMessage) json.RawMessage {
 	if len(b) == 0 {

@@ -204,6 +204,10 @@ func (t *FactTerm) Match(facts map[string]any) bool {
 	return t.matchScalar(v)
 }
 
+// Lookup finds a fact by its dotted name exactly as filters do, so
+// get_fact, fact labels and filters never disagree about a name.
+func Lookup(facts map[string]any, name string) (any, bool) { return lookup(facts, name) }
+
 // lookup finds a dotted fact name: the flat key first, as facter and
 // external facts often use "os.name" literally, then nested maps, trying
 // every split of the path so "a.b.c" finds Facts["a"]["b.c"] too. It slices
