@@ -63,7 +63,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("ping, last reply, median (ms)", func(s *Size) string { return ms(s.Ping.Median) })
 	row("ping / raw", func(s *Size) string { return fmt.Sprintf("%.2fx", ratio(s.Ping.Median, s.Raw.Median)) })
 	row("ping replies (fewest)", func(s *Size) string { return strconv.Itoa(s.Ping.Replies) })
-	row("facts report, median (ms)", func(s *Size) string { return ms(s.Facts.Median) })
+	row("facts report, last reply, median (ms)", func(s *Size) string { return ms(s.Facts.Median) })
 	row("facts replies (fewest)", func(s *Size) string { return strconv.Itoa(s.Facts.Replies) })
 	row("restart role=web, 25% batches (ms)", func(s *Size) string { return ms(s.Restart.Duration) })
 	row("restart OK / targets", func(s *Size) string { return fmt.Sprintf("%d/%d", s.Restart.OK, s.Restart.Targets) })

@@ -425,6 +425,12 @@ loop:
 		case <-deadline.C:
 			break loop
 		case <-quiet.C:
+			// A starved client can find the window over while replies
+			// wait in its queues; those are not silence.
+			if len(col.ch) > 0 || len(col.raw) > 0 {
+				quiet.Reset(call.Quiet)
+				continue
+			}
 			break loop
 		case m := <-col.ch:
 			if col.take(m) {
