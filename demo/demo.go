@@ -77,6 +77,8 @@ type Demo struct {
 	Alertmanager *Process
 	// ActionToken is the bearer token for the action and remediation API.
 	ActionToken string
+	// alertToken is Alertmanager's, kept apart from the humans' one.
+	alertToken string
 	// Keys sign and verify everything on the demo's bus: requests from the
 	// user and the collector, replies, heartbeats and results of the nodes.
 	Keys        *security.DemoKeys
@@ -160,7 +162,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			d.Prometheus, d.Alertmanager, err = StartStack(ctx, StackOptions{
 				Dir: opts.Dir, Prometheus: prom, Alertmanager: am, Log: logf,
 				PrometheusAddr: or(opts.PrometheusAddr, "127.0.0.1:9090"), AlertmanagerAddr: or(opts.AlertmanagerAddr, "127.0.0.1:9093"),
-				Collector: d.Collector.Addr(), AlertToken: d.alertToken(),
+				Collector: d.Collector.Addr(), AlertToken: d.alertToken,
 			})
 			if err != nil {
 				return d, err
@@ -235,7 +237,7 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	if d.collectorNC, err = nodeagent.Connect([]string{d.Broker.ClientURL()}, "pulse collector", d.opts.Logger); err != nil {
 		return err
 	}
-	d.ActionToken = token()
+	d.ActionToken, d.alertToken = token(), token()
 	// The collector's own audit: actions and remediations it started.
 	audit, err := os.OpenFile(filepath.Join(d.opts.Dir, "collector-audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -243,7 +245,7 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	}
 	d.audit = audit
 	d.Collector, err = collector.NewServer(collector.ServerOptions{Audit: audit,
-		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken(),
+		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken,
 		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.VerifyReply,
 		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger,
 			VerifyRegistration: d.Keys.NodeKeys.VerifyRegistration, VerifyResult: d.Keys.NodeKeys.VerifyResult},
@@ -256,10 +258,6 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	}
 	return d.Collector.Start(ctx)
 }
-
-var alertTok = token()
-
-func (d *Demo) alertToken() string { return alertTok }
 
 func token() string {
 	var b [16]byte
