@@ -40,13 +40,18 @@ func (f *apiFlags) client(c *cobra.Command) (*collector.APIClient, error) {
 	if err := config.Resolve(c.Flags(), "PULSE", nil); err != nil {
 		return nil, usageError{err}
 	}
-	tok := f.token
-	if tok == "" {
-		if b, err := os.ReadFile(demoTokenFile()); err == nil {
-			tok = strings.TrimSpace(string(b))
-		}
+	return &collector.APIClient{Base: f.collector, Token: tokenOrDemo(f.token)}, nil
+}
+
+// tokenOrDemo is the token given, else the one a running pulse demo left.
+func tokenOrDemo(tok string) string {
+	if tok != "" {
+		return tok
 	}
-	return &collector.APIClient{Base: f.collector, Token: tok}, nil
+	if b, err := os.ReadFile(demoTokenFile()); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return ""
 }
 
 func newRemediationsCmd() *cobra.Command {

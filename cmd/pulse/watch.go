@@ -47,7 +47,7 @@ func newWatchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return watch(c.Context(), u, f.token, f.json, c.OutOrStdout(), c.ErrOrStderr())
+			return watch(c.Context(), u, tokenOrDemo(f.token), f.json, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
