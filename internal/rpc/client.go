@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -542,6 +541,3 @@ func dedupe(s []string) []string {
 	}
 	return out
 }
-
-// ErrNoNodes is returned by callers that need at least one target.
-var ErrNoNodes = errors.New("no nodes matched the filter")
