@@ -41,19 +41,11 @@ func clientCmd(use, short string, args cobra.PositionalArgs, batch bool, do func
 func newPingCmd() *cobra.Command {
 	return clientCmd("ping", "Find every node matching the filter and show its round-trip time", cobra.NoArgs, false,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, _ []string) error {
-			call, err := f.call("rpcutil", "ping", nil)
+			res, err := f.do(c, cl, "rpcutil", "ping", nil)
 			if err != nil {
 				return err
 			}
-			res, err := cl.Do(c.Context(), call)
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSONThen(c.OutOrStdout(), pingJSON(res), f.finish(c.ErrOrStderr(), res))
-			}
-			rpc.RenderPing(c.OutOrStdout(), res)
-			return f.finish(c.ErrOrStderr(), res)
+			return f.output(c, res, pingJSON(res), func(w io.Writer) { rpc.RenderPing(w, res) })
 		})
 }
 
@@ -71,6 +63,27 @@ func pingJSON(res *rpc.Result) any {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// do runs one action on the targets the flags select, with batch progress
+// on stderr.
+func (f *clientFlags) do(c *cobra.Command, cl *rpc.Client, agent, action string, data any) (*rpc.Result, error) {
+	call, err := f.call(agent, action, data)
+	if err != nil {
+		return nil, err
+	}
+	call.Progress = progress(c, f)
+	return cl.Do(c.Context(), call)
+}
+
+// output prints asJSON with --json, else what render writes, and returns
+// the exit status the replies call for.
+func (f *clientFlags) output(c *cobra.Command, res *rpc.Result, asJSON any, render func(io.Writer)) error {
+	if f.json {
+		return printJSONThen(c.OutOrStdout(), asJSON, f.finish(c.ErrOrStderr(), res))
+	}
+	render(c.OutOrStdout())
+	return f.finish(c.ErrOrStderr(), res)
+}
+
 func printJSONThen(w io.Writer, v any, err error) error {
 	if e := printJSON(w, v); e != nil {
 		return e
@@ -81,23 +94,15 @@ func printJSONThen(w io.Writer, v any, err error) error {
 func newFindCmd() *cobra.Command {
 	return clientCmd("find", "List the identities of the nodes matching the filter", cobra.NoArgs, false,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, _ []string) error {
-			call, err := f.call("rpcutil", "ping", nil)
+			res, err := f.do(c, cl, "rpcutil", "ping", nil)
 			if err != nil {
 				return err
 			}
-			res, err := cl.Do(c.Context(), call)
-			if err != nil {
-				return err
+			ids := make([]string, 0, len(res.Replies))
+			for _, r := range res.Replies {
+				ids = append(ids, r.Identity)
 			}
-			if f.json {
-				ids := make([]string, 0, len(res.Replies))
-				for _, r := range res.Replies {
-					ids = append(ids, r.Identity)
-				}
-				return printJSONThen(c.OutOrStdout(), ids, f.finish(c.ErrOrStderr(), res))
-			}
-			rpc.RenderFind(c.OutOrStdout(), res)
-			return f.finish(c.ErrOrStderr(), res)
+			return f.output(c, res, ids, func(w io.Writer) { rpc.RenderFind(w, res) })
 		})
 }
 
@@ -105,19 +110,12 @@ func newFactsCmd() *cobra.Command {
 	var verbose bool
 	cmd := clientCmd("facts FACT", "Report how often each value of a fact occurs across the fleet", cobra.ExactArgs(1), false,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
-			call, err := f.call("rpcutil", "get_fact", map[string]string{"fact": args[0]})
+			res, err := f.do(c, cl, "rpcutil", "get_fact", map[string]string{"fact": args[0]})
 			if err != nil {
 				return err
 			}
-			res, err := cl.Do(c.Context(), call)
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSONThen(c.OutOrStdout(), map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}, f.finish(c.ErrOrStderr(), res))
-			}
-			rpc.RenderFacts(c.OutOrStdout(), args[0], res, verbose)
-			return f.finish(c.ErrOrStderr(), res)
+			report := map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}
+			return f.output(c, res, report, func(w io.Writer) { rpc.RenderFacts(w, args[0], res, verbose) })
 		})
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")
 	return cmd
@@ -199,21 +197,14 @@ func newRPCCmd() *cobra.Command {
 				}
 				data[k] = v
 			}
-			call, err := f.call(args[0], args[1], data)
+			res, err := f.do(c, cl, args[0], args[1], data)
 			if err != nil {
 				return err
 			}
-			call.Progress = progress(c, f)
-			res, err := cl.Do(c.Context(), call)
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSONThen(c.OutOrStdout(), res, f.finish(c.ErrOrStderr(), res))
-			}
-			rpc.RenderReplies(c.OutOrStdout(), res, rpc.Display(f.display))
-			rpc.RenderFinished(c.OutOrStdout(), res)
-			return f.finish(c.ErrOrStderr(), res)
+			return f.output(c, res, res, func(w io.Writer) {
+				rpc.RenderReplies(w, res, rpc.Display(f.display))
+				rpc.RenderFinished(w, res)
+			})
 		})
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -111,28 +112,21 @@ func (w *summaryWriter) summary(title string, counts []rpc.FactCount) {
 // render (or JSON), then the finishing line; the exit code follows the
 // replies.
 func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, action string, data any, render func(*summaryWriter, *rpc.Result)) error {
-	call, err := f.call(agent, action, data)
+	res, err := f.do(c, cl, agent, action, data)
 	if err != nil {
 		return err
 	}
-	call.Progress = progress(c, f)
-	res, err := cl.Do(c.Context(), call)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSONThen(c.OutOrStdout(), res, f.finish(c.ErrOrStderr(), res))
-	}
-	if len(res.Targets) == 0 {
+	if !f.json && len(res.Targets) == 0 {
 		fmt.Fprintln(c.OutOrStdout(), "No request sent, we did not discover any nodes.")
 		return exitError{exitFailed}
 	}
-	w := &summaryWriter{&strings.Builder{}}
-	render(w, res)
-	fmt.Fprintln(w)
-	rpc.RenderFinished(w, res)
-	fmt.Fprint(c.OutOrStdout(), w.String())
-	return f.finish(c.ErrOrStderr(), res)
+	return f.output(c, res, res, func(out io.Writer) {
+		w := &summaryWriter{&strings.Builder{}}
+		render(w, res)
+		fmt.Fprintln(w)
+		rpc.RenderFinished(w, res)
+		fmt.Fprint(out, w.String())
+	})
 }
 
 func contains(list []string, s string) bool {
