@@ -139,19 +139,7 @@ func (a *PackageAgent) Call(ctx context.Context, req Request) Result {
 		err = a.p.Update(ctx, name)
 	}
 	st, stErr := a.p.Status(ctx, name)
-	if err != nil {
-		a.log.Warn("package change failed", "action", req.Action, "package", name, "caller", req.Caller, "err", err)
-		res := Fail(protocol.UnknownError, fmt.Sprintf("package %s %s failed: %v", req.Action, name, err))
-		if stErr == nil {
-			res.Data = st
-		}
-		return res
-	}
-	if stErr != nil {
-		return Fail(protocol.UnknownError, fmt.Sprintf("package %s %s done, but reading its status failed: %v", req.Action, name, stErr))
-	}
-	a.log.Info("package changed", "action", req.Action, "package", name, "ensure", st.Ensure, "caller", req.Caller)
-	return OK(st)
+	return afterChange(a.log, "package", req, name, err, st, stErr)
 }
 
 // install skips the package manager when the package is already there in

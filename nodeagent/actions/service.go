@@ -116,19 +116,7 @@ func (a *ServiceAgent) Call(ctx context.Context, req Request) Result {
 		err = a.p.Reload(ctx, name)
 	}
 	st, stErr := a.p.Status(ctx, name)
-	if err != nil {
-		a.log.Warn("service change failed", "action", req.Action, "service", name, "caller", req.Caller, "err", err)
-		res := Fail(protocol.UnknownError, fmt.Sprintf("service %s %s failed: %v", req.Action, name, err))
-		if stErr == nil {
-			res.Data = st
-		}
-		return res
-	}
-	if stErr != nil {
-		return Fail(protocol.UnknownError, fmt.Sprintf("service %s %s done, but reading its status failed: %v", req.Action, name, stErr))
-	}
-	a.log.Info("service changed", "action", req.Action, "service", name, "status", st.Status, "caller", req.Caller)
-	return OK(st)
+	return afterChange(a.log, "service", req, name, err, st, stErr)
 }
 
 // lockName waits, bounded by ctx, until no other change of name runs, and

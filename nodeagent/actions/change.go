@@ -1,0 +1,27 @@
+package actions
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/pulseops/pulse/internal/protocol"
+)
+
+// afterChange is the reply to a changing action of kind ("package",
+// "service") on name: the state after the change, also when the change
+// failed, so the caller sees where the node was left.
+func afterChange(log *slog.Logger, kind string, req Request, name string, err error, st any, stErr error) Result {
+	if err != nil {
+		log.Warn(kind+" change failed", "action", req.Action, kind, name, "caller", req.Caller, "err", err)
+		res := Fail(protocol.UnknownError, fmt.Sprintf("%s %s %s failed: %v", kind, req.Action, name, err))
+		if stErr == nil {
+			res.Data = st
+		}
+		return res
+	}
+	if stErr != nil {
+		return Fail(protocol.UnknownError, fmt.Sprintf("%s %s %s done, but reading its status failed: %v", kind, req.Action, name, stErr))
+	}
+	log.Info(kind+" changed", "action", req.Action, kind, name, "state", st, "caller", req.Caller)
+	return OK(st)
+}
