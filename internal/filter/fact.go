@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -271,15 +272,15 @@ func (t *FactTerm) matchString(s string) bool {
 	// for every non-number, and this runs on every agent for every request.
 	if t.isNum && looksNumeric(s) {
 		if n, err := strconv.ParseFloat(s, 64); err == nil {
-			return cmpNum(t.Op, n, t.num)
+			return compare(t.Op, n, t.num)
 		}
 	}
-	return cmpStr(t.Op, s, t.Value)
+	return compare(t.Op, s, t.Value)
 }
 
 func (t *FactTerm) matchFloat(n float64) bool {
 	if t.isNum && t.re == nil {
-		return cmpNum(t.Op, n, t.num)
+		return compare(t.Op, n, t.num)
 	}
 	if t.re != nil {
 		// regexp keeps its input in pooled state, so this buffer escapes
@@ -307,25 +308,8 @@ func (t *FactTerm) matchFloat(n float64) bool {
 	return false
 }
 
-func cmpNum(op Op, a, b float64) bool {
-	switch op {
-	case OpEq:
-		return a == b
-	case OpNe:
-		return a != b
-	case OpLt:
-		return a < b
-	case OpGt:
-		return a > b
-	case OpLe:
-		return a <= b
-	case OpGe:
-		return a >= b
-	}
-	return false
-}
-
-func cmpStr(op Op, a, b string) bool {
+// compare applies op to a and b, numbers and strings alike.
+func compare[T cmp.Ordered](op Op, a, b T) bool {
 	switch op {
 	case OpEq:
 		return a == b

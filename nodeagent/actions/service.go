@@ -34,10 +34,8 @@ const (
 // reach it only after ValidateServiceName accepted them.
 type ServiceProvider interface {
 	Name() string
-	Start(ctx context.Context, name string) error
-	Stop(ctx context.Context, name string) error
-	Restart(ctx context.Context, name string) error
-	Reload(ctx context.Context, name string) error
+	// Change runs action (start, stop, restart or reload) on the service.
+	Change(ctx context.Context, name, action string) error
 	Status(ctx context.Context, name string) (ServiceStatus, error)
 }
 
@@ -105,16 +103,7 @@ func (a *ServiceAgent) Call(ctx context.Context, req Request) Result {
 	}
 	defer unlock()
 
-	switch req.Action {
-	case "start":
-		err = a.p.Start(ctx, name)
-	case "stop":
-		err = a.p.Stop(ctx, name)
-	case "restart":
-		err = a.p.Restart(ctx, name)
-	case "reload":
-		err = a.p.Reload(ctx, name)
-	}
+	err = a.p.Change(ctx, name, req.Action)
 	st, stErr := a.p.Status(ctx, name)
 	return afterChange(a.log, "service", req, name, err, st, stErr)
 }

@@ -21,24 +21,9 @@ func (p *OpenRCProvider) rcService(ctx context.Context, name, verb string) error
 	return err
 }
 
-// Start implements ServiceProvider.
-func (p *OpenRCProvider) Start(ctx context.Context, name string) error {
-	return p.rcService(ctx, name, "start")
-}
-
-// Stop implements ServiceProvider.
-func (p *OpenRCProvider) Stop(ctx context.Context, name string) error {
-	return p.rcService(ctx, name, "stop")
-}
-
-// Restart implements ServiceProvider.
-func (p *OpenRCProvider) Restart(ctx context.Context, name string) error {
-	return p.rcService(ctx, name, "restart")
-}
-
-// Reload implements ServiceProvider.
-func (p *OpenRCProvider) Reload(ctx context.Context, name string) error {
-	return p.rcService(ctx, name, "reload")
+// Change implements ServiceProvider: rc-service NAME ACTION.
+func (p *OpenRCProvider) Change(ctx context.Context, name, action string) error {
+	return p.rcService(ctx, name, action)
 }
 
 // Status implements ServiceProvider: rc-service status exits 0 only for a

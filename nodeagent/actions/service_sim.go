@@ -120,27 +120,21 @@ func (p *SimServiceProvider) change(ctx context.Context, verb, name string, f fu
 	return nil
 }
 
-// Start implements ServiceProvider.
-func (p *SimServiceProvider) Start(ctx context.Context, name string) error {
-	return p.change(ctx, "start", name, func(s *SimService) error { s.Running = true; return nil })
-}
-
-// Stop implements ServiceProvider.
-func (p *SimServiceProvider) Stop(ctx context.Context, name string) error {
-	return p.change(ctx, "stop", name, func(s *SimService) error { s.Running = false; return nil })
-}
-
-// Restart implements ServiceProvider.
-func (p *SimServiceProvider) Restart(ctx context.Context, name string) error {
-	return p.change(ctx, "restart", name, func(s *SimService) error { s.Running = true; return nil })
-}
-
-// Reload implements ServiceProvider; as with systemd, a stopped service
+// Change implements ServiceProvider. As with systemd, a stopped service
 // cannot be reloaded.
-func (p *SimServiceProvider) Reload(ctx context.Context, name string) error {
-	return p.change(ctx, "reload", name, func(s *SimService) error {
-		if !s.Running {
-			return fmt.Errorf("cannot reload %s: it is not running; start it instead", name)
+func (p *SimServiceProvider) Change(ctx context.Context, name, action string) error {
+	return p.change(ctx, action, name, func(s *SimService) error {
+		switch action {
+		case "start", "restart":
+			s.Running = true
+		case "stop":
+			s.Running = false
+		case "reload":
+			if !s.Running {
+				return fmt.Errorf("cannot reload %s: it is not running; start it instead", name)
+			}
+		default:
+			return fmt.Errorf("unknown service action %q", action)
 		}
 		return nil
 	})

@@ -21,24 +21,9 @@ func (p *SystemdProvider) systemctl(ctx context.Context, verb, name string) erro
 	return err
 }
 
-// Start implements ServiceProvider.
-func (p *SystemdProvider) Start(ctx context.Context, name string) error {
-	return p.systemctl(ctx, "start", name)
-}
-
-// Stop implements ServiceProvider.
-func (p *SystemdProvider) Stop(ctx context.Context, name string) error {
-	return p.systemctl(ctx, "stop", name)
-}
-
-// Restart implements ServiceProvider.
-func (p *SystemdProvider) Restart(ctx context.Context, name string) error {
-	return p.systemctl(ctx, "restart", name)
-}
-
-// Reload implements ServiceProvider.
-func (p *SystemdProvider) Reload(ctx context.Context, name string) error {
-	return p.systemctl(ctx, "reload", name)
+// Change implements ServiceProvider: systemctl ACTION NAME.
+func (p *SystemdProvider) Change(ctx context.Context, name, action string) error {
+	return p.systemctl(ctx, action, name)
 }
 
 // Status implements ServiceProvider. is-active and is-enabled report through

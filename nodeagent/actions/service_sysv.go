@@ -35,24 +35,9 @@ func unrecognized(res CmdResult) bool {
 	return strings.Contains(string(res.Stdout), "unrecognized service") || strings.Contains(string(res.Stderr), "unrecognized service")
 }
 
-// Start implements ServiceProvider.
-func (p *SysvProvider) Start(ctx context.Context, name string) error {
-	return p.service(ctx, name, "start")
-}
-
-// Stop implements ServiceProvider.
-func (p *SysvProvider) Stop(ctx context.Context, name string) error {
-	return p.service(ctx, name, "stop")
-}
-
-// Restart implements ServiceProvider.
-func (p *SysvProvider) Restart(ctx context.Context, name string) error {
-	return p.service(ctx, name, "restart")
-}
-
-// Reload implements ServiceProvider.
-func (p *SysvProvider) Reload(ctx context.Context, name string) error {
-	return p.service(ctx, name, "reload")
+// Change implements ServiceProvider: service NAME ACTION.
+func (p *SysvProvider) Change(ctx context.Context, name, action string) error {
+	return p.service(ctx, name, action)
 }
 
 // Status implements ServiceProvider from the LSB status exit code: 0 is
