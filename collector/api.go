@@ -176,7 +176,7 @@ func (c *Collector) routes() {
 // or up=false narrows by liveness.
 func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	spec, err := specFromQuery(q)
+	_, f, err := specFromQuery(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
 		return
@@ -186,20 +186,11 @@ func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("up=%q: use up=true or up=false", up))
 		return
 	}
-	var match func(*filter.Target) bool
-	if !spec.Empty() {
-		f, err := filter.Compile(spec)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
-			return
-		}
-		match = f.Match
-	}
 	now := c.opts.Now()
 	c.mu.RLock()
 	out := []NodeView{}
 	for _, n := range c.state.nodes {
-		if match != nil && !match(target(n)) {
+		if f != nil && !f.Match(target(n)) {
 			continue
 		}
 		if up != "" && c.alive(n, now) != (up == "true") {

@@ -289,19 +289,11 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing or wrong token for /api/v1/events: send Authorization: Bearer <token>, or from a browser offer the websocket subprotocols \""+Subprotocol+"\" and \""+TokenProtocolPrefix+"<token>\"", http.StatusUnauthorized)
 		return
 	}
-	spec, err := specFromQuery(r.URL.Query())
+	spec, match, err := specFromQuery(r.URL.Query())
 	if err != nil {
 		h.refused.Add(1)
 		http.Error(w, "bad event filter: "+err.Error(), http.StatusBadRequest)
 		return
-	}
-	var match *filter.Filter
-	if !spec.Empty() {
-		if match, err = filter.Compile(spec); err != nil {
-			h.refused.Add(1)
-			http.Error(w, "bad event filter: "+err.Error(), http.StatusBadRequest)
-			return
-		}
 	}
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {

@@ -86,23 +86,28 @@ func noCache(h http.Handler) http.Handler {
 // -W expression, repeatable), fact, class, identity, agent (repeatable),
 // and select or compound (a -S expression). It is shared by every endpoint
 // that takes a filter, so the web view, the websocket and the CLI speak one
-// language.
-func specFromQuery(q url.Values) (filter.Spec, error) {
+// language. It also returns the compiled filter, nil when the spec is empty
+// (a nil filter matches every node).
+func specFromQuery(q url.Values) (filter.Spec, *filter.Filter, error) {
 	spec := filter.Spec{Fact: q["fact"], Class: q["class"], Identity: q["identity"], Agent: q["agent"]}
 	for _, w := range q["filter"] {
 		if err := spec.AddWith(w); err != nil {
-			return filter.Spec{}, err
+			return filter.Spec{}, nil, err
 		}
 	}
 	sel, comp := q.Get("select"), q.Get("compound")
 	if sel != "" && comp != "" {
-		return filter.Spec{}, errors.New("both select and compound are set: they are the same -S expression, send one")
+		return filter.Spec{}, nil, errors.New("both select and compound are set: they are the same -S expression, send one")
 	}
 	spec.Compound = sel + comp
-	if _, err := filter.Compile(spec); err != nil {
-		return filter.Spec{}, err
+	if spec.Empty() {
+		return spec, nil, nil
 	}
-	return spec, nil
+	f, err := filter.Compile(spec)
+	if err != nil {
+		return filter.Spec{}, nil, err
+	}
+	return spec, f, nil
 }
 
 // filterTarget is the hub's view of one node for filtered subscriptions.
@@ -161,17 +166,10 @@ type CellView struct {
 // serveView answers GET /api/v1/view with the fleet grouped by zone,
 // narrowed by the filter query parameters of specFromQuery.
 func (c *Collector) serveView(w http.ResponseWriter, r *http.Request) {
-	spec, err := specFromQuery(r.URL.Query())
+	_, f, err := specFromQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
 		return
-	}
-	var f *filter.Filter
-	if !spec.Empty() {
-		if f, err = filter.Compile(spec); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
-			return
-		}
 	}
 	nodes := c.Nodes()
 	zones := map[string]*ZoneView{}

@@ -181,7 +181,7 @@ func TestSpecFromQuery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := specFromQuery(q)
+		got, _, err := specFromQuery(q)
 		if tt.err != "" {
 			if err == nil || err.Error() != tt.err {
 				t.Errorf("%s: error\n got %v\nwant %s", tt.query, err, tt.err)
@@ -209,7 +209,7 @@ func FuzzSpecFromQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		spec, err := specFromQuery(q)
+		spec, _, err := specFromQuery(q)
 		if err != nil {
 			return
 		}
