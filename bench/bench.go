@@ -127,7 +127,7 @@ type Size struct {
 	Restart Restart `json:"restart"`
 	// Ingest is check results flowing into the collector.
 	Ingest Ingest `json:"ingest"`
-	// Metrics is one scrape of the collector's /metrics after ingest.
+	// Metrics is two scrapes of the collector's /metrics after ingest.
 	Metrics Scrape `json:"metrics"`
 	Memory  Memory `json:"memory"`
 }
@@ -170,8 +170,12 @@ type Ingest struct {
 
 // Scrape is one GET /metrics.
 type Scrape struct {
-	Bytes    int           `json:"bytes"`
-	Series   int           `json:"series"`
+	Bytes  int `json:"bytes"`
+	Series int `json:"series"`
+	// First is the first scrape after ingest, which also builds the index
+	// of series the collector keeps until series come or go; Duration is
+	// the next one, what Prometheus pays every scrape interval.
+	First    time.Duration `json:"first_ns"`
 	Duration time.Duration `json:"duration_ns"`
 }
 

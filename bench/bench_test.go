@@ -41,7 +41,7 @@ func TestRunSmallFleet(t *testing.T) {
 		{"restart targets role=web", s.Restart.Targets == 11 && s.Restart.OK == 11 && s.Restart.Batches == 4},
 		{"ingest complete", s.Ingest.Published == 20*2*2 && s.Ingest.Applied == s.Ingest.Published},
 		{"ingest lag read", s.Ingest.LagMean > 0},
-		{"metrics scraped", s.Metrics.Bytes > 0 && s.Metrics.Series > 20*2},
+		{"metrics scraped twice", s.Metrics.Bytes > 0 && s.Metrics.Series > 20*2 && s.Metrics.First > 0 && s.Metrics.Duration > 0},
 		{"rss read", s.Memory.ProcessRSS > 0},
 		{"heap per agent", s.Memory.PerAgent > 0 && s.Memory.PerConn > 0},
 	}

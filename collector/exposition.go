@@ -37,7 +37,7 @@ var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 // shared label pair once.
 type labelRenderer struct {
 	pairs map[*dto.LabelPair]string
-	b     strings.Builder
+	b     []byte
 }
 
 func newLabelRenderer() *labelRenderer {
@@ -52,11 +52,10 @@ func (r *labelRenderer) render(labels []*dto.LabelPair) (string, bool) {
 		return "", true
 	}
 	ok := true
-	r.b.Reset()
-	r.b.WriteByte('{')
+	r.b = append(r.b[:0], '{')
 	for i, p := range labels {
 		if i > 0 {
-			r.b.WriteByte(',')
+			r.b = append(r.b, ',')
 		}
 		t, seen := r.pairs[p]
 		if !seen {
@@ -64,10 +63,10 @@ func (r *labelRenderer) render(labels []*dto.LabelPair) (string, bool) {
 			r.pairs[p] = t
 		}
 		ok = ok && utf8.ValidString(p.GetValue())
-		r.b.WriteString(t)
+		r.b = append(r.b, t...)
 	}
-	r.b.WriteByte('}')
-	return r.b.String(), ok
+	r.b = append(r.b, '}')
+	return string(r.b), ok
 }
 
 // appendFloat formats v as client_golang's text encoder does.

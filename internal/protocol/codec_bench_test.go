@@ -1,0 +1,47 @@
+package protocol
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// The per-message costs on the fan-out path: an agent decodes a request and
+// encodes a reply; the client decodes the reply.
+
+var (
+	benchReq = Request{ID: "8d0f6a3c2b1e4f5a9c7d6e5f4a3b2c1d", Collective: "pulse", Agent: "rpcutil", Action: "ping",
+		Caller: "user=ops", Time: time.Date(2026, 11, 25, 11, 0, 0, 123456789, time.UTC), TTL: 60}
+	benchRep = Reply{RequestID: benchReq.ID, Identity: "ip-10-0-1-17", Agent: "rpcutil", Action: "ping", Status: OK, StatusMsg: "OK",
+		Data: json.RawMessage(`{"pong":1764068400}`), Time: time.Date(2026, 11, 25, 11, 0, 0, 223456789, time.UTC)}
+)
+
+func BenchmarkRequestDecode(b *testing.B) {
+	msg, _ := json.Marshal(benchReq)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		var r Request
+		if err := Decode(msg, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReplyEncode(b *testing.B) {
+	for b.Loop() {
+		if _, err := json.Marshal(benchRep); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReplyDecode(b *testing.B) {
+	msg, _ := json.Marshal(benchRep)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		var r Reply
+		if err := Decode(msg, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
