@@ -138,7 +138,7 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size) 
 		}
 		pings = append(pings, lastReply(res))
 		s.Ping.Replies = min(s.Ping.Replies, len(res.Replies))
-		runtime.GC()
+		runtime.GC() // likewise before the facts round
 
 		res, err = cl.Do(ctx, rpc.Call{
 			Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"},

@@ -6,7 +6,8 @@
 //
 // Only mappings that are file-backed, not writable and hold no anonymous
 // (copied-on-write) pages are released. Their contents are exactly the file's,
-// so the kernel maps back any page the process touches later; nothing is lost.
+// so the kernel maps back any page the process touches later, as it does after
+// evicting them under memory pressure; nothing is lost.
 package procmem
 
 import (
