@@ -229,8 +229,6 @@ func cmpLabels(a, b []*dto.LabelPair) int {
 	return cmp.Compare(len(a), len(b))
 }
 
-func lessLabels(a, b []*dto.LabelPair) bool { return cmpLabels(a, b) < 0 }
-
 // famIndex is one family's series in exposition order.
 type famIndex struct {
 	spec  *famSpec
@@ -264,9 +262,9 @@ func (f *fleetCollector) buildIndex() []famIndex {
 			}
 		}
 	}
-	sort.Slice(nodes, func(i, j int) bool { return lessLabels(nodes[i].labels, nodes[j].labels) })
-	sort.Slice(checks, func(i, j int) bool { return lessLabels(checks[i].base, checks[j].base) })
-	sort.Slice(probes, func(i, j int) bool { return lessLabels(probes[i].base, probes[j].base) })
+	slices.SortFunc(nodes, func(a, b *node) int { return cmpLabels(a.labels, b.labels) })
+	slices.SortFunc(checks, func(a, b *entry) int { return cmpLabels(a.base, b.base) })
+	slices.SortFunc(probes, func(a, b *entry) int { return cmpLabels(a.base, b.base) })
 
 	// Each family's size is known before anything is added, so the slices
 	// (hundreds of thousands of slots at 10,000 nodes) are allocated once.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +24,12 @@ func newAgentCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := config.Resolve(c.Flags(), "PULSE", nil); err != nil {
 				return usageError{err}
+			}
+			// The agent's live heap is a few MB, which Go's default GOGC=100
+			// lets garbage double; collecting at 25% costs no measurable CPU
+			// at this size (BENCHMARKS.md). GOGC in the environment wins.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(25)
 			}
 			cfg, err := nodeagent.LoadConfig(cfgPath)
 			if err != nil {
