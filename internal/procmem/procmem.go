@@ -53,7 +53,8 @@ func parseSmaps(r io.Reader) ([]mapping, error) {
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("smaps: bad address range %q", fields[0])
 			}
-			m := mapping{start: uintptr(start), end: uintptr(end), perms: fields[1]}
+			// anonKB stays -1 (not clean) unless smaps says how much is copied.
+			m := mapping{start: uintptr(start), end: uintptr(end), perms: fields[1], anonKB: -1}
 			if len(fields) >= 6 {
 				m.path = strings.Join(fields[5:], " ")
 			}
@@ -68,7 +69,9 @@ func parseSmaps(r io.Reader) ([]mapping, error) {
 		case "Rss:":
 			cur.rssKB, _ = strconv.Atoi(fields[1])
 		case "Anonymous:":
-			cur.anonKB, _ = strconv.Atoi(fields[1])
+			if n, err := strconv.Atoi(fields[1]); err == nil {
+				cur.anonKB = n
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
