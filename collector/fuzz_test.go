@@ -24,7 +24,11 @@ func FuzzIngest(f *testing.F) {
 			subject = c.subj.Results(id, name)
 		}
 		c.handle(subject, data, t0)
+		series := c.state.series
 		c.handle(subject, data, t0.Add(time.Second)) // the same again changes nothing
+		if c.state.series != series {
+			t.Fatalf("the same %q on %q again changed the admitted series from %d to %d", data, subject, series, c.state.series)
+		}
 		if _, err := c.Registry().Gather(); err != nil {
 			t.Fatalf("gather after %q on %q: %v", data, subject, err)
 		}

@@ -73,7 +73,6 @@ type Hub struct {
 
 	mu      sync.Mutex
 	clients map[*hubClient]struct{}
-	closed  bool
 
 	published, discarded, sent, dropped, refused atomic.Uint64
 }
@@ -161,10 +160,8 @@ func (h *Hub) register(r prometheus.Registerer) {
 // is behind by InputSize events the event is discarded and counted.
 func (h *Hub) Publish(e protocol.Event) {
 	h.published.Add(1)
-	select {
-	case <-h.quit:
+	if h.isClosed() {
 		return
-	default:
 	}
 	select {
 	case h.in <- e:
@@ -184,6 +181,17 @@ func (h *Hub) Stats() HubStats {
 	}
 }
 
+// isClosed reports whether Close has begun. A client added under h.mu
+// before that is dropped by Close; one added after it is refused.
+func (h *Hub) isClosed() bool {
+	select {
+	case <-h.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 // Close drops every client with "going away" and stops fan-out. It is safe
 // to call more than once.
 func (h *Hub) Close() {
@@ -191,7 +199,6 @@ func (h *Hub) Close() {
 		close(h.quit)
 		<-h.done
 		h.mu.Lock()
-		h.closed = true
 		for c := range h.clients {
 			h.dropLocked(c, websocket.CloseGoingAway, "collector shutting down")
 		}
@@ -303,7 +310,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &hubClient{conn: conn, send: make(chan []byte, h.opts.QueueSize), match: match, remote: r.RemoteAddr, kick: make(chan struct{})}
 	h.mu.Lock()
-	if h.closed {
+	if h.isClosed() {
 		h.mu.Unlock()
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "collector shutting down"), time.Now().Add(h.opts.WriteTimeout))
 		_ = conn.Close()

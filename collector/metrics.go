@@ -208,8 +208,8 @@ type slot struct {
 	kind   slotKind
 	labels []*dto.LabelPair
 	text   string // labels as exposition text, "{a="x",b="y"}"
-	n      *node
-	e      *entry
+	n      *node  // node families
+	e      *entry // check and probe families
 	state  int    // sCheckRuns: the Nagios state
 	key    string // sCheckPerf: perfdata label; sProbeStep: step name
 	phase  string // sProbeStep
@@ -244,7 +244,6 @@ func (f *fleetCollector) buildIndex() []famIndex {
 	st := f.c.state
 	var nodes []*node
 	var checks, probes []*entry
-	var checkNode, probeNode = map[*entry]*node{}, map[*entry]*node{}
 	for _, n := range st.nodes {
 		if n.admitted {
 			nodes = append(nodes, n)
@@ -255,10 +254,8 @@ func (f *fleetCollector) buildIndex() []famIndex {
 			}
 			if e.kind == "probe" {
 				probes = append(probes, e)
-				probeNode[e] = n
 			} else {
 				checks = append(checks, e)
-				checkNode[e] = n
 			}
 		}
 	}
@@ -309,7 +306,7 @@ func (f *fleetCollector) buildIndex() []famIndex {
 		add(&slot{labels: n.labels, n: n}, sNodeUp, sNodeLastSeen, sNodeInfo)
 	}
 	for _, e := range checks {
-		add(&slot{labels: e.base, e: e, n: checkNode[e]}, sCheckStatus, sCheckDuration, sCheckLastRun, sCheckStale)
+		add(&slot{labels: e.base, e: e}, sCheckStatus, sCheckDuration, sCheckLastRun, sCheckStale)
 		for s := range e.runs {
 			runs = append(runs, slot{labels: e.runs[s], e: e, state: s})
 		}
@@ -318,7 +315,7 @@ func (f *fleetCollector) buildIndex() []famIndex {
 		}
 	}
 	for _, e := range probes {
-		add(&slot{labels: e.base, e: e, n: probeNode[e]}, sProbeSuccess, sProbeDuration, sProbeLastRun, sProbeStale, sProbeRuns, sProbeFailures)
+		add(&slot{labels: e.base, e: e}, sProbeSuccess, sProbeDuration, sProbeLastRun, sProbeStale, sProbeRuns, sProbeFailures)
 		for k, l := range e.steps {
 			step, phase, _ := strings.Cut(k, "\x00")
 			steps = append(steps, slot{labels: l, e: e, key: step, phase: phase})

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/pulseops/pulse/internal/protocol"
@@ -54,16 +55,7 @@ func TestNewDefaults(t *testing.T) {
 	}
 }
 
-func join(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
-}
+func join(s []string) string { return strings.Join(s, " ") }
 
 func TestSanitizeLabel(t *testing.T) {
 	for in, want := range map[string]string{

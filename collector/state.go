@@ -64,7 +64,6 @@ type node struct {
 
 	raw    []string // fact value per label rule
 	values []string // label value per rule after the cardinality guard
-	gen    int      // bumped when labels change, so entries rebuild theirs
 	labels []*dto.LabelPair
 
 	admitted bool
@@ -79,7 +78,6 @@ type entry struct {
 
 	admitted bool
 	cost     int
-	gen      int
 	base     []*dto.LabelPair
 	runs     [4][]*dto.LabelPair
 	perf     map[string][]*dto.LabelPair
@@ -141,10 +139,10 @@ func (c *Collector) handle(subject string, data []byte, stored time.Time) {
 	switch {
 	case len(tokens) == 4 && tokens[2] == "registry":
 		c.health.messages.WithLabelValues("registration").Inc()
-		c.handleRegistration(tokens[3], data, stored, now)
+		c.handleRegistration(subject, tokens[3], data, stored, now)
 	case len(tokens) == 5 && tokens[2] == "results":
 		c.health.messages.WithLabelValues("result").Inc()
-		c.handleResult(tokens[3], tokens[4], data, stored, now)
+		c.handleResult(subject, tokens[3], tokens[4], data, stored, now)
 	default:
 		c.health.messages.WithLabelValues("unknown").Inc()
 		c.malformed("unknown", "subject", subject, fmt.Errorf("subject %q is neither a registry nor a results subject", subject))
@@ -159,8 +157,7 @@ func (c *Collector) malformed(kind, reason, subject string, err error) {
 	}
 }
 
-func (c *Collector) handleRegistration(id string, data []byte, stored, now time.Time) {
-	subject := c.subj.Registry(id)
+func (c *Collector) handleRegistration(subject, id string, data []byte, stored, now time.Time) {
 	if !utf8.ValidString(id) {
 		c.malformed("registration", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
 		return
@@ -297,14 +294,12 @@ func (c *Collector) buildNodeLabels(n *node) {
 		extra = append(extra, c.pair(r.label, n.values[i]))
 	}
 	n.labels = withLabels(nil, extra...)
-	n.gen++
 	c.state.shape++
 }
 
 // buildEntryLabels (re)builds every label set of e from its node's. Lock must
 // be held.
 func (c *Collector) buildEntryLabels(n *node, e *entry) {
-	e.gen = n.gen
 	c.state.shape++
 	if e.kind == "probe" {
 		e.base = withLabels(n.labels, c.pair("probe", e.name))
@@ -412,8 +407,7 @@ func resultSeries(r *protocol.Result) int {
 	return 4 + len(r.Runs) + len(r.Perfdata)
 }
 
-func (c *Collector) handleResult(id, name string, data []byte, stored, now time.Time) {
-	subject := c.subj.Results(id, name)
+func (c *Collector) handleResult(subject, id, name string, data []byte, stored, now time.Time) {
 	if !utf8.ValidString(id) || !utf8.ValidString(name) {
 		c.malformed("result", "subject", subject, fmt.Errorf("identity %q or check %q is not UTF-8", id, name))
 		return
@@ -504,7 +498,9 @@ func (c *Collector) handleResult(id, name string, data []byte, stored, now time.
 // does not fit is counted, once per result that carries it. Lock must be
 // held.
 func (c *Collector) admitEntry(n *node, e *entry) {
-	if e.base == nil || e.gen != n.gen {
+	// relabel rebuilds the label sets of every entry a node has, so only a
+	// new entry lacks them.
+	if e.base == nil {
 		c.buildEntryLabels(n, e)
 	}
 	r := &e.res

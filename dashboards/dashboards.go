@@ -256,6 +256,11 @@ func checkStates() []dashboard.ValueMapping {
 	)
 }
 
+// checkStateSteps colours pulse_check_status values as checkStates does.
+func checkStateSteps() *dashboard.ThresholdsConfigBuilder {
+	return thresholds("green", 1.0, "yellow", 2.0, "red", 3.0, "purple")
+}
+
 func legendTable() *common.VizLegendOptionsBuilder {
 	return common.NewVizLegendOptionsBuilder().
 		DisplayMode(common.LegendDisplayModeTable).

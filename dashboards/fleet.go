@@ -73,7 +73,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Description("The worst state of each check among the nodes of a zone and role.").
 		WithTarget(query("A", `max by (az, role, check) (pulse_check_status{`+fleetSel+`})`, "{{az}} {{role}} {{check}}")).
 		Mappings(checkStates()).
-		Thresholds(thresholds("green", 1.0, "yellow", 2.0, "red", 3.0, "purple")).
+		Thresholds(checkStateSteps()).
 		ShowValue(common.VisibilityModeNever).
 		MergeValues(true).
 		Height(8).Span(12))
@@ -81,7 +81,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Check states by node").
 		WithTarget(query("A", `max by (identity, check) (pulse_check_status{`+fleetSel+`})`, "{{identity}} {{check}}")).
 		Mappings(checkStates()).
-		Thresholds(thresholds("green", 1.0, "yellow", 2.0, "red", 3.0, "purple")).
+		Thresholds(checkStateSteps()).
 		ShowValue(common.VisibilityModeNever).
 		Height(8).Span(12))
 	b.WithPanel(table.NewPanelBuilder().Id(b.id()).
@@ -106,7 +106,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 			Id:    "custom.cellOptions",
 			Value: map[string]any{"type": "color-background"},
 		}}).
-		Thresholds(thresholds("green", 1.0, "yellow", 2.0, "red", 3.0, "purple")).
+		Thresholds(checkStateSteps()).
 		Height(8).Span(14))
 	b.WithPanel(statetimeline.NewPanelBuilder().Id(b.id()).
 		Title("Probe success by zone").

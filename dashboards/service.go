@@ -73,7 +73,7 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Check states").
 		WithTarget(query("A", `max by (identity, check) (pulse_check_status{`+checkSel+`})`, "{{identity}} {{check}}")).
 		Mappings(checkStates()).
-		Thresholds(thresholds("green", 1.0, "yellow", 2.0, "red", 3.0, "purple")).
+		Thresholds(checkStateSteps()).
 		ShowValue(common.VisibilityModeNever).
 		Height(8).Span(24))
 	return b.DashboardBuilder, nil

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/bargauge"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
@@ -16,12 +15,6 @@ import (
 
 	"github.com/pulseops/pulse/rules"
 )
-
-// sloWindows are the error-ratio windows rules.GenerateSLO records
-// (pulse_slo:error_ratio:rate<window>); the SLO period is added to them.
-var sloWindows = []time.Duration{
-	5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour,
-}
 
 // sloDashboard is the business view of the login SLO, built from the same
 // spec (rules/slo/login.yaml) its recording rules are generated from, so
@@ -94,8 +87,6 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 		Thresholds(thresholds("red", 86400.0, "orange", 7*86400.0, "green")))
 
 	b.row("Burn rate")
-	windows := append([]time.Duration{}, sloWindows...)
-	windows = append(windows, spec.Period)
 	burnGraph := timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Burn rate by window").
 		Description(describe("Error ratio over each window divided by the error ratio the objective allows (1 - objective).",
@@ -111,7 +102,7 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 		DisplayMode(common.BarGaugeDisplayModeGradient).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("green", 1.0, "orange", 6.0, "red"))
-	for i, w := range windows {
+	for i, w := range spec.RatioWindows() {
 		ws := model.Duration(w).String()
 		ref := string(rune('A' + i))
 		burnGraph.WithTarget(query(ref, burn(ws), "{{az}} "+ws))

@@ -6,6 +6,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -161,7 +162,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			}
 			d.Prometheus, d.Alertmanager, err = StartStack(ctx, StackOptions{
 				Dir: opts.Dir, Prometheus: prom, Alertmanager: am, Log: logf,
-				PrometheusAddr: or(opts.PrometheusAddr, "127.0.0.1:9090"), AlertmanagerAddr: or(opts.AlertmanagerAddr, "127.0.0.1:9093"),
+				PrometheusAddr: cmp.Or(opts.PrometheusAddr, "127.0.0.1:9090"), AlertmanagerAddr: cmp.Or(opts.AlertmanagerAddr, "127.0.0.1:9093"),
 				Collector: d.Collector.Addr(), AlertToken: d.alertToken,
 			})
 			if err != nil {
@@ -170,13 +171,6 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		}
 	}
 	return d, nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func (d *Demo) startShop() error {
@@ -346,7 +340,7 @@ func (d *Demo) PrintIntro(w io.Writer) {
 	}
 	key := d.Keys.UserKeyPath
 	if d.opts.UserKeyDir != "" {
-		key = filepath.Join(d.opts.UserKeyDir, "demo.key")
+		key = filepath.Join(d.opts.UserKeyDir, security.DemoKeyFileName)
 	}
 	fmt.Fprintf(w, "  requests are signed with the demo's key %s, which the CLI finds by itself\n", key)
 	fmt.Fprintf(w, "\nIn another terminal try:\n\n")

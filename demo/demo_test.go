@@ -221,7 +221,7 @@ func TestRPCUtilActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Replies[0].Status != protocol.UnknownAction {
-		t.Fatalf("unknown action status = %d", res.Replies[0].Status)
+	if len(res.Replies) != 1 || res.Replies[0].Status != protocol.UnknownAction {
+		t.Fatalf("unknown action: %+v", res)
 	}
 }

@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/internal/hostlock"
+	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -213,7 +213,7 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 	t.Cleanup(a.Stop)
 	eventually(t, 60*time.Second, id+" check_nginx OK in the collector", func() bool {
 		n, ok := d.Collector.Col.Node(id)
-		return ok && fmt.Sprint(checkStatus(n, "check_nginx")) == "0"
+		return ok && checkStatus(n, "check_nginx") == protocol.StateOK
 	})
 	if out, err := exec.Command("service", "nginx", "stop").CombinedOutput(); err != nil {
 		t.Fatalf("service nginx stop: %v\n%s", err, out)

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pulseops/pulse/internal/protocol"
@@ -66,20 +67,10 @@ func (n *simNode) serviceCheck(name string) checks.Builtin {
 	return func(string, []string) checks.Outcome {
 		start := time.Now()
 		if n.services.Running(name) {
-			return checks.Outcome{Status: protocol.StateOK, Output: fmt.Sprintf("%s OK - %s is running", upper(name), name), Duration: time.Since(start)}
+			return checks.Outcome{Status: protocol.StateOK, Output: fmt.Sprintf("%s OK - %s is running", strings.ToUpper(name), name), Duration: time.Since(start)}
 		}
-		return checks.Outcome{Status: protocol.StateCritical, Output: fmt.Sprintf("%s CRITICAL - %s is not running", upper(name), name), Duration: time.Since(start)}
+		return checks.Outcome{Status: protocol.StateCritical, Output: fmt.Sprintf("%s CRITICAL - %s is not running", strings.ToUpper(name), name), Duration: time.Since(start)}
 	}
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 32
-		}
-	}
-	return string(b)
 }
 
 // agents are the RPC agents the node hosts.

@@ -111,52 +111,53 @@ func StartStack(ctx context.Context, o StackOptions) (prom, am *Process, err err
 		}
 	}
 	if o.Prometheus != "" {
-		fleet, err := rules.FleetRules(rules.DemoFleetOptions())
-		if err != nil {
-			am.Stop()
-			return nil, nil, err
-		}
-		slo, err := rules.ParseSLO("slo/login.yaml", rules.LoginSLOYAML)
-		if err != nil {
-			am.Stop()
-			return nil, nil, err
-		}
-		sloRules, err := rules.GenerateSLO(slo)
-		if err != nil {
-			am.Stop()
-			return nil, nil, err
-		}
-		if err := os.WriteFile(filepath.Join(o.Dir, "pulse.rules.yml"), fleet, 0o644); err != nil {
-			return nil, nil, err
-		}
-		if err := os.WriteFile(filepath.Join(o.Dir, "slo-login.rules.yml"), sloRules, 0o644); err != nil {
-			return nil, nil, err
-		}
-		popts := rules.PromConfigOptions{
-			ScrapeInterval: o.Scrape, EvaluationInterval: o.Evaluation, Targets: []string{o.Collector},
-			RuleFiles: []string{"pulse.rules.yml", "slo-login.rules.yml"},
-		}
-		if am != nil {
-			popts.AlertmanagerURL = "http://" + o.AlertmanagerAddr
-		}
-		cfg, err := rules.DemoPrometheusConfig(popts)
-		if err != nil {
-			am.Stop()
-			return nil, nil, err
-		}
-		cfgFile := filepath.Join(o.Dir, "prometheus.yml")
-		if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
-			return nil, nil, err
-		}
-		prom, err = start(ctx, "prometheus", o.Log, "http://"+o.PrometheusAddr, o.Prometheus,
-			"--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(o.Dir, "prom-data"),
-			"--web.listen-address="+o.PrometheusAddr, "--storage.tsdb.retention.time=1d")
-		if err != nil {
+		if prom, err = startPrometheus(ctx, o, am != nil); err != nil {
 			am.Stop()
 			return nil, nil, err
 		}
 	}
 	return prom, am, nil
+}
+
+// startPrometheus writes the rules and configuration and starts Prometheus,
+// sending alerts to o.AlertmanagerAddr when withAM is set.
+func startPrometheus(ctx context.Context, o StackOptions, withAM bool) (*Process, error) {
+	fleet, err := rules.FleetRules(rules.DemoFleetOptions())
+	if err != nil {
+		return nil, err
+	}
+	slo, err := rules.ParseSLO("slo/login.yaml", rules.LoginSLOYAML)
+	if err != nil {
+		return nil, err
+	}
+	sloRules, err := rules.GenerateSLO(slo)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, "pulse.rules.yml"), fleet, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, "slo-login.rules.yml"), sloRules, 0o644); err != nil {
+		return nil, err
+	}
+	popts := rules.PromConfigOptions{
+		ScrapeInterval: o.Scrape, EvaluationInterval: o.Evaluation, Targets: []string{o.Collector},
+		RuleFiles: []string{"pulse.rules.yml", "slo-login.rules.yml"},
+	}
+	if withAM {
+		popts.AlertmanagerURL = "http://" + o.AlertmanagerAddr
+	}
+	cfg, err := rules.DemoPrometheusConfig(popts)
+	if err != nil {
+		return nil, err
+	}
+	cfgFile := filepath.Join(o.Dir, "prometheus.yml")
+	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
+		return nil, err
+	}
+	return start(ctx, "prometheus", o.Log, "http://"+o.PrometheusAddr, o.Prometheus,
+		"--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(o.Dir, "prom-data"),
+		"--web.listen-address="+o.PrometheusAddr, "--storage.tsdb.retention.time=1d")
 }
 
 // start runs a binary and waits until its /-/ready endpoint answers.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,7 @@ type Agent struct {
 	log     *slog.Logger
 	subj    protocol.Subjects
 	agents  map[string]actions.Agent
+	acts    map[string][]string // each agent's Actions, asked once in New rather than per request
 	names   []string
 	started time.Time
 	sem     chan struct{}
@@ -139,8 +141,10 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.agents[ag.Name()] = ag
 	}
-	for n := range a.agents {
+	a.acts = make(map[string][]string, len(a.agents))
+	for n, ag := range a.agents {
 		a.names = append(a.names, n)
+		a.acts[n] = ag.Actions()
 	}
 	sort.Strings(a.names)
 	return a, nil
@@ -328,8 +332,8 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		a.reply(m.Reply, &req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
 		return
 	}
-	if !hasAction(ag, req.Action) {
-		a.reply(m.Reply, &req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, ag.Actions())))
+	if !slices.Contains(a.acts[req.Agent], req.Action) {
+		a.reply(m.Reply, &req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
 		return
 	}
 	if req.Agent == "rpcutil" {
@@ -343,15 +347,6 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		defer func() { <-a.sem }()
 		a.run(m.Reply, &req, ag)
 	}()
-}
-
-func hasAction(ag actions.Agent, action string) bool {
-	for _, a := range ag.Actions() {
-		if a == action {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *Agent) run(replyTo string, req *protocol.Request, ag actions.Agent) {

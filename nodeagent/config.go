@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/config"
+	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -114,6 +115,14 @@ type CheckConfig struct {
 	Splay    time.Duration `yaml:"splay"`
 }
 
+// command is the nrpe command the check runs.
+func (ch CheckConfig) command() string {
+	if ch.Command == "" {
+		return ch.Name
+	}
+	return ch.Command
+}
+
 // ProbeConfig schedules one probe spec file.
 type ProbeConfig struct {
 	File     string            `yaml:"file"`
@@ -214,7 +223,7 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	if !c.Package.Disabled {
 		name := c.Package.Provider
 		if name == "" || name == "auto" {
-			fam, _ := lookupFact(g.Facts(), "os.family")
+			fam, _ := filter.Lookup(g.Facts(), "os.family")
 			s, _ := fam.(string)
 			name = actions.DetectPackageProvider(s)
 		}
@@ -257,10 +266,7 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	agents = append(agents, actions.NewNRPEAgent(cr, log))
 	var jobs []Job
 	for _, ch := range c.Checks {
-		cmd := ch.Command
-		if cmd == "" {
-			cmd = ch.Name
-		}
+		cmd := ch.command()
 		if _, ok := cmds[cmd]; !ok && cmd != "check_load" {
 			return Options{}, nil, fmt.Errorf("check %q runs nrpe command %q, which is not configured: add it under nrpe.commands or to the nrpe.cfg", ch.Name, cmd)
 		}
@@ -347,10 +353,7 @@ func (c *Config) Connect(log *slog.Logger) (*nats.Conn, error) {
 // CheckJob schedules an nrpe command as a check; a check that cannot start
 // is UNKNOWN with the reason as its output.
 func CheckJob(r *checks.Runner, ch CheckConfig) Job {
-	cmd := ch.Command
-	if cmd == "" {
-		cmd = ch.Name
-	}
+	cmd := ch.command()
 	return Job{
 		Name: ch.Name, Kind: "check", Interval: ch.Interval, Timeout: ch.Timeout, Splay: ch.Splay,
 		Run: func(ctx context.Context) Outcome {

@@ -48,7 +48,7 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 		if d.Fact == "" {
 			return actions.Fail(protocol.MissingData, "get_fact needs fact=NAME")
 		}
-		v, _ := lookupFact(a.opts.Facts.Facts(), d.Fact)
+		v, _ := filter.Lookup(a.opts.Facts.Facts(), d.Fact)
 		return actions.OK(map[string]any{"fact": d.Fact, "value": v})
 	case "get_facts":
 		var d struct {
@@ -64,14 +64,14 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 		values := map[string]any{}
 		for _, f := range strings.Split(d.Facts, ",") {
 			if f = strings.TrimSpace(f); f != "" {
-				values[f], _ = lookupFact(facts, f)
+				values[f], _ = filter.Lookup(facts, f)
 			}
 		}
 		return actions.OK(map[string]any{"values": values})
 	case "agent_inventory":
 		var list []map[string]any
 		for _, n := range a.names {
-			list = append(list, map[string]any{"agent": n, "actions": a.agents[n].Actions()})
+			list = append(list, map[string]any{"agent": n, "actions": a.acts[n]})
 		}
 		return actions.OK(map[string]any{"agents": list})
 	case "daemon_stats":
@@ -91,10 +91,6 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 	}
 	return actions.Fail(protocol.UnknownAction, "unknown action rpcutil#"+req.Action)
 }
-
-// lookupFact finds a fact by exact key, then by dotted path into nested
-// maps, as filters do.
-func lookupFact(facts map[string]any, path string) (any, bool) { return filter.Lookup(facts, path) }
 
 func orEmpty(b json.RawMessage) json.RawMessage {
 	if len(b) == 0 {

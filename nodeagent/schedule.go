@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -78,19 +79,11 @@ func (a *Agent) schedule(ctx context.Context, j Job) {
 			}
 			res.ProbeRuns, res.ProbeFailures = probeRuns, probeFailures
 		} else {
-			res.Runs = copyRuns(runs)
+			res.Runs = maps.Clone(runs)
 		}
 		a.publishResult(&res)
 		t.Reset(j.Interval)
 	}
-}
-
-func copyRuns(m map[string]uint64) map[string]uint64 {
-	c := make(map[string]uint64, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 func (a *Agent) publishResult(res *protocol.Result) {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,12 +25,11 @@ type dnsProbe struct {
 func runDNS(ctx context.Context, p *Probe) Result {
 	var res Result
 	dp := p.dns
-	vars := maps.Clone(p.vars)
-	name := expand(dp.name, vars)
+	name := expand(dp.name, p.vars)
 	r := net.DefaultResolver
 	via := "the system resolver"
 	if dp.server != "" {
-		server, err := serverAddr(expand(dp.server, vars))
+		server, err := serverAddr(expand(dp.server, p.vars))
 		if err != nil {
 			return fail(Result{Steps: []protocol.StepResult{{Name: "resolve"}}}, "resolve", err)
 		}
@@ -57,7 +56,7 @@ func runDNS(ctx context.Context, p *Probe) Result {
 		return fail(res, "resolve", fmt.Errorf("%s %s via %s: %w", dp.record, name, via, err))
 	case len(answers) == 0:
 		return fail(res, "resolve", fmt.Errorf("%s %s via %s: no answers", dp.record, name, via))
-	case dp.expect != nil && !anyMatch(dp.expect, answers):
+	case dp.expect != nil && !slices.ContainsFunc(answers, dp.expect.MatchString):
 		return fail(res, "resolve", fmt.Errorf("%s %s via %s: no answer matched %q (answers: %s)", dp.record, name, via, dp.expect.String(), strings.Join(answers, ", ")))
 	}
 	return res
@@ -112,13 +111,4 @@ func serverAddr(s string) (string, error) {
 		return "", fmt.Errorf("dns server %q must be host or host:port", s)
 	}
 	return net.JoinHostPort(host, port), nil
-}
-
-func anyMatch(re *regexp.Regexp, ss []string) bool {
-	for _, s := range ss {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -214,14 +215,12 @@ func (v *validator) probe(sf *specFile) *Probe {
 	case p.Timeout > p.Interval:
 		v.failf([]any{"timeout"}, "timeout %s is longer than interval %s: runs would overlap", p.Timeout, p.Interval)
 	}
+	defined := map[string]bool{}
 	for _, k := range sortedKeys(sf.Vars) {
 		if !varRE.MatchString(k) {
 			v.failf([]any{"vars"}, "variable name %q must be a letter or '_' followed by letters, digits or '_'", k)
 		}
 		p.vars[k] = sf.Vars[k]
-	}
-	defined := map[string]bool{}
-	for k := range sf.Vars {
 		defined[k] = true
 	}
 	switch sf.Type {
@@ -544,10 +543,5 @@ func walkStrings(v any, f func(string)) {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }

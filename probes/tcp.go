@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"regexp"
@@ -30,8 +29,7 @@ const maxLines = 100
 func runTCP(ctx context.Context, p *Probe) Result {
 	var res Result
 	tp := p.tcp
-	vars := maps.Clone(p.vars)
-	target := expand(tp.target, vars)
+	target := expand(tp.target, p.vars)
 
 	start := time.Now()
 	var d net.Dialer
@@ -48,7 +46,7 @@ func runTCP(ctx context.Context, p *Probe) Result {
 
 	start = time.Now()
 	res.Steps = append(res.Steps, protocol.StepResult{Name: "exchange"})
-	err = exchange(ctx, conn, expand(tp.send, vars), tp.expect)
+	err = exchange(ctx, conn, expand(tp.send, p.vars), tp.expect)
 	took = time.Since(start)
 	last := &res.Steps[len(res.Steps)-1]
 	last.Duration, last.Phases = took.Seconds(), map[string]float64{"transfer": took.Seconds()}

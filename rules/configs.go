@@ -84,6 +84,12 @@ func checkInterval(name string, d time.Duration) error {
 	return nil
 }
 
+// httpURL parses s and reports whether it is an absolute http(s) URL.
+func httpURL(s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	return u, err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
 // DemoPrometheusConfig renders a prometheus.yml for the demo and e2e tests.
 func DemoPrometheusConfig(o PromConfigOptions) ([]byte, error) {
 	scrape := orDuration(o.ScrapeInterval, time.Second)
@@ -118,8 +124,7 @@ func DemoPrometheusConfig(o PromConfigOptions) ([]byte, error) {
 		}},
 	}
 	if o.AlertmanagerURL != "" {
-		u, err := url.Parse(o.AlertmanagerURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, ok := httpURL(o.AlertmanagerURL); !ok {
 			errs = append(errs, fmt.Errorf("AlertmanagerURL %q: want an absolute http(s) URL such as http://127.0.0.1:9093", o.AlertmanagerURL))
 		} else {
 			cfg.Alerting = &promAlerting{Alertmanagers: []promAlertmanager{{
@@ -201,7 +206,7 @@ func DemoAlertmanagerConfig(o AMConfigOptions) ([]byte, error) {
 	errs := []error{
 		checkInterval("GroupWait", wait), checkInterval("GroupInterval", interval), checkInterval("RepeatInterval", repeat),
 	}
-	if u, err := url.Parse(o.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := httpURL(o.WebhookURL); !ok {
 		errs = append(errs, fmt.Errorf("WebhookURL %q: want an absolute http(s) URL such as http://127.0.0.1:9780/api/v1/alerts", o.WebhookURL))
 	}
 	if err := errors.Join(errs...); err != nil {

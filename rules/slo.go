@@ -90,7 +90,7 @@ func ParseSLO(name string, b []byte) (*SLOSpec, error) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	at := func(key string) *yaml.Node { return valueNode(&doc, key) }
+	at := func(key string) *yaml.Node { return config.Find(&doc, key) }
 
 	s := &SLOSpec{Name: raw.Name, Description: strings.TrimSpace(raw.Description), KeepLabels: raw.KeepLabels}
 	var errs []error
@@ -202,21 +202,6 @@ func exprKind(e parser.Expr) string {
 	}
 }
 
-// valueNode finds the value of key in the document's top-level mapping, or
-// the mapping itself when the key is missing so errors still get a line.
-func valueNode(doc *yaml.Node, key string) *yaml.Node {
-	if doc == nil || len(doc.Content) == 0 {
-		return nil
-	}
-	m := doc.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return m
-}
-
 // burnWindow is one multi-window burn-rate condition from the Google SRE
 // workbook: the long window proves the burn is significant, the short one
 // that it is still happening, so the alert resets soon after a fix.
@@ -233,6 +218,17 @@ var (
 
 // sloWindows are the ratio windows the alerts read, before the period.
 var sloWindows = []time.Duration{5 * time.Minute, 30 * time.Minute, hour, 2 * hour, 6 * hour, 24 * hour, 72 * hour}
+
+// RatioWindows are the windows GenerateSLO records an error ratio over
+// (pulse_slo:error_ratio:rate<window>): those the burn-rate alerts read,
+// and the period.
+func (s *SLOSpec) RatioWindows() []time.Duration {
+	windows := slices.Clone(sloWindows)
+	if !slices.Contains(windows, s.Period) {
+		windows = append(windows, s.Period)
+	}
+	return windows
+}
 
 func errorRatioName(w time.Duration) string { return "pulse_slo:error_ratio:rate" + promDuration(w) }
 
@@ -275,12 +271,8 @@ func GenerateSLO(s *SLOSpec) ([]byte, error) {
 	// 0.0050000000000000044.
 	budget := strconv.FormatFloat(1-s.Objective, 'g', 12, 64)
 
-	windows := slices.Clone(sloWindows)
-	if !slices.Contains(windows, s.Period) {
-		windows = append(windows, s.Period)
-	}
 	var rs []rule
-	for _, w := range windows {
+	for _, w := range s.RatioWindows() {
 		r := "[" + promDuration(w) + "]"
 		total := by + " (rate(" + s.Total + r + "))"
 		// A missing errors counter means no error has happened yet; without

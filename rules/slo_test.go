@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,18 +105,8 @@ func TestParseSLOErrors(t *testing.T) {
 
 func TestLoadSLOMissingFile(t *testing.T) {
 	_, err := LoadSLO(filepath.Join(t.TempDir(), "none.yaml"))
-	if err == nil || !os.IsNotExist(errorsUnwrapAll(err)) {
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("got %v, want a not-exist error", err)
-	}
-}
-
-func errorsUnwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
 	}
 }
 
@@ -167,8 +159,8 @@ func TestGenerateSLOFromGo(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
-	if _, err := GenerateSLO(nil); err == nil {
-		t.Error("nil spec: no error")
+	if _, err := GenerateSLO(nil); err == nil || err.Error() != "generate SLO rules: nil spec" {
+		t.Errorf("nil spec: got %v", err)
 	}
 }
 

@@ -11,27 +11,23 @@ pkgs=(
   nginx-light                # a real sysv service
   chromium                   # web view tests
   docker-compose             # docker-compose config
-  hello                      # a small package the apt provider installs and removes
   procps iproute2
 )
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# hello is installed and removed by the apt test itself; it only needs to be
-# installable, so it is not installed here.
-filtered=()
-for p in "${missing[@]}"; do [ "$p" = hello ] || filtered+=("$p"); done
-if [ ${#filtered[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "test-deps: missing ${filtered[*]}; run as root or install them with apt-get" >&2
+    echo "test-deps: missing ${missing[*]}; run as root or install them with apt-get" >&2
     exit 1
   fi
-  echo "test-deps: installing ${filtered[*]}"
+  echo "test-deps: installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# apt-cache needs package lists for the apt provider test.
+# hello, a small package the apt provider test installs and removes itself,
+# only needs to be installable: apt-cache needs package lists for it.
 if [ "$(id -u)" = 0 ] && ! apt-cache policy hello 2>/dev/null | grep -q Candidate; then
   apt-get update -qq
 fi

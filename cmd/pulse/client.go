@@ -35,16 +35,11 @@ type clientFlags struct {
 	collectorURL     string
 	limit            string
 	one              bool
-	with             []string
-	facts            []string
-	identities       []string
-	classes          []string
-	agents           []string
-	sel              string
-	display          string
-	batch            string
-	batchSleep       time.Duration
-	batchHalt        bool
+	filterFlags
+	display    string
+	batch      string
+	batchSleep time.Duration
+	batchHalt  bool
 	// Security: the signing key, the node keys replies are checked
 	// against, and NATS TLS and credentials.
 	keyFile      string
@@ -70,12 +65,7 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.StringVar(&f.collectorURL, "collector", "http://127.0.0.1:9780", "collector URL for --discovery collector")
 	fs.StringVar(&f.limit, "limit", "", "act on at most N or N% of the discovered nodes")
 	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
-	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "az=eu-west-1a role=web" (a bare word is a class)`)
-	fs.StringArrayVarP(&f.facts, "with-fact", "F", nil, "fact filter: name=value, != < > <= >=, =~regex or =/regex/")
-	fs.StringArrayVarP(&f.identities, "with-identity", "I", nil, "identity filter, exact or /regex/")
-	fs.StringArrayVarP(&f.classes, "with-class", "C", nil, "class filter, exact or /regex/")
-	fs.StringArrayVarP(&f.agents, "with-agent", "A", nil, "agent filter, exact or /regex/")
-	fs.StringVarP(&f.sel, "select", "S", "", `compound filter, e.g. "role=web and not cluster=beta"`)
+	addFilterFlags(c, &f.filterFlags)
 	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key `pulse demo` wrote)")
 	fs.StringVar(&f.nodeKeysFile, "node-keys", "", "YAML list of node identities and keys; replies not signed by the node's key are dropped")
 	fs.StringVar(&f.transport.CAFile, "tls-ca", "", "CA file that signs the NATS server certificate (turns on TLS)")
@@ -135,8 +125,29 @@ func (f *clientFlags) resolve(c *cobra.Command) error {
 	return nil
 }
 
+// filterFlags are the node filter flags of every command that selects
+// nodes.
+type filterFlags struct {
+	with       []string
+	facts      []string
+	identities []string
+	classes    []string
+	agents     []string
+	sel        string
+}
+
+func addFilterFlags(c *cobra.Command, f *filterFlags) {
+	fs := c.Flags()
+	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "az=eu-west-1a role=web" (a bare word is a class)`)
+	fs.StringArrayVarP(&f.facts, "with-fact", "F", nil, "fact filter: name=value, != < > <= >=, =~regex or =/regex/")
+	fs.StringArrayVarP(&f.identities, "with-identity", "I", nil, "identity filter, exact or /regex/")
+	fs.StringArrayVarP(&f.classes, "with-class", "C", nil, "class filter, exact or /regex/")
+	fs.StringArrayVarP(&f.agents, "with-agent", "A", nil, "agent filter, exact or /regex/")
+	fs.StringVarP(&f.sel, "select", "S", "", `compound filter, e.g. "role=web and not cluster=beta"`)
+}
+
 // spec builds the filter from the filter flags; a parse error exits 2.
-func (f *clientFlags) spec() (filter.Spec, error) {
+func (f *filterFlags) spec() (filter.Spec, error) {
 	s := filter.Spec{Fact: f.facts, Identity: f.identities, Class: f.classes, Agent: f.agents, Compound: f.sel}
 	for _, w := range f.with {
 		if err := s.AddWith(w); err != nil {

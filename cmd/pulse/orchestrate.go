@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,7 @@ func newPackageCmd() *cobra.Command {
 		cobra.RangeArgs(1, 2), true,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
 			action := args[0]
-			if !contains(packageActions, action) {
+			if !slices.Contains(packageActions, action) {
 				return usage("unknown package action %q; use one of %s", action, strings.Join(packageActions, ", "))
 			}
 			var data map[string]string
@@ -54,8 +55,8 @@ func newServiceCmd() *cobra.Command {
 		cobra.ExactArgs(2), true,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
 			name, action := args[0], args[1]
-			if !contains(serviceActions, action) {
-				if contains(serviceActions, name) {
+			if !slices.Contains(serviceActions, action) {
+				if slices.Contains(serviceActions, name) {
 					return usage("pulse service takes the service first, as mco does: pulse service %s %s", action, name)
 				}
 				return usage("unknown service action %q; use one of %s", action, strings.Join(serviceActions, ", "))
@@ -127,13 +128,4 @@ func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, ac
 		rpc.RenderFinished(w, res)
 		fmt.Fprint(out, w.String())
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

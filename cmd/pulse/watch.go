@@ -14,21 +14,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/internal/config"
-	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
 // watchFlags are the flags of pulse watch.
 type watchFlags struct {
-	collector  string
-	token      string
-	json       bool
-	with       []string
-	facts      []string
-	identities []string
-	classes    []string
-	agents     []string
-	sel        string
+	collector string
+	token     string
+	json      bool
+	filterFlags
 }
 
 func newWatchCmd() *cobra.Command {
@@ -54,25 +48,14 @@ func newWatchCmd() *cobra.Command {
 	fs.StringVar(&f.collector, "collector", "http://127.0.0.1:9780", "collector base URL (env PULSE_COLLECTOR)")
 	fs.StringVar(&f.token, "token", "", "the collector's action token, when it has one (env PULSE_TOKEN)")
 	fs.BoolVar(&f.json, "json", false, "print each event as a JSON line")
-	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "az=eu-west-1a role=web" (a bare word is a class)`)
-	fs.StringArrayVarP(&f.facts, "with-fact", "F", nil, "fact filter: name=value, != < > <= >=, =~regex or =/regex/")
-	fs.StringArrayVarP(&f.identities, "with-identity", "I", nil, "identity filter, exact or /regex/")
-	fs.StringArrayVarP(&f.classes, "with-class", "C", nil, "class filter, exact or /regex/")
-	fs.StringArrayVarP(&f.agents, "with-agent", "A", nil, "agent filter, exact or /regex/")
-	fs.StringVarP(&f.sel, "select", "S", "", `compound filter, e.g. "role=web and not cluster=beta"`)
+	addFilterFlags(cmd, &f.filterFlags)
 	return cmd
 }
 
 // url checks the filters here, so a typo exits 2 with the column, and
 // builds the websocket URL the collector parses them from again.
 func (f *watchFlags) url() (string, error) {
-	spec := filter.Spec{Fact: f.facts, Identity: f.identities, Class: f.classes, Agent: f.agents, Compound: f.sel}
-	for _, w := range f.with {
-		if err := spec.AddWith(w); err != nil {
-			return "", err
-		}
-	}
-	if _, err := filter.Compile(spec); err != nil {
+	if _, err := f.spec(); err != nil {
 		return "", err
 	}
 	u, err := url.Parse(f.collector)

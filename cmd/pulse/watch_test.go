@@ -115,10 +115,10 @@ func TestWatchFilterFlags(t *testing.T) {
 		want string
 	}{
 		{watchFlags{collector: "http://127.0.0.1:9780"}, "ws://127.0.0.1:9780/api/v1/events"},
-		{watchFlags{collector: "https://c.example/pulse/", with: []string{"role=web"}, sel: "not x"}, "wss://c.example/pulse/api/v1/events?filter=role%3Dweb&select=not+x"},
+		{watchFlags{collector: "https://c.example/pulse/", filterFlags: filterFlags{with: []string{"role=web"}, sel: "not x"}}, "wss://c.example/pulse/api/v1/events?filter=role%3Dweb&select=not+x"},
 		{watchFlags{collector: "127.0.0.1:9780"}, `--collector "127.0.0.1:9780" is not a URL such as http://127.0.0.1:9780`},
 		{watchFlags{collector: "ftp://h"}, `--collector "ftp://h": use an http:// or https:// URL`},
-		{watchFlags{collector: "http://h", with: []string{"role="}}, `with filter "role=": expected a value after "=" at column 6, found end of input`},
+		{watchFlags{collector: "http://h", filterFlags: filterFlags{with: []string{"role="}}}, `with filter "role=": expected a value after "=" at column 6, found end of input`},
 	}
 	for _, tt := range tests {
 		got, err := tt.f.url()

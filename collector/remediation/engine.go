@@ -304,11 +304,13 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 }
 
-// pendingRun is a remediation to start once the lock is released.
+// pendingRun is a remediation to start once the lock is released, with
+// the action and verify check copied from its record.
 type pendingRun struct {
 	id    string
 	rule  *Rule
-	alert Alert
+	act   Action
+	check string
 }
 
 // Handle decides what to do for each alert in w and starts the remediations
@@ -318,6 +320,9 @@ func (e *Engine) Handle(ctx context.Context, w *Webhook) []Decision {
 		decisions = make([]Decision, 0, len(w.Alerts))
 		starts    []pendingRun
 		events    []protocol.Event
+		// audited holds a copy of each new record by ID for the audit
+		// log, taken under the lock and only when there is a log.
+		audited map[string]Record
 	)
 	e.mu.Lock()
 	for _, a := range w.Alerts {
@@ -327,16 +332,25 @@ func (e *Engine) Handle(ctx context.Context, w *Webhook) []Decision {
 			starts = append(starts, *run)
 		}
 		events = append(events, ev...)
+		if e.audit == nil || d.RecordID == "" {
+			continue
+		}
+		// A dry run's record is finished at once and may already be
+		// pruned; it is then left out of the log.
+		if rec := e.records[d.RecordID]; rec != nil {
+			if audited == nil {
+				audited = map[string]Record{}
+			}
+			audited[rec.ID] = rec.clone()
+		}
 	}
 	e.mu.Unlock()
 
 	for _, d := range decisions {
 		e.logDecision(ctx, d)
 		e.writeAudit("decision", d)
-		if d.RecordID != "" {
-			if rec, ok := e.Get(d.RecordID); ok {
-				e.writeAudit("record", rec)
-			}
+		if rec, ok := audited[d.RecordID]; ok {
+			e.writeAudit("record", rec)
 		}
 	}
 	e.emit(events)
@@ -468,7 +482,6 @@ func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
 	e.byFingerprint[a.Fingerprint] = rec.ID
 	d.RecordID = rec.ID
 	d.Targets = slices.Clone(targets)
-	e.prune()
 
 	var run *pendingRun
 	switch {
@@ -485,12 +498,15 @@ func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
 		rec.State = StateRunning
 		rec.Started = now
 		d.Outcome = Acted
-		run = &pendingRun{id: rec.ID, rule: r, alert: a}
+		run = &pendingRun{id: rec.ID, rule: r, act: rec.Action, check: rec.VerifyCheck}
 	}
 	if rec.State.live() && groupKey != "" {
 		e.active[groupKey] += n
 		rec.groupKey, rec.held = groupKey, n
 	}
+	// Pruned only now that rec has its state: before, a new record looks
+	// finished and could be dropped while it is about to run.
+	e.prune()
 	return d, run, []protocol.Event{e.event(rec, fmt.Sprintf("remediation %s (%s): %s.%s on %s: %s", rec.ID, r.Name, r.Agent, r.Action, key, rec.State))}
 }
 
@@ -508,7 +524,14 @@ func (e *Engine) prune() {
 			delete(e.byFingerprint, fp)
 		}
 		delete(e.records, id)
-		e.order = slices.Delete(e.order, i, i+1)
+		if i == 0 {
+			// The usual case: the oldest record is finished. Reslicing
+			// avoids shifting every other ID on each new record; append
+			// reallocates the backing array once it runs out.
+			e.order = e.order[1:]
+		} else {
+			e.order = slices.Delete(e.order, i, i+1)
+		}
 	}
 }
 
@@ -550,7 +573,7 @@ func (e *Engine) Approve(id, by string) error {
 	rec.State = StateRunning
 	rec.ApprovedBy = by
 	rec.Started = e.now()
-	run := pendingRun{id: id, rule: r, alert: Alert{Labels: rec.Alert.Labels, StartsAt: rec.Alert.StartsAt, Fingerprint: rec.Alert.Fingerprint}}
+	run := pendingRun{id: id, rule: r, act: rec.Action, check: rec.VerifyCheck}
 	ev := e.event(rec, fmt.Sprintf("remediation %s (%s) approved by %s", id, rec.Rule, by))
 	e.mu.Unlock()
 	e.emit([]protocol.Event{ev})

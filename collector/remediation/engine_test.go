@@ -477,3 +477,44 @@ func TestGuardMaxGroupPercentCountsByGroupFact(t *testing.T) {
 	h2 := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az}"), fleet)
 	wantReasons(t, h2.handle(t, nginxAlert("a1", "eu-west-1a")), "too_many_targets")
 }
+
+// Finished records beyond MaxRecords are dropped oldest first; live ones
+// (here pending approval) are kept wherever they are in the order.
+func TestPruneDropsOldestFinishedRecords(t *testing.T) {
+	h := newHarness(t, nginxRule("{cooldown: 1s, approval: true}"), nil)
+	h.e.maxRecords = 2
+	ids := func() []string {
+		var out []string
+		for _, r := range h.e.List() {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	id1 := h.handle(t, nginxAlert("n1", "a"))[0].RecordID
+	id2 := h.handle(t, nginxAlert("n2", "a"))[0].RecordID
+	if err := h.e.Reject(id2, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	id3 := h.handle(t, nginxAlert("n3", "a"))[0].RecordID
+	if got, want := ids(), []string{id1, id3}; !slices.Equal(got, want) {
+		t.Fatalf("records %v, want %v: the finished %s should have gone, the pending %s stayed", got, want, id2, id1)
+	}
+	if err := h.e.Reject(id1, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	id4 := h.handle(t, nginxAlert("n4", "a"))[0].RecordID
+	if got, want := ids(), []string{id3, id4}; !slices.Equal(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+	if _, ok := h.e.Get(id1); ok {
+		t.Errorf("pruned record %s still found", id1)
+	}
+	// A pruned record no longer de-duplicates its alert, and a new record
+	// is never pruned on arrival, even when every older one is live.
+	h.clock.Advance(2 * time.Second)
+	ds := h.handle(t, nginxAlert("n1", "a"))
+	wantReasons(t, ds, "pending_approval")
+	if got, want := ids(), []string{id3, id4, ds[0].RecordID}; !slices.Equal(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+}

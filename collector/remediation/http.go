@@ -69,9 +69,7 @@ func (e *Engine) RemediationsHandler() http.Handler {
 			switch {
 			case errors.Is(err, ErrNotFound):
 				writeError(w, http.StatusNotFound, err.Error())
-			case errors.Is(err, ErrNotPending):
-				writeError(w, http.StatusConflict, err.Error())
-			case err != nil:
+			case err != nil: // ErrNotPending, or an open circuit breaker
 				writeError(w, http.StatusConflict, err.Error())
 			default:
 				rec, _ := e.Get(id)

@@ -3,9 +3,10 @@ package remediation
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -132,9 +133,12 @@ func build(name string, b []byte, f *rulesFile) (*RuleSet, error) {
 	// line numbers for the checks that only make sense after decoding.
 	var root yaml.Node
 	_ = yaml.Unmarshal(b, &root)
-	at := func(i int, path ...string) *yaml.Node { return nodeAt(&root, i, path...) }
 	fail := func(i int, path []string, format string, args ...any) error {
-		return fmt.Errorf("load remediation rules: %w", config.At(name, at(i, path...), format, args...))
+		keys := []any{"rules", i}
+		for _, p := range path {
+			keys = append(keys, p)
+		}
+		return fmt.Errorf("load remediation rules: %w", config.At(name, config.Find(&root, keys...), format, args...))
 	}
 
 	rs := &RuleSet{}
@@ -324,13 +328,19 @@ type templateData struct {
 	Annotations map[string]string
 }
 
+// execute runs t over the alert.
+func execute(t *template.Template, a Alert) (string, error) {
+	var buf bytes.Buffer
+	err := t.Execute(&buf, templateData{Labels: a.Labels, Annotations: a.Annotations})
+	return buf.String(), err
+}
+
 // render executes t over the alert and checks the result is a safe value.
 func render(t *template.Template, a Alert) (string, error) {
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, templateData{Labels: a.Labels, Annotations: a.Annotations}); err != nil {
+	s, err := execute(t, a)
+	if err != nil {
 		return "", fmt.Errorf("template %s: %w", t.Name(), err)
 	}
-	s := buf.String()
 	if !safeValue.MatchString(s) {
 		return s, fmt.Errorf("%s rendered to %q, which is not allowed: values may only contain letters, digits and _.@:-", t.Name(), s)
 	}
@@ -340,7 +350,7 @@ func render(t *template.Template, a Alert) (string, error) {
 // renderData renders the action data for an alert.
 func (r *Rule) renderData(a Alert) (map[string]any, error) {
 	out := make(map[string]any, len(r.data))
-	for _, k := range sortedKeys(r.data) {
+	for _, k := range slices.Sorted(maps.Keys(r.data)) {
 		s, err := render(r.data[k], a)
 		if err != nil {
 			return nil, err
@@ -365,12 +375,11 @@ func (r *Rule) target(a Alert) (filter.Spec, string, error) {
 		return filter.Spec{Identity: []string{id}}, id, nil
 	}
 	var spec filter.Spec
-	for _, k := range sortedKeys(r.factFilter) {
-		var buf bytes.Buffer
-		if err := r.factFilter[k].Execute(&buf, templateData{Labels: a.Labels, Annotations: a.Annotations}); err != nil {
+	for _, k := range slices.Sorted(maps.Keys(r.factFilter)) {
+		v, err := execute(r.factFilter[k], a)
+		if err != nil {
 			return filter.Spec{}, "", fmt.Errorf("%w: fact_filter %s: %v", errNoTarget, k, err)
 		}
-		v := buf.String()
 		if v == "" {
 			return filter.Spec{}, "", fmt.Errorf("%w: fact_filter %s rendered empty", errNoTarget, k)
 		}
@@ -383,63 +392,4 @@ func (r *Rule) target(a Alert) (filter.Spec, string, error) {
 		return filter.Spec{}, "", fmt.Errorf("%w: fact_filter selects nothing", errNoTarget)
 	}
 	return spec, strings.Join(spec.Fact, ","), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// nodeAt finds the YAML node of rules[i] and then of the keys in path, as
-// deep as it can, so errors point at the closest line.
-func nodeAt(root *yaml.Node, i int, path ...string) *yaml.Node {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	n = mapValue(n, "rules")
-	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
-		return nil
-	}
-	n = n.Content[i]
-	for _, p := range path {
-		next := mapValue(n, p)
-		if next == nil {
-			// Point at the key when the value is absent or empty.
-			return n
-		}
-		if k := mapKey(n, p); k != nil && next.Kind == yaml.ScalarNode {
-			return k
-		}
-		n = next
-	}
-	return n
-}
-
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if n.Content[j].Value == key {
-			return n.Content[j+1]
-		}
-	}
-	return nil
-}
-
-func mapKey(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if n.Content[j].Value == key {
-			return n.Content[j]
-		}
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package remediation
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,18 +47,8 @@ func TestLoadCommittedRules(t *testing.T) {
 
 func TestLoadRulesMissingFile(t *testing.T) {
 	_, err := LoadRules(filepath.Join(t.TempDir(), "nope.yaml"))
-	if err == nil || !strings.HasPrefix(err.Error(), "load remediation rules: open ") || !os.IsNotExist(unwrapAll(err)) {
+	if err == nil || !strings.HasPrefix(err.Error(), "load remediation rules: open ") || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
 	}
 }
 

@@ -14,13 +14,10 @@ import (
 
 // start runs a remediation in the background so the webhook answers at once.
 func (e *Engine) start(p pendingRun) {
-	e.mu.Lock()
-	act, check := e.records[p.id].Action, e.records[p.id].VerifyCheck
-	e.mu.Unlock()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		e.run(p, act, check)
+		e.run(p)
 	}()
 }
 
@@ -34,11 +31,11 @@ type outcome struct {
 	verified     bool
 }
 
-func (e *Engine) run(p pendingRun, act Action, check string) {
+func (e *Engine) run(p pendingRun) {
 	ctx, cancel := context.WithTimeout(e.ctx, e.timeout)
 	defer cancel()
 	began := time.Now()
-	o := e.execute(ctx, p.rule, act, check)
+	o := e.execute(ctx, p.rule, p.act, p.check)
 	e.finish(p, o, time.Since(began))
 }
 

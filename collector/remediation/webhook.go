@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -100,13 +101,8 @@ func ParseWebhook(r io.Reader, maxBytes int64) (*Webhook, error) {
 // labelsFingerprint hashes sorted label pairs. It is not Alertmanager's
 // fingerprint algorithm; it only needs to be stable for one label set.
 func labelsFingerprint(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	h := sha256.New()
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		h.Write([]byte(k))
 		h.Write([]byte{0})
 		h.Write([]byte(labels[k]))

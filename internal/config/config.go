@@ -64,7 +64,10 @@ func At(file string, node *yaml.Node, format string, args ...any) *Error {
 	return &Error{File: file, Line: line, Reason: fmt.Sprintf(format, args...)}
 }
 
-var lineRE = regexp.MustCompile(`line (\d+): `)
+var (
+	lineRE   = regexp.MustCompile(`line (\d+): `)
+	prefixRE = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?`)
+)
 
 func lineOf(err error) int {
 	m := lineRE.FindStringSubmatch(err.Error())
@@ -78,7 +81,7 @@ func lineOf(err error) int {
 
 func reasonOf(err error) string {
 	s := err.Error()
-	s = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?`).ReplaceAllString(s, "")
+	s = prefixRE.ReplaceAllString(s, "")
 	return lineRE.ReplaceAllString(s, "")
 }
 

@@ -16,7 +16,7 @@ type Filter struct {
 func Compile(s Spec) (*Filter, error) {
 	f := &Filter{}
 	for _, term := range s.Fact {
-		t, err := parseFact(src{kind: "fact filter", input: term}, 0, len(term))
+		t, err := ParseFactTerm(term)
 		if err != nil {
 			return nil, err
 		}

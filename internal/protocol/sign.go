@@ -48,45 +48,33 @@ func canonical(v any) ([]byte, error) { return json.Marshal(v) }
 
 // SignRequest sets r's PublicKey and Signature.
 func (s *Signer) SignRequest(r *Request) error {
-	r.PublicKey, r.Signature = s.pub, ""
-	b, err := canonical(r)
-	if err != nil {
-		return fmt.Errorf("canonical request: %w", err)
-	}
-	r.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, b))
-	return nil
+	return s.sign("request", r, &r.PublicKey, &r.Signature)
 }
 
 // SignReply sets r's PublicKey and Signature.
 func (s *Signer) SignReply(r *Reply) error {
-	r.PublicKey, r.Signature = s.pub, ""
-	b, err := canonical(r)
-	if err != nil {
-		return fmt.Errorf("canonical reply: %w", err)
-	}
-	r.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, b))
-	return nil
+	return s.sign("reply", r, &r.PublicKey, &r.Signature)
 }
 
 // SignRegistration sets r's PublicKey and Signature.
 func (s *Signer) SignRegistration(r *Registration) error {
-	r.PublicKey, r.Signature = s.pub, ""
-	b, err := canonical(r)
-	if err != nil {
-		return fmt.Errorf("canonical registration: %w", err)
-	}
-	r.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, b))
-	return nil
+	return s.sign("registration", r, &r.PublicKey, &r.Signature)
 }
 
 // SignResult sets r's PublicKey and Signature.
 func (s *Signer) SignResult(r *Result) error {
-	r.PublicKey, r.Signature = s.pub, ""
-	b, err := canonical(r)
+	return s.sign("result", r, &r.PublicKey, &r.Signature)
+}
+
+// sign sets *pub to the signer's key and *sig to the signature over v's
+// canonical form; pub and sig must point at v's own PublicKey and Signature.
+func (s *Signer) sign(what string, v any, pub, sig *string) error {
+	*pub, *sig = s.pub, ""
+	b, err := canonical(v)
 	if err != nil {
-		return fmt.Errorf("canonical result: %w", err)
+		return fmt.Errorf("canonical %s: %w", what, err)
 	}
-	r.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, b))
+	*sig = base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, b))
 	return nil
 }
 

@@ -177,12 +177,8 @@ func (c *Client) Discover(ctx context.Context, spec filter.Spec, timeout, quiet 
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(res.Replies))
-	for _, r := range res.Replies {
-		ids = append(ids, r.Identity)
-	}
-	sort.Strings(ids)
-	return ids, nil
+	// broadcast sorts its replies, so Targets is already in order.
+	return res.Targets, nil
 }
 
 // Do runs call: discovery (unless Nodes is set or the call is a ping),
@@ -318,15 +314,21 @@ type collector struct {
 	onReply func(*Reply)
 }
 
-func (c *Client) listen(req *protocol.Request, onReply func(*Reply)) (*collector, string, error) {
-	inbox := c.nc.NewRespInbox()
+// listen builds call's request and starts collecting replies to it; the
+// caller publishes msg with inbox as its reply subject and closes col.
+func (c *Client) listen(call *Call) (col *collector, inbox string, msg []byte, err error) {
+	req, msg, err := c.newRequest(call)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	inbox = c.nc.NewRespInbox()
 	// The channels are generous so a burst of 10,000 replies never hits
 	// the slow-consumer limit while we decode.
-	col := &collector{c: c, req: req, raw: make(chan *nats.Msg, 65536), ch: make(chan *Reply, 1024),
-		done: make(chan struct{}), seen: map[string]bool{}, onReply: onReply}
+	col = &collector{c: c, req: req, raw: make(chan *nats.Msg, 65536), ch: make(chan *Reply, 1024),
+		done: make(chan struct{}), seen: map[string]bool{}, onReply: call.OnReply}
 	sub, err := c.nc.ChanSubscribe(inbox, col.raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("subscribe to reply inbox: %w", err)
+		return nil, "", nil, fmt.Errorf("subscribe to reply inbox: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, -1)
 	col.sub = sub
@@ -336,7 +338,7 @@ func (c *Client) listen(req *protocol.Request, onReply func(*Reply)) (*collector
 		col.wg.Add(1)
 		go col.decode()
 	}
-	return col, inbox, nil
+	return col, inbox, msg, nil
 }
 
 // decode turns raw messages into replies to this request; malformed,
@@ -396,11 +398,7 @@ func (col *collector) close() {
 // broadcast publishes one request to every agent and collects replies until
 // none arrived for Quiet, bounded by DiscoveryTimeout.
 func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
-	req, b, err := c.newRequest(call)
-	if err != nil {
-		return nil, err
-	}
-	col, inbox, err := c.listen(req, call.OnReply)
+	col, inbox, b, err := c.listen(call)
 	if err != nil {
 		return nil, err
 	}
@@ -447,11 +445,7 @@ loop:
 // directed sends the request to each node's own subject and waits until all
 // answered or Timeout passed.
 func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Result, error) {
-	req, b, err := c.newRequest(call)
-	if err != nil {
-		return nil, err
-	}
-	col, inbox, err := c.listen(req, call.OnReply)
+	col, inbox, b, err := c.listen(call)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +474,7 @@ func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Res
 		case <-timeout.C:
 			goto done
 		case m := <-col.ch:
-			if col.take(m) && want[col.replies[len(col.replies)-1].Identity] {
+			if col.take(m) && want[m.Identity] {
 				got++
 			}
 		}

@@ -88,7 +88,7 @@ func (n *NodeKeys) check(kind, identity, pub, sig string, verify func() error) e
 	want, known := n.keys[identity]
 	n.mu.RUnlock()
 	if known && want != pub {
-		return fmt.Errorf("%s from %s is signed by key %s, not %s's key %s: %w", kind, identity, protocol.Fingerprint(pub), identity, protocol.Fingerprint(want), ErrWrongNodeKey)
+		return wrongKey(kind, identity, pub, want)
 	}
 	if !known && !n.tofu {
 		return fmt.Errorf("%s from %s: no key is known for this node (add it to the node keys): %w", kind, identity, ErrUntrustedKey)
@@ -100,12 +100,16 @@ func (n *NodeKeys) check(kind, identity, pub, sig string, verify func() error) e
 		n.mu.Lock()
 		if cur, ok := n.keys[identity]; ok && cur != pub {
 			n.mu.Unlock()
-			return fmt.Errorf("%s from %s is signed by key %s, not %s's key %s: %w", kind, identity, protocol.Fingerprint(pub), identity, protocol.Fingerprint(cur), ErrWrongNodeKey)
+			return wrongKey(kind, identity, pub, cur)
 		}
 		n.keys[identity] = pub
 		n.mu.Unlock()
 	}
 	return nil
+}
+
+func wrongKey(kind, identity, pub, want string) error {
+	return fmt.Errorf("%s from %s is signed by key %s, not %s's key %s: %w", kind, identity, protocol.Fingerprint(pub), identity, protocol.Fingerprint(want), ErrWrongNodeKey)
 }
 
 // VerifyReply is the rpc.Options.VerifyReply check.

@@ -89,7 +89,7 @@ func compilePolicy(path string, doc *yaml.Node, pf PolicyFile, trust *Trust) (*P
 		}
 		r := rule{n: i + 1, label: rs.Name, agent: rs.Agent, callers: rs.Callers, actions: rs.Actions}
 		if r.label == "" {
-			if n := config.Find(doc, "rules", i); n != nil && doc != nil {
+			if n := config.Find(doc, "rules", i); n != nil {
 				r.label = fmt.Sprintf("%s:%d", path, n.Line)
 			} else {
 				r.label = "unnamed"

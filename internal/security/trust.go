@@ -3,7 +3,7 @@ package security
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pulseops/pulse/internal/config"
@@ -28,12 +28,7 @@ type Principal struct {
 
 // InGroup reports whether p belongs to group g.
 func (p *Principal) InGroup(g string) bool {
-	for _, x := range p.Groups {
-		if x == g {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(p.Groups, g)
 }
 
 // Trust is the set of keys whose requests an agent believes. It is
@@ -101,16 +96,6 @@ func (t *Trust) add(e Entry) error {
 	t.byKey[key] = p
 	t.byName[e.Name] = p
 	return nil
-}
-
-// Names lists the trusted names, sorted.
-func (t *Trust) Names() []string {
-	out := make([]string, 0, len(t.byName))
-	for n := range t.byName {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ByKey returns the principal of a base64 public key, or nil.

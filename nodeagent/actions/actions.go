@@ -28,6 +28,8 @@ type Result struct {
 // Agent is one RPC agent, such as "package" or "service".
 type Agent interface {
 	Name() string
+	// Actions lists the agent's actions; the node agent asks once, when it
+	// is built, so the list must not change.
 	Actions() []string
 	Call(ctx context.Context, req Request) Result
 }

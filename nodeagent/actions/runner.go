@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pulseops/pulse/nodeagent/internal/childproc"
 )
 
 // CmdSpec is one command a provider wants run: a program and its argument
@@ -109,8 +111,8 @@ func (r *ExecRunner) Run(ctx context.Context, c CmdSpec) (CmdResult, error) {
 	// everywhere, and nothing of the agent's own environment leaks in.
 	cmd.Env = append([]string{"PATH=" + r.searchPath, "LC_ALL=C", "LANG=C"}, c.Env...)
 	cmd.Dir = "/"
-	stdout := &capBuffer{max: r.maxOutput}
-	stderr := &capBuffer{max: r.maxOutput}
+	stdout := &childproc.Buffer{Max: r.maxOutput}
+	stderr := &childproc.Buffer{Max: r.maxOutput}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Init scripts start daemons that may keep our pipes open; stop waiting
 	// for them a little after the script itself has exited.
@@ -119,9 +121,9 @@ func (r *ExecRunner) Run(ctx context.Context, c CmdSpec) (CmdResult, error) {
 	r.log.Debug("running command", "cmd", c.String())
 	err = cmd.Run()
 	res := CmdResult{
-		Stdout:    stdout.buf,
-		Stderr:    stderr.buf,
-		Truncated: stdout.dropped > 0 || stderr.dropped > 0,
+		Stdout:    stdout.Bytes(),
+		Stderr:    stderr.Bytes(),
+		Truncated: stdout.Truncated() || stderr.Truncated(),
 	}
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()
@@ -157,25 +159,6 @@ func (r *ExecRunner) lookPath(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("run %s: %w: not found in %s; install it or configure another provider", name, exec.ErrNotFound, r.searchPath)
-}
-
-// capBuffer keeps the first max bytes written to it and counts the rest.
-type capBuffer struct {
-	buf     []byte
-	max     int
-	dropped int
-}
-
-func (b *capBuffer) Write(p []byte) (int, error) {
-	room := b.max - len(b.buf)
-	if room > len(p) {
-		room = len(p)
-	}
-	if room > 0 {
-		b.buf = append(b.buf, p[:room]...)
-	}
-	b.dropped += len(p) - max(room, 0)
-	return len(p), nil
 }
 
 // outputTail returns the last few lines of a command's combined output,

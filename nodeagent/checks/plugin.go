@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/nodeagent/internal/childproc"
 )
 
 // RunPlugin executes argv directly (never through a shell) and maps the
@@ -43,16 +43,12 @@ func execPlugin(ctx context.Context, argv []string, timeout time.Duration, maxBy
 	defer cancel()
 
 	cmd := exec.CommandContext(tctx, argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The negative pid addresses the whole process group.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	childproc.KillGroupOnCancel(cmd)
 	// A grandchild that escaped the group (setsid) could hold the pipes
 	// open forever; stop waiting for it shortly after the kill.
 	cmd.WaitDelay = time.Second
-	stdout := &capWriter{max: maxBytes + 1}
-	stderr := &capWriter{max: maxBytes + 1}
+	stdout := &childproc.Buffer{Max: maxBytes + 1}
+	stderr := &childproc.Buffer{Max: maxBytes + 1}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 
@@ -69,10 +65,10 @@ func execPlugin(ctx context.Context, argv []string, timeout time.Duration, maxBy
 	}
 
 	o := Outcome{}
-	o.Output, o.LongOutput, o.Perfdata = ParseOutput(stdout.buf, maxBytes)
-	if strings.TrimSpace(string(stdout.buf)) == "" {
+	o.Output, o.LongOutput, o.Perfdata = ParseOutput(stdout.Bytes(), maxBytes)
+	if strings.TrimSpace(stdout.String()) == "" {
 		o.Output = "(No output on stdout)"
-		if e := strings.TrimSpace(strings.ToValidUTF8(string(stderr.buf), "\uFFFD")); e != "" {
+		if e := strings.TrimSpace(strings.ToValidUTF8(stderr.String(), "\uFFFD")); e != "" {
 			o.LongOutput = "stderr: " + e
 		}
 	}
@@ -95,19 +91,4 @@ func appendLine(s, line string) string {
 		return line
 	}
 	return s + "\n" + line
-}
-
-// capWriter keeps the first max bytes written and discards the rest, so a
-// plugin printing without end costs no memory; it never fails, so the
-// plugin is not killed by SIGPIPE for talking too much.
-type capWriter struct {
-	buf []byte
-	max int
-}
-
-func (w *capWriter) Write(p []byte) (int, error) {
-	if room := w.max - len(w.buf); room > 0 {
-		w.buf = append(w.buf, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
 }

@@ -63,13 +63,11 @@ type RunnerOptions struct {
 // after the command name, and never forks.
 type Builtin func(root string, args []string) Outcome
 
-type builtin = Builtin
-
 // Runner resolves named commands and runs them as builtins or plugins.
 type Runner struct {
 	opts     RunnerOptions
 	commands map[string][]string
-	builtins map[string]builtin
+	builtins map[string]Builtin
 	log      *slog.Logger
 }
 
@@ -96,10 +94,8 @@ func NewRunner(opts RunnerOptions) *Runner {
 	for k, v := range opts.Commands {
 		cmds[k] = slices.Clone(v)
 	}
-	builtins := map[string]builtin{"check_load": checkLoad}
-	for k, v := range opts.Builtins {
-		builtins[k] = v
-	}
+	builtins := map[string]Builtin{"check_load": checkLoad}
+	maps.Copy(builtins, opts.Builtins)
 	return &Runner{
 		opts:     opts,
 		commands: cmds,
@@ -160,7 +156,7 @@ func (r *Runner) Run(ctx context.Context, name string, args []string, timeout ti
 	return o, nil
 }
 
-func (r *Runner) builtinFor(prog string) (builtin, bool) {
+func (r *Runner) builtinFor(prog string) (Builtin, bool) {
 	if b, ok := r.builtins[prog]; ok {
 		return b, true
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pulseops/pulse/nodeagent/internal/childproc"
 )
 
 // DefaultExternalTimeout bounds one external-fact executable when the
@@ -137,10 +139,9 @@ func (d *ExternalDir) run(parent context.Context, path string) (map[string]any, 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Dir = d.dir
-	var stdout, stderr limitedBuffer
-	stdout.max, stderr.max = maxOutput, 4096
+	stdout, stderr := childproc.Buffer{Max: maxOutput}, childproc.Buffer{Max: 4096}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	setProcessGroup(cmd)
+	childproc.KillGroupOnCancel(cmd)
 	// A grandchild that escaped the group could hold stdout open forever;
 	// WaitDelay makes Wait give up on the pipes shortly after the kill.
 	cmd.WaitDelay = time.Second
@@ -158,7 +159,7 @@ func (d *ExternalDir) run(parent context.Context, path string) (map[string]any, 
 		}
 		return nil, fmt.Errorf("external fact %s: %w", path, err)
 	}
-	if stdout.overflow {
+	if stdout.Truncated() {
 		return nil, fmt.Errorf("external fact %s: printed more than %d bytes", path, maxOutput)
 	}
 	return parseExecOutput(path, stdout.Bytes())
@@ -176,22 +177,4 @@ func parseExecOutput(path string, b []byte) (map[string]any, error) {
 		return normalizeMap(m), nil
 	}
 	return parseKeyValue(path, b)
-}
-
-// limitedBuffer keeps at most max bytes and remembers that it dropped some.
-// It never returns an error to the writer: failing the write would make the
-// child see EPIPE and change its behaviour; we decide after it exits.
-type limitedBuffer struct {
-	bytes.Buffer
-	max      int
-	overflow bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room < len(p) {
-		b.overflow = true
-		b.Buffer.Write(p[:max(room, 0)])
-		return len(p), nil
-	}
-	return b.Buffer.Write(p)
 }

@@ -3,6 +3,7 @@ package facts
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 )
@@ -68,9 +69,7 @@ func (g *Gatherer) Gather(ctx context.Context) map[string]any {
 			g.log.Warn("fact source failed; keeping the facts it and the other sources returned",
 				"source", name, "partial_facts", len(r.facts), "err", r.err)
 		}
-		for k, v := range r.facts {
-			merged[k] = v
-		}
+		maps.Copy(merged, r.facts)
 	}
 
 	g.mu.Lock()
@@ -93,11 +92,7 @@ func (g *Gatherer) Facts() map[string]any {
 func (g *Gatherer) Errors() map[string]error {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	out := make(map[string]error, len(g.errs))
-	for k, v := range g.errs {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(g.errs)
 }
 
 // Run gathers at once and then every interval (DefaultInterval when <= 0)
