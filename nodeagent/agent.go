@@ -398,7 +398,7 @@ func (a *Agent) reply(to string, req *protocol.Request, res actions.Result) {
 			return
 		}
 	}
-	b, err := json.Marshal(rep)
+	b, err := protocol.EncodeReply(&rep)
 	if err != nil {
 		a.log.Error("encode reply", "err", err)
 		return

@@ -26,7 +26,11 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 	a := r.a
 	switch req.Action {
 	case "ping":
-		return actions.OK(map[string]any{"pong": a.opts.Now().Unix()})
+		// A struct, not a map: the same JSON without sorting keys, on
+		// every agent of every ping.
+		return actions.OK(struct {
+			Pong int64 `json:"pong"`
+		}{a.opts.Now().Unix()})
 	case "inventory":
 		return actions.OK(map[string]any{
 			"agents":          a.names,

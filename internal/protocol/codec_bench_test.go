@@ -29,18 +29,49 @@ func BenchmarkRequestDecode(b *testing.B) {
 
 func BenchmarkReplyEncode(b *testing.B) {
 	for b.Loop() {
-		if _, err := json.Marshal(benchRep); err != nil {
+		if _, err := EncodeReply(&benchRep); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkReplyDecode(b *testing.B) {
-	msg, _ := json.Marshal(benchRep)
+	msg, _ := EncodeReply(&benchRep)
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
 		var r Reply
 		if err := Decode(msg, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The same three with encoding/json alone: the baseline of the fast path.
+func BenchmarkRequestDecodeEncodingJSON(b *testing.B) {
+	msg, _ := json.Marshal(benchReq)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		var r Request
+		if err := json.Unmarshal(msg, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReplyEncodeEncodingJSON(b *testing.B) {
+	for b.Loop() {
+		if _, err := json.Marshal(benchRep); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReplyDecodeEncodingJSON(b *testing.B) {
+	msg, _ := json.Marshal(benchRep)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		var r Reply
+		if err := json.Unmarshal(msg, &r); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,0 +1,376 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Every agent decodes each request and encodes its reply, and the client
+// decodes one reply per agent. At 10,000 nodes encoding/json was the largest
+// cost of a ping: its reflection, and the stack its decoder grows again on
+// every agent's goroutine after each garbage collection. The functions here
+// handle the form pulse itself writes — a flat object of known keys, strings
+// without escapes, small integers, an RFC 3339 time, an object as data — and
+// hand anything else to encoding/json. They accept and produce exactly what
+// encoding/json does; FuzzFastCodec checks that on every input.
+
+// Known keys, as bits, so a repeated key can go to encoding/json.
+const (
+	kID = 1 << iota
+	kCollective
+	kAgent
+	kAction
+	kData
+	kFilter
+	kCaller
+	kTime
+	kTTL
+	kPubKey
+	kSignature
+	kRequestID
+	kIdentity
+	kStatus
+	kStatusMsg
+)
+
+// decodeRequest is the fast path of Decode for a Request; false means it
+// left the message to encoding/json (fields it had set are set again there).
+func decodeRequest(b []byte, r *Request) bool {
+	return decodeObject(b, func(s *scanner, key []byte, seen *int) bool {
+		var bit int
+		var dst *string
+		switch string(key) {
+		case "id":
+			bit, dst = kID, &r.ID
+		case "collective":
+			bit, dst = kCollective, &r.Collective
+		case "agent":
+			bit, dst = kAgent, &r.Agent
+		case "action":
+			bit, dst = kAction, &r.Action
+		case "caller":
+			bit, dst = kCaller, &r.Caller
+		case "pubkey":
+			bit, dst = kPubKey, &r.PublicKey
+		case "signature":
+			bit, dst = kSignature, &r.Signature
+		case "data":
+			bit = kData
+		case "filter":
+			bit = kFilter
+		case "time":
+			bit = kTime
+		case "ttl":
+			bit = kTTL
+		default:
+			return false
+		}
+		if *seen&bit != 0 {
+			return false
+		}
+		*seen |= bit
+		switch bit {
+		case kData:
+			v, ok := s.object()
+			r.Data = append(json.RawMessage(nil), v...)
+			return ok
+		case kFilter:
+			v, ok := s.object()
+			if !ok {
+				return false
+			}
+			// {} leaves the filter as it is, as encoding/json does; a
+			// filter with terms is rare enough for encoding/json.
+			return isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil
+		case kTime:
+			return s.time(&r.Time)
+		case kTTL:
+			n, ok := s.int()
+			r.TTL = int(n)
+			return ok
+		}
+		v, ok := s.str()
+		*dst = v
+		return ok
+	})
+}
+
+// decodeReply is the fast path of Decode for a Reply.
+func decodeReply(b []byte, r *Reply) bool {
+	return decodeObject(b, func(s *scanner, key []byte, seen *int) bool {
+		var bit int
+		var dst *string
+		switch string(key) {
+		case "request_id":
+			bit, dst = kRequestID, &r.RequestID
+		case "identity":
+			bit, dst = kIdentity, &r.Identity
+		case "agent":
+			bit, dst = kAgent, &r.Agent
+		case "action":
+			bit, dst = kAction, &r.Action
+		case "statusmsg":
+			bit, dst = kStatusMsg, &r.StatusMsg
+		case "pubkey":
+			bit, dst = kPubKey, &r.PublicKey
+		case "signature":
+			bit, dst = kSignature, &r.Signature
+		case "statuscode":
+			bit = kStatus
+		case "data":
+			bit = kData
+		case "time":
+			bit = kTime
+		default:
+			return false
+		}
+		if *seen&bit != 0 {
+			return false
+		}
+		*seen |= bit
+		switch bit {
+		case kStatus:
+			n, ok := s.int()
+			r.Status = Status(n)
+			return ok
+		case kData:
+			v, ok := s.object()
+			r.Data = append(json.RawMessage(nil), v...)
+			return ok
+		case kTime:
+			return s.time(&r.Time)
+		}
+		v, ok := s.str()
+		*dst = v
+		return ok
+	})
+}
+
+// decodeObject walks one JSON object, calling field for each key with the
+// scanner at its value; field reads the value and reports whether it could.
+func decodeObject(b []byte, field func(s *scanner, key []byte, seen *int) bool) bool {
+	s := scanner{b: b}
+	if !s.next('{') {
+		return false
+	}
+	seen := 0
+	if s.next('}') {
+		return s.end()
+	}
+	for {
+		key, ok := s.rawStr()
+		if !ok || !s.next(':') || !field(&s, key[1:len(key)-1], &seen) {
+			return false
+		}
+		if s.next('}') {
+			return s.end()
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// scanner reads JSON tokens from b at i.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// next consumes c after any white space.
+func (s *scanner) next(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (s *scanner) end() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// rawStr reads a string without escapes or control characters and with
+// valid UTF-8, and returns it with its quotes.
+func (s *scanner) rawStr() ([]byte, bool) {
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false
+	}
+	ascii := true
+	for j := s.i + 1; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			v := s.b[s.i : j+1]
+			if !ascii && !utf8.Valid(v) {
+				return nil, false // encoding/json replaces bad bytes
+			}
+			s.i = j + 1
+			return v, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+func (s *scanner) str() (string, bool) {
+	v, ok := s.rawStr()
+	if !ok {
+		return "", false
+	}
+	return string(v[1 : len(v)-1]), true
+}
+
+// time reads a string as time.Time reads its JSON.
+func (s *scanner) time(t *time.Time) bool {
+	v, ok := s.rawStr()
+	return ok && t.UnmarshalJSON(v) == nil
+}
+
+// int reads an integer of up to 18 digits; fractions, exponents and larger
+// numbers are for encoding/json.
+func (s *scanner) int() (int64, bool) {
+	s.space()
+	j, neg := s.i, false
+	if j < len(s.b) && s.b[j] == '-' {
+		j, neg = j+1, true
+	}
+	var n int64
+	d := j
+	for ; j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9'; j++ {
+		n = n*10 + int64(s.b[j]-'0')
+	}
+	if j == d || j-d > 18 || (s.b[d] == '0' && j-d > 1) {
+		return 0, false
+	}
+	if j < len(s.b) && (s.b[j] == '.' || s.b[j] == 'e' || s.b[j] == 'E') {
+		return 0, false
+	}
+	s.i = j
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// object returns the bytes of the object at s.i, which encoding/json
+// confirms is valid.
+func (s *scanner) object() ([]byte, bool) {
+	s.space()
+	start, depth := s.i, 0
+	for j := start; j < len(s.b); j++ {
+		switch s.b[j] {
+		case '"':
+			for j++; j < len(s.b) && s.b[j] != '"'; j++ {
+				if s.b[j] == '\\' {
+					j++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				v := s.b[start : j+1]
+				if v[0] != '{' || !json.Valid(v) {
+					return nil, false
+				}
+				s.i = j + 1
+				return v, true
+			}
+		default:
+			if depth == 0 {
+				return nil, false // not an object
+			}
+		}
+	}
+	return nil, false
+}
+
+func isEmptyObject(v []byte) bool {
+	s := scanner{b: v}
+	return s.next('{') && s.next('}') && s.end()
+}
+
+// encodeReply is the fast path of Encode for a Reply: the bytes
+// json.Marshal writes, or false when a value needs escaping, data is not
+// compact plain ASCII, or the time is not UTC.
+func encodeReply(r *Reply) ([]byte, bool) {
+	if !plain(r.RequestID) || !plain(r.Identity) || !plain(r.Agent) || !plain(r.Action) ||
+		!plain(r.StatusMsg) || !plain(r.PublicKey) || !plain(r.Signature) || !compactASCII(r.Data) ||
+		r.Time.Location() != time.UTC || r.Time.Year() < 0 || r.Time.Year() > 9999 {
+		return nil, false
+	}
+	b := make([]byte, 0, 160+len(r.RequestID)+len(r.Identity)+len(r.StatusMsg)+len(r.Data)+len(r.PublicKey)+len(r.Signature))
+	b = appendField(b, `{"request_id":"`, r.RequestID)
+	b = appendField(b, `","identity":"`, r.Identity)
+	b = appendField(b, `","agent":"`, r.Agent)
+	b = appendField(b, `","action":"`, r.Action)
+	b = append(b, `","statuscode":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = appendField(b, `,"statusmsg":"`, r.StatusMsg)
+	b = append(b, '"')
+	if len(r.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, r.Data...)
+	}
+	b = append(b, `,"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if r.PublicKey != "" {
+		b = appendField(b, `,"pubkey":"`, r.PublicKey)
+		b = append(b, '"')
+	}
+	if r.Signature != "" {
+		b = appendField(b, `,"signature":"`, r.Signature)
+		b = append(b, '"')
+	}
+	return append(b, '}'), true
+}
+
+func appendField(b []byte, prefix, v string) []byte {
+	return append(append(b, prefix...), v...)
+}
+
+// plain reports whether json.Marshal writes s unchanged: printable ASCII
+// without quotes, backslashes or the HTML characters it escapes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// compactASCII reports whether json.Marshal writes raw unchanged: valid
+// JSON, printable ASCII, no white space and no HTML characters.
+func compactASCII(raw json.RawMessage) bool {
+	for _, c := range raw {
+		switch {
+		case c <= ' ' || c >= 0x7f, c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return len(raw) == 0 || json.Valid(raw)
+}
