@@ -1,7 +1,8 @@
+//go:build !agentonly
+
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -277,12 +278,6 @@ func splitLines(s string) []string {
 		out = append(out, strings.TrimSpace(l))
 	}
 	return out
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // finish turns a result into the exit code: 1 when a node failed or stayed

@@ -1,8 +1,9 @@
+//go:build !agentonly
+
 package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,14 +14,6 @@ import (
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/security"
 )
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
 
 func newDemoCmd() *cobra.Command {
 	var (

@@ -5,8 +5,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -72,19 +75,21 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pulse",
 		Short:         "Orchestrate and monitor a fleet over NATS",
-		Long:          "pulse joins mco-style orchestration (ping, facts, package, service, nrpe) with Prometheus monitoring over one NATS bus.\n\nStart with `pulse demo`, then `pulse ping` in another terminal.",
+		Long:          longHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(
-		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
-		newPackageCmd(), newServiceCmd(), newNRPECmd(),
-		newRemediationsCmd(), newWatchCmd(),
-		newAgentCmd(), newCollectorCmd(), newBrokerCmd(), newDemoCmd(), newShopCmd(),
-		newRulesCmd(), newDashboardsCmd(), newKeysCmd(), newBenchCmd(),
-	)
+	root.AddCommand(commands()...)
 	return root
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 func isFlagError(err error) bool {
@@ -102,4 +107,11 @@ func isFlagError(err error) bool {
 func isFilterError(err error) bool {
 	var fe *filter.Error
 	return errors.As(err, &fe)
+}
+
+// printJSON is --json output: indented, one value.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

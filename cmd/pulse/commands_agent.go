@@ -1,0 +1,14 @@
+//go:build agentonly
+
+package main
+
+import "github.com/spf13/cobra"
+
+const longHelp = "pulse joins mco-style orchestration with Prometheus monitoring over one NATS bus.\n\nThis is the agent-only build of pulse (go build -tags agentonly): it runs the node agent and manages its key. The client, collector, broker and demo are in the full build."
+
+// commands are what a node runs: the agent, and keys for the agent's own
+// signing key. Leaving the rest out of the binary is what makes the agent
+// small (BENCHMARKS.md).
+func commands() []*cobra.Command {
+	return []*cobra.Command{newAgentCmd(), newKeysCmd()}
+}
