@@ -69,7 +69,7 @@ func newBenchCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.IntSliceVar(&nodes, "nodes", []int{100, 1000}, "fleet sizes to run, comma separated: 100, 1000, 5000, 10000")
 	f.IntVar(&checks, "checks", 10, "checks every agent reports per interval")
-	f.IntVar(&rounds, "rounds", 3, "repetitions of each fan-out, and check intervals of ingest")
+	f.IntVar(&rounds, "rounds", 3, "timed repetitions of each fan-out (after one untimed warm-up), and check intervals of ingest")
 	f.DurationVar(&interval, "interval", 10*time.Second, "check interval of the ingest load")
 	f.StringVar(&natsURL, "nats", "", "run against this NATS server (with JetStream) instead of starting one")
 	f.StringVar(&jsonFile, "json", "", "also write the report as JSON to this file")

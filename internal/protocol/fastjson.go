@@ -16,7 +16,7 @@ import (
 // hand anything else to encoding/json. They accept and produce exactly what
 // encoding/json does; FuzzFastCodec checks that on every input.
 
-// Known keys, as bits, so a repeated key can go to encoding/json.
+// Known keys, as bits, so that a repeated key goes to encoding/json.
 const (
 	kID = 1 << iota
 	kCollective
@@ -38,132 +38,95 @@ const (
 // decodeRequest is the fast path of Decode for a Request; false means it
 // left the message to encoding/json (fields it had set are set again there).
 func decodeRequest(b []byte, r *Request) bool {
-	return decodeObject(b, func(s *scanner, key []byte, seen *int) bool {
-		var bit int
-		var dst *string
+	return decodeObject(b, func(s *scanner, key []byte) (int, bool) {
 		switch string(key) {
 		case "id":
-			bit, dst = kID, &r.ID
+			return kID, s.str(&r.ID)
 		case "collective":
-			bit, dst = kCollective, &r.Collective
+			return kCollective, s.str(&r.Collective)
 		case "agent":
-			bit, dst = kAgent, &r.Agent
+			return kAgent, s.str(&r.Agent)
 		case "action":
-			bit, dst = kAction, &r.Action
+			return kAction, s.str(&r.Action)
 		case "caller":
-			bit, dst = kCaller, &r.Caller
+			return kCaller, s.str(&r.Caller)
 		case "pubkey":
-			bit, dst = kPubKey, &r.PublicKey
+			return kPubKey, s.str(&r.PublicKey)
 		case "signature":
-			bit, dst = kSignature, &r.Signature
+			return kSignature, s.str(&r.Signature)
 		case "data":
-			bit = kData
-		case "filter":
-			bit = kFilter
+			return kData, s.object(&r.Data)
 		case "time":
-			bit = kTime
+			return kTime, s.time(&r.Time)
 		case "ttl":
-			bit = kTTL
-		default:
-			return false
-		}
-		if *seen&bit != 0 {
-			return false
-		}
-		*seen |= bit
-		switch bit {
-		case kData:
-			v, ok := s.object()
-			r.Data = append(json.RawMessage(nil), v...)
-			return ok
-		case kFilter:
-			v, ok := s.object()
-			if !ok {
-				return false
-			}
-			// {} leaves the filter as it is, as encoding/json does; a
-			// filter with terms is rare enough for encoding/json.
-			return isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil
-		case kTime:
-			return s.time(&r.Time)
-		case kTTL:
 			n, ok := s.int()
 			r.TTL = int(n)
-			return ok
+			return kTTL, ok
+		case "filter":
+			var v json.RawMessage
+			// {} leaves the filter as it is, as encoding/json does; a
+			// filter with terms is rare enough for encoding/json.
+			ok := s.object(&v) && (isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil)
+			return kFilter, ok
 		}
-		v, ok := s.str()
-		*dst = v
-		return ok
+		return 0, false
 	})
 }
 
 // decodeReply is the fast path of Decode for a Reply.
 func decodeReply(b []byte, r *Reply) bool {
-	return decodeObject(b, func(s *scanner, key []byte, seen *int) bool {
-		var bit int
-		var dst *string
+	return decodeObject(b, func(s *scanner, key []byte) (int, bool) {
 		switch string(key) {
 		case "request_id":
-			bit, dst = kRequestID, &r.RequestID
+			return kRequestID, s.str(&r.RequestID)
 		case "identity":
-			bit, dst = kIdentity, &r.Identity
+			return kIdentity, s.str(&r.Identity)
 		case "agent":
-			bit, dst = kAgent, &r.Agent
+			return kAgent, s.str(&r.Agent)
 		case "action":
-			bit, dst = kAction, &r.Action
+			return kAction, s.str(&r.Action)
 		case "statusmsg":
-			bit, dst = kStatusMsg, &r.StatusMsg
+			return kStatusMsg, s.str(&r.StatusMsg)
 		case "pubkey":
-			bit, dst = kPubKey, &r.PublicKey
+			return kPubKey, s.str(&r.PublicKey)
 		case "signature":
-			bit, dst = kSignature, &r.Signature
-		case "statuscode":
-			bit = kStatus
+			return kSignature, s.str(&r.Signature)
 		case "data":
-			bit = kData
+			return kData, s.object(&r.Data)
 		case "time":
-			bit = kTime
-		default:
-			return false
-		}
-		if *seen&bit != 0 {
-			return false
-		}
-		*seen |= bit
-		switch bit {
-		case kStatus:
+			return kTime, s.time(&r.Time)
+		case "statuscode":
 			n, ok := s.int()
 			r.Status = Status(n)
-			return ok
-		case kData:
-			v, ok := s.object()
-			r.Data = append(json.RawMessage(nil), v...)
-			return ok
-		case kTime:
-			return s.time(&r.Time)
+			return kStatus, ok
 		}
-		v, ok := s.str()
-		*dst = v
-		return ok
+		return 0, false
 	})
 }
 
 // decodeObject walks one JSON object, calling field for each key with the
-// scanner at its value; field reads the value and reports whether it could.
-func decodeObject(b []byte, field func(s *scanner, key []byte, seen *int) bool) bool {
+// scanner at its value; field reads the value into its place and returns
+// the key's bit and whether it could. An unknown or repeated key ends the
+// fast path.
+func decodeObject(b []byte, field func(s *scanner, key []byte) (int, bool)) bool {
 	s := scanner{b: b}
 	if !s.next('{') {
 		return false
 	}
-	seen := 0
 	if s.next('}') {
 		return s.end()
 	}
+	seen := 0
 	for {
 		key, ok := s.rawStr()
-		if !ok || !s.next(':') || !field(&s, key[1:len(key)-1], &seen) {
+		if !ok || !s.next(':') {
 			return false
 		}
+		bit, ok := field(&s, key[1:len(key)-1])
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
 		if s.next('}') {
 			return s.end()
 		}
@@ -232,12 +195,13 @@ func (s *scanner) rawStr() ([]byte, bool) {
 	return nil, false
 }
 
-func (s *scanner) str() (string, bool) {
+// str reads a string into dst.
+func (s *scanner) str(dst *string) bool {
 	v, ok := s.rawStr()
-	if !ok {
-		return "", false
+	if ok {
+		*dst = string(v[1 : len(v)-1])
 	}
-	return string(v[1 : len(v)-1]), true
+	return ok
 }
 
 // time reads a string as time.Time reads its JSON.
@@ -272,9 +236,9 @@ func (s *scanner) int() (int64, bool) {
 	return n, true
 }
 
-// object returns the bytes of the object at s.i, which encoding/json
-// confirms is valid.
-func (s *scanner) object() ([]byte, bool) {
+// object copies the object at s.i into dst, once encoding/json confirms
+// it is valid.
+func (s *scanner) object(dst *json.RawMessage) bool {
 	s.space()
 	start, depth := s.i, 0
 	for j := start; j < len(s.b); j++ {
@@ -292,18 +256,19 @@ func (s *scanner) object() ([]byte, bool) {
 			if depth == 0 {
 				v := s.b[start : j+1]
 				if v[0] != '{' || !json.Valid(v) {
-					return nil, false
+					return false
 				}
 				s.i = j + 1
-				return v, true
+				*dst = append(json.RawMessage(nil), v...)
+				return true
 			}
 		default:
 			if depth == 0 {
-				return nil, false // not an object
+				return false // not an object
 			}
 		}
 	}
-	return nil, false
+	return false
 }
 
 func isEmptyObject(v []byte) bool {
