@@ -9,7 +9,7 @@ build:
 	$(GO) build -o bin/pulse ./cmd/pulse
 
 # build-agent is pulse for the nodes: the agent (and keys) only, a third of
-# the full binary's size and 5-6 MB less resident memory (BENCHMARKS.md).
+# the full binary's size and 4-5 MB less resident memory (BENCHMARKS.md).
 build-agent:
 	$(GO) build -tags agentonly -o bin/agent/pulse ./cmd/pulse
 
