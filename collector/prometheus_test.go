@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,25 +19,11 @@ import (
 
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
-// needBinary finds a binary from a Debian package; missing, it fails under
-// CI=true and skips otherwise.
-func needBinary(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found: install the Debian package %s (make test does)", name, pkg)
-	}
-	t.Skipf("%s not found: install the Debian package %s to run this test", name, pkg)
-	return ""
-}
-
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := needBinary(t, "promtool", "prometheus")
+	promtool := testkit.NeedBinary(t, "promtool", "prometheus")
 	c, _, _ := newDirect(t, nil)
 	goldenFleet(t, c)
 	// Problems the collector counts must pass the linter too.
@@ -67,21 +52,10 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestPrometheusScrapesCollector runs a real Prometheus against the
 // collector fed over a real broker, and asks Prometheus what it stored.
 func TestPrometheusScrapesCollector(t *testing.T) {
-	prom := needBinary(t, "prometheus", "prometheus")
+	prom := testkit.NeedBinary(t, "prometheus", "prometheus")
 	b := broker.StartTest(t)
 	nc := connect(t, b)
 	c := startCollector(t, nc, nil)
@@ -100,7 +74,7 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
 	cmd := exec.CommandContext(ctx, prom,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
 
@@ -130,7 +131,7 @@ func TestKillOneClusterBroker(t *testing.T) {
 // TestRestartWholeBroker stops the only broker and starts it again on the
 // same port: agents must come back by themselves and answer ping.
 func TestRestartWholeBroker(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	dir := t.TempDir()
 	start := func() *broker.Broker {
 		b, err := broker.Start(broker.Options{Port: port, JetStreamDir: dir})

@@ -28,6 +28,7 @@ import (
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
@@ -51,17 +52,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // cluster is three embedded nats-servers routed together with JetStream.
 type cluster struct {
 	servers []*broker.Broker
@@ -73,7 +63,7 @@ func startCluster(t testing.TB) *cluster {
 	const n = 3
 	cports, ports := make([]int, n), make([]int, n)
 	for i := range cports {
-		cports[i], ports[i] = freePort(t), freePort(t)
+		cports[i], ports[i] = testkit.FreePort(t), testkit.FreePort(t)
 	}
 	c := &cluster{servers: make([]*broker.Broker, n), urls: make([]string, n)}
 	var wg sync.WaitGroup

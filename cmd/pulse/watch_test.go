@@ -3,17 +3,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 func TestFormatEvent(t *testing.T) {
@@ -38,24 +37,6 @@ func TestFormatEvent(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe to read while watch writes it.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestWatchAgainstHub(t *testing.T) {
 	hub := collector.NewHub(collector.HubOptions{Token: "tok"})
 	defer hub.Close()
@@ -70,14 +51,14 @@ func TestWatchAgainstHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = watch(context.Background(), u, "nope", false, &syncBuf{}, &syncBuf{})
+	err = watch(context.Background(), u, "nope", false, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") || !strings.Contains(err.Error(), "PULSE_TOKEN") {
 		t.Fatalf("wrong token: %v", err)
 	}
 
 	for _, asJSON := range []bool{false, true} {
 		ctx, cancel := context.WithCancel(context.Background())
-		out, errw := &syncBuf{}, &syncBuf{}
+		out, errw := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 		done := make(chan error, 1)
 		go func() { done <- watch(ctx, u, "tok", asJSON, out, errw) }()
 		deadline := time.Now().Add(10 * time.Second)

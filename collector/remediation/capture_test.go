@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,53 +15,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata from the real Alertmanager")
-
-// requireBinary finds name on PATH. A missing binary fails under CI=true,
-// where `make test` must have installed it, and skips elsewhere.
-func requireBinary(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found on PATH: install the Debian package %s", name, pkg)
-	}
-	t.Skipf("%s not found on PATH (Debian package %s); skipping", name, pkg)
-	return ""
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for state
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestAlertmanagerWebhookPayloads runs the real Alertmanager, posts a firing
 // and then a resolved alert to its API, and checks that what its webhook
 // sends parses. With -update it saves the payloads as the testdata the
 // parser tests read.
 func TestAlertmanagerWebhookPayloads(t *testing.T) {
-	bin := requireBinary(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	bin := testkit.NeedBinary(t, "prometheus-alertmanager", "prometheus-alertmanager")
 
 	received := make(chan []byte, 16)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +52,7 @@ receivers:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(bin,
 		"--config.file="+cfgPath,
@@ -111,7 +75,7 @@ receivers:
 		}
 	}()
 	base := "http://" + addr
-	waitFor(t, 20*time.Second, "alertmanager ready", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "alertmanager ready", func() bool {
 		resp, err := http.Get(base + "/-/ready")
 		if err != nil {
 			return false

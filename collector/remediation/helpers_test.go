@@ -1,7 +1,6 @@
 package remediation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 // fakeExecutor stands in for the orchestration client. The real Executor
@@ -118,26 +118,9 @@ type harness struct {
 	exec   *fakeExecutor
 	clock  *clock
 	reg    *prometheus.Registry
-	audit  *syncBuffer
+	audit  *testkit.SyncBuffer
 	mu     sync.Mutex
 	events []protocol.Event
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (h *harness) Events() []protocol.Event {
@@ -154,7 +137,7 @@ func newHarness(t testing.TB, rules string, fleet Fleet) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{exec: &fakeExecutor{}, clock: newClock(), reg: prometheus.NewRegistry(), audit: &syncBuffer{}}
+	h := &harness{exec: &fakeExecutor{}, clock: newClock(), reg: prometheus.NewRegistry(), audit: &testkit.SyncBuffer{}}
 	h.e, err = New(Options{
 		Rules: rs, Executor: h.exec, Fleet: fleet, Registerer: h.reg, Now: h.clock.Now, Audit: h.audit,
 		OnEvent: func(ev protocol.Event) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 func do(t *testing.T, h http.Handler, method, path, body string) (int, string) {
@@ -126,7 +128,7 @@ func TestRemediationsHandler(t *testing.T) {
 // TestMetricsPassPromtool runs the real promtool over everything the engine
 // exports after a remediation of each kind.
 func TestMetricsPassPromtool(t *testing.T) {
-	promtool := requireBinary(t, "promtool", "prometheus")
+	promtool := testkit.NeedBinary(t, "promtool", "prometheus")
 	h := newHarness(t, nginxRule("{cooldown: 1s, circuit_breaker: 1}"), nil)
 	h.handle(t, nginxAlert("n1", "a"))
 	h.exec.exitcode = 2

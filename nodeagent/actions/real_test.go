@@ -2,6 +2,7 @@ package actions
 
 import (
 	"github.com/pulseops/pulse/internal/hostlock"
+	"github.com/pulseops/pulse/internal/testkit"
 
 	"bytes"
 	"context"
@@ -192,7 +193,7 @@ func TestSysvProviderRealNginx(t *testing.T) {
 		if res.Status != protocol.OK || replyJSON(t, res) != want {
 			t.Fatalf("%s: %d %s %s, want %s", s.action, res.Status, res.Message, replyJSON(t, res), want)
 		}
-		waitFor(t, "nginx master running="+strconv.FormatBool(s.running)+" after "+s.action, 15*time.Second, func() bool {
+		testkit.WaitFor(t, 15*time.Second, "nginx master running="+strconv.FormatBool(s.running)+" after "+s.action, func() bool {
 			return (len(nginxMasters(t)) == 1) == s.running && (len(nginxMasters(t)) == 0) == !s.running
 		})
 	}

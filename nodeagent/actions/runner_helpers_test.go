@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // recordingRunner stands in for init systems and package managers that
@@ -59,22 +58,6 @@ func (r *recordingRunner) maxConcurrent() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.maxRun
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("gave up after %s waiting for %s", timeout, what)
-		case <-tick.C:
-		}
-	}
 }
 
 func assertArgvs(t *testing.T, got, want []string) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 func TestCheckLoadFixture(t *testing.T) {
@@ -80,7 +81,7 @@ func mask(s string) string { return number.ReplaceAllString(s, "N") }
 // perfdata must be identical.
 func TestCheckLoadMatchesPlugin(t *testing.T) {
 	plugin := pluginDir + "/check_load"
-	needBinary(t, plugin)
+	testkit.NeedBinary(t, plugin, "monitoring-plugins-basic")
 	for _, args := range [][]string{
 		{"-w", "5,4,3", "-c", "10,8,6"},
 		{"-w", "100", "-c", "200"},
@@ -126,7 +127,7 @@ func BenchmarkBuiltinCheckLoad(b *testing.B) {
 
 func BenchmarkPluginCheckLoad(b *testing.B) {
 	plugin := pluginDir + "/check_load"
-	needBinary(b, plugin)
+	testkit.NeedBinary(b, plugin, "monitoring-plugins-basic")
 	r := NewRunner(RunnerOptions{Commands: map[string][]string{"load": {plugin, "-w", "5,4,3", "-c", "10,8,6"}}})
 	ctx := context.Background()
 	for b.Loop() {

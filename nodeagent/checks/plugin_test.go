@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 func TestRunPluginRealPlugins(t *testing.T) {
@@ -26,7 +27,7 @@ func TestRunPluginRealPlugins(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.argv[0], func(t *testing.T) {
 			path := filepath.Join(pluginDir, tc.argv[0])
-			needBinary(t, path)
+			testkit.NeedBinary(t, path, "monitoring-plugins-basic")
 			o := RunPlugin(context.Background(), append([]string{path}, tc.argv[1:]...), 10*time.Second)
 			if !strings.HasPrefix(o.Output, tc.prefix) {
 				t.Fatalf("output %q, want prefix %q (status %d, long %q)", o.Output, tc.prefix, o.Status, o.LongOutput)
@@ -109,7 +110,7 @@ func TestRunPluginTimeoutKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "child "+strconv.Itoa(pid)+" to die", func() bool { return !alive(pid) })
+	testkit.WaitFor(t, 5*time.Second, "child "+strconv.Itoa(pid)+" to die", func() bool { return !alive(pid) })
 }
 
 // alive reports whether pid runs; a zombie whose parent died is dead for

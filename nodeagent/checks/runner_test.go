@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 func TestValidName(t *testing.T) {
@@ -118,7 +119,7 @@ func TestRunnerResolves(t *testing.T) {
 		t.Errorf("unknown: %v", err)
 	}
 
-	needBinary(t, pluginDir+"/check_load")
+	testkit.NeedBinary(t, pluginDir+"/check_load", "monitoring-plugins-basic")
 	o, err = r.Run(ctx, "plugin_path", nil, 0)
 	if err != nil || strings.Contains(o.Output, "1.50, 0.75, 3.20") {
 		t.Errorf("plugin path without prefer_builtin must fork the plugin: %v %q", err, o.Output)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 // imds is a small instance-metadata service. In v2 mode it hands out
@@ -234,7 +236,7 @@ func TestEC2UnreachableBacksOff(t *testing.T) {
 	if _, err = e.Gather(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("third gather: error %v, want a fresh timeout", err)
 	}
-	waitFor(t, "a new connection after the back-off", func() bool { return accepted.Load() > first })
+	testkit.WaitFor(t, 10*time.Second, "a new connection after the back-off", func() bool { return accepted.Load() > first })
 }
 
 func TestEC2RecoversAfterBackoff(t *testing.T) {

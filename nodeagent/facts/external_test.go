@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 // needSh makes the executable tests fail under CI=true if /bin/sh is
@@ -94,7 +96,7 @@ func TestExternalDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // only if the test failed
-	waitFor(t, "the slow script's child "+strconv.Itoa(pid)+" to die", func() bool { return !alive(pid) })
+	testkit.WaitFor(t, 10*time.Second, "the slow script's child "+strconv.Itoa(pid)+" to die", func() bool { return !alive(pid) })
 }
 
 // alive reports whether pid is a running process; a zombie waiting for a

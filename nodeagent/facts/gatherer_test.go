@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
 // failing is a source that returns some facts and an error, the way System
@@ -83,7 +85,7 @@ func TestGathererRun(t *testing.T) {
 		close(done)
 	}()
 	// Readers race the refreshes; -race checks the snapshot handling.
-	waitFor(t, "three refreshes", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "three refreshes", func() bool {
 		n, _ := g.Facts()["gathers"].(float64)
 		return n >= 3
 	})
