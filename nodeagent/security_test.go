@@ -6,7 +6,6 @@ package nodeagent_test
 // nothing.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -25,6 +24,7 @@ import (
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/security"
+	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 	"github.com/pulseops/pulse/nodeagent/checks"
@@ -52,42 +52,17 @@ func (r *secRecorder) count() int {
 }
 
 // secBuffer is an audit sink tests can read while the agent writes.
-type secBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *secBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
+type secBuffer struct{ testkit.SyncBuffer }
 
 func (b *secBuffer) records() []nodeagent.AuditRecord {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []nodeagent.AuditRecord
-	for _, line := range strings.Split(strings.TrimSpace(b.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		var r nodeagent.AuditRecord
 		if json.Unmarshal([]byte(line), &r) == nil {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-// secEventually polls cond until it holds or the deadline passes.
-func secEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 type secWorld struct {
@@ -227,7 +202,7 @@ func (w *secWorld) noReply(ch chan *nats.Msg, what string) {
 func (w *secWorld) audited(id string, n int) nodeagent.AuditRecord {
 	w.t.Helper()
 	var got []nodeagent.AuditRecord
-	secEventually(w.t, "audit line for "+id, func() bool {
+	testkit.WaitFor(w.t, 5*time.Second, "audit line for "+id, func() bool {
 		got = got[:0]
 		for _, r := range w.audit.records() {
 			if r.RequestID == id {
