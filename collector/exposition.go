@@ -33,15 +33,20 @@ var textEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
 // helpEscaper escapes a HELP text.
 var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 
-// labelRenderer renders label sets as exposition text, rendering each
-// shared label pair once.
+// labelRenderer renders label sets as exposition text, rendering (and
+// checking) each shared label pair once.
 type labelRenderer struct {
-	pairs map[*dto.LabelPair]string
+	pairs map[*dto.LabelPair]renderedPair
 	b     []byte
 }
 
+type renderedPair struct {
+	text  string // a="x"
+	valid bool   // the value is UTF-8
+}
+
 func newLabelRenderer() *labelRenderer {
-	return &labelRenderer{pairs: map[*dto.LabelPair]string{}}
+	return &labelRenderer{pairs: map[*dto.LabelPair]renderedPair{}}
 }
 
 // render returns `{a="x",b="y"}` for labels (sorted by name already), or ""
@@ -59,11 +64,11 @@ func (r *labelRenderer) render(labels []*dto.LabelPair) (string, bool) {
 		}
 		t, seen := r.pairs[p]
 		if !seen {
-			t = p.GetName() + `="` + textEscaper.Replace(p.GetValue()) + `"`
+			t = renderedPair{p.GetName() + `="` + textEscaper.Replace(p.GetValue()) + `"`, utf8.ValidString(p.GetValue())}
 			r.pairs[p] = t
 		}
-		ok = ok && utf8.ValidString(p.GetValue())
-		r.b = append(r.b, t...)
+		ok = ok && t.valid
+		r.b = append(r.b, t.text...)
 	}
 	r.b = append(r.b, '}')
 	return string(r.b), ok

@@ -229,6 +229,51 @@ func cmpLabels(a, b []*dto.LabelPair) int {
 	return cmp.Compare(len(a), len(b))
 }
 
+// labelOrder returns the positions 0..n-1 in cmpLabels order of the label
+// sets labels(i). It compares one string per set, the values joined by NUL
+// bytes, rather than chasing three pointers per label on every comparison:
+// at hundreds of thousands of sets spread over a large heap those pointers
+// are cache misses. As NUL sorts below every other byte, the joined strings
+// sort as cmpLabels does; a value that holds a NUL itself sends the whole
+// sort to cmpLabels.
+func labelOrder(n int, labels func(int) []*dto.LabelPair) []int32 {
+	keys := make([]string, n)
+	joined := true
+	var buf []byte
+	for i := range keys {
+		buf = buf[:0]
+		for j, l := range labels(i) {
+			if j > 0 {
+				buf = append(buf, 0)
+			}
+			v := l.GetValue()
+			joined = joined && strings.IndexByte(v, 0) < 0
+			buf = append(buf, v...)
+		}
+		keys[i] = string(buf)
+	}
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if joined {
+		slices.SortFunc(order, func(i, j int32) int { return strings.Compare(keys[i], keys[j]) })
+	} else {
+		slices.SortFunc(order, func(i, j int32) int { return cmpLabels(labels(int(i)), labels(int(j))) })
+	}
+	return order
+}
+
+// sortByLabels sorts s in cmpLabels order of labels(x).
+func sortByLabels[T any](s []T, labels func(T) []*dto.LabelPair) []T {
+	order := labelOrder(len(s), func(i int) []*dto.LabelPair { return labels(s[i]) })
+	out := make([]T, len(s))
+	for i, o := range order {
+		out[i] = s[o]
+	}
+	return out
+}
+
 // famIndex is one family's series in exposition order.
 type famIndex struct {
 	spec  *famSpec
@@ -259,9 +304,9 @@ func (f *fleetCollector) buildIndex() []famIndex {
 			}
 		}
 	}
-	slices.SortFunc(nodes, func(a, b *node) int { return cmpLabels(a.labels, b.labels) })
-	slices.SortFunc(checks, func(a, b *entry) int { return cmpLabels(a.base, b.base) })
-	slices.SortFunc(probes, func(a, b *entry) int { return cmpLabels(a.base, b.base) })
+	nodes = sortByLabels(nodes, func(n *node) []*dto.LabelPair { return n.labels })
+	byBase := func(e *entry) []*dto.LabelPair { return e.base }
+	checks, probes = sortByLabels(checks, byBase), sortByLabels(probes, byBase)
 
 	// Each family's size is known before anything is added, so the slices
 	// (hundreds of thousands of slots at 10,000 nodes) are allocated once.
@@ -324,12 +369,7 @@ func (f *fleetCollector) buildIndex() []famIndex {
 	for k, more := range map[slotKind][]slot{sCheckRuns: runs, sCheckPerf: perf, sProbeStep: steps} {
 		// Sorting positions rather than the slots themselves moves 4 bytes
 		// per swap instead of a whole slot.
-		order := make([]int32, len(more))
-		for i := range order {
-			order[i] = int32(i)
-		}
-		slices.SortFunc(order, func(i, j int32) int { return cmpLabels(more[i].labels, more[j].labels) })
-		for _, i := range order {
+		for _, i := range labelOrder(len(more), func(i int) []*dto.LabelPair { return more[i].labels }) {
 			add(&more[i], k)
 		}
 	}
