@@ -65,7 +65,7 @@ func decodeRequest(b []byte, r *Request) bool {
 		case "filter":
 			var v json.RawMessage
 			// {} leaves the filter as it is, as encoding/json does; a
-			// filter with terms is rare enough for encoding/json.
+			// filter with terms goes to encoding/json on its own.
 			ok := s.object(&v) && (isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil)
 			return kFilter, ok
 		}
