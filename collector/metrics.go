@@ -264,7 +264,7 @@ func labelOrder(n int, labels func(int) []*dto.LabelPair) []int32 {
 	return order
 }
 
-// sortByLabels sorts s in cmpLabels order of labels(x).
+// sortByLabels returns a copy of s in cmpLabels order of labels(x).
 func sortByLabels[T any](s []T, labels func(T) []*dto.LabelPair) []T {
 	order := labelOrder(len(s), func(i int) []*dto.LabelPair { return labels(s[i]) })
 	out := make([]T, len(s))
