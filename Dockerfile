@@ -8,7 +8,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/pulse ./cmd/pulse
+# --build-arg TAGS=agentonly builds the agent-only pulse, for node images.
+ARG TAGS=""
+RUN CGO_ENABLED=0 go build -tags "$TAGS" -trimpath -ldflags="-s -w" -o /out/pulse ./cmd/pulse
 
 FROM debian:bookworm-slim
 # Real Nagios plugins for nrpe checks beside pulse's native builtins, and
