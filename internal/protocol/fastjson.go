@@ -63,11 +63,10 @@ func decodeRequest(b []byte, r *Request) bool {
 			r.TTL = int(n)
 			return kTTL, ok
 		case "filter":
-			var v json.RawMessage
 			// {} leaves the filter as it is, as encoding/json does; a
 			// filter with terms goes to encoding/json on its own.
-			ok := s.object(&v) && (isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil)
-			return kFilter, ok
+			v, ok := s.rawObject()
+			return kFilter, ok && (isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil)
 		}
 		return 0, false
 	})
@@ -236,9 +235,18 @@ func (s *scanner) int() (int64, bool) {
 	return n, true
 }
 
-// object copies the object at s.i into dst, once encoding/json confirms
-// it is valid.
+// object copies the object at s.i into dst.
 func (s *scanner) object(dst *json.RawMessage) bool {
+	v, ok := s.rawObject()
+	if ok {
+		*dst = append(json.RawMessage(nil), v...)
+	}
+	return ok
+}
+
+// rawObject returns the bytes of the object at s.i, once encoding/json
+// confirms it is valid.
+func (s *scanner) rawObject() ([]byte, bool) {
 	s.space()
 	start, depth := s.i, 0
 	for j := start; j < len(s.b); j++ {
@@ -256,19 +264,18 @@ func (s *scanner) object(dst *json.RawMessage) bool {
 			if depth == 0 {
 				v := s.b[start : j+1]
 				if v[0] != '{' || !json.Valid(v) {
-					return false
+					return nil, false
 				}
 				s.i = j + 1
-				*dst = append(json.RawMessage(nil), v...)
-				return true
+				return v, true
 			}
 		default:
 			if depth == 0 {
-				return false // not an object
+				return nil, false // not an object
 			}
 		}
 	}
-	return false
+	return nil, false
 }
 
 func isEmptyObject(v []byte) bool {
@@ -282,7 +289,7 @@ func isEmptyObject(v []byte) bool {
 func encodeReply(r *Reply) ([]byte, bool) {
 	if !plain(r.RequestID) || !plain(r.Identity) || !plain(r.Agent) || !plain(r.Action) ||
 		!plain(r.StatusMsg) || !plain(r.PublicKey) || !plain(r.Signature) || !compactASCII(r.Data) ||
-		r.Time.Location() != time.UTC || r.Time.Year() < 0 || r.Time.Year() > 9999 {
+		r.Time.Location() != time.UTC || uint(r.Time.Year()) > 9999 {
 		return nil, false
 	}
 	b := make([]byte, 0, 160+len(r.RequestID)+len(r.Identity)+len(r.StatusMsg)+len(r.Data)+len(r.PublicKey)+len(r.Signature))
