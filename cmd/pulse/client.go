@@ -50,6 +50,9 @@ type clientFlags struct {
 	// prints when nobody answered.
 	signed  bool
 	keyName string
+	// noMatch is set when collector discovery found nodes, none of which
+	// matches the filter.
+	noMatch bool
 }
 
 func addClientFlags(c *cobra.Command, f *clientFlags) {
@@ -58,8 +61,8 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.StringVar(&f.collective, "collective", "pulse", "collective (subject namespace) to talk to")
 	fs.StringVar(&f.configFile, "config", defaultClientConfig(), "client config file (YAML of flag names to values)")
 	fs.BoolVar(&f.json, "json", false, "print machine-readable JSON")
-	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "how long to wait for replies")
-	fs.DurationVar(&f.discoveryTimeout, "discovery-timeout", 2*time.Second, "longest broadcast discovery")
+	secondsVar(fs, &f.timeout, "timeout", 5*time.Second, "how long to wait for replies")
+	secondsVar(fs, &f.discoveryTimeout, "discovery-timeout", 2*time.Second, "longest broadcast discovery")
 	fs.DurationVar(&f.quiet, "discovery-quiet", 300*time.Millisecond, "end discovery once no new node answered for this long")
 	fs.StringVar(&f.nodesFile, "nodes", "", "file of node identities, one per line, to target instead of discovering")
 	fs.StringVar(&f.discovery, "discovery", "broadcast", "how to find the targets: broadcast (ask the bus) or collector (every node the collector knows, so silent ones are named)")
@@ -67,7 +70,7 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.StringVar(&f.limit, "limit", "", "act on at most N or N% of the discovered nodes")
 	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
 	addFilterFlags(c, &f.filterFlags)
-	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key `pulse demo` wrote)")
+	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key that pulse demo wrote)")
 	fs.StringVar(&f.nodeKeysFile, "node-keys", "", "YAML list of node identities and keys; replies not signed by the node's key are dropped")
 	fs.StringVar(&f.transport.CAFile, "tls-ca", "", "CA file that signs the NATS server certificate (turns on TLS)")
 	fs.StringVar(&f.transport.CertFile, "tls-cert", "", "client certificate for NATS")
@@ -83,7 +86,7 @@ func addBatchFlags(c *cobra.Command, f *clientFlags) {
 	fs := c.Flags()
 	fs.StringVar(&f.display, "display", "all", "which replies to print: ok, failed or all")
 	fs.StringVar(&f.batch, "batch", "", "act on N or N% of the nodes at a time")
-	fs.DurationVar(&f.batchSleep, "batch-sleep", time.Second, "pause between batches")
+	secondsVar(fs, &f.batchSleep, "batch-sleep", time.Second, "pause between batches")
 	fs.BoolVar(&f.batchHalt, "batch-halt-on-failure", false, "stop after a batch in which a node failed or did not answer")
 }
 
@@ -139,7 +142,7 @@ type filterFlags struct {
 
 func addFilterFlags(c *cobra.Command, f *filterFlags) {
 	fs := c.Flags()
-	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "az=eu-west-1a role=web" (a bare word is a class)`)
+	fs.StringArrayVarP(&f.with, "with", "W", nil, `fact and class filter, e.g. "cluster=alfa role::web" (a term with an operator is a fact, a bare word a class)`)
 	fs.StringArrayVarP(&f.facts, "with-fact", "F", nil, "fact filter: name=value, != < > <= >=, =~regex or =/regex/")
 	fs.StringArrayVarP(&f.identities, "with-identity", "I", nil, "identity filter, exact or /regex/")
 	fs.StringArrayVarP(&f.classes, "with-class", "C", nil, "class filter, exact or /regex/")
@@ -181,6 +184,15 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 		if nodes == nil {
 			nodes = []string{}
 		}
+		if len(nodes) == 0 && !spec.Empty() {
+			// Nothing matched: the collector's whole fleet says whether
+			// that is the filter or an empty registry.
+			all, err := (&collector.APIClient{Base: f.collectorURL}).Discover(filter.Spec{})
+			if err != nil {
+				return c, fmt.Errorf("--discovery collector: %w", err)
+			}
+			f.noMatch = len(all) > 0
+		}
 		c.Nodes = nodes
 	case f.discovery != "broadcast" && f.discovery != "collector":
 		return c, usage("--discovery must be broadcast or collector, not %q", f.discovery)
@@ -190,7 +202,7 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 		if err != nil {
 			return c, usageError{err}
 		}
-		c.Nodes = nodes
+		c.Nodes, c.NarrowNodes = nodes, true
 	}
 	return c, nil
 }
@@ -234,11 +246,16 @@ func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 	return rpc.New(nc, opts), nc.Close, nil
 }
 
+// noMatchLine is what a command prints instead of waiting when nodes
+// answered discovery but none matches the filter.
+const noMatchLine = "No request sent, no node matches the filter"
+
 // finish is the package-level finish plus a hint when nobody answered:
 // agents that require signatures ignore unsigned or untrusted requests
-// without a word, so silence is the only sign the user gets.
+// without a word, so silence is the only sign the user gets. A filter that
+// matched no node is not silence, and gets no hint.
 func (f *clientFlags) finish(w io.Writer, res *rpc.Result) error {
-	if len(res.Replies) == 0 {
+	if len(res.Replies) == 0 && !res.NoMatch {
 		if !f.signed {
 			fmt.Fprintf(w, "hint: no reply, and this request was not signed (no key in %v). Agents that require signatures ignore unsigned requests: create a key with `pulse keys init` and have its public key added to the agents' trusted keys.\n", security.KeyCandidates(f.keyFile))
 		} else {

@@ -60,7 +60,7 @@ func pingJSON(res *rpc.Result) any {
 	for _, r := range res.Replies {
 		nodes = append(nodes, node{r.Identity, float64(r.RTT) / float64(time.Millisecond)})
 	}
-	return map[string]any{"replies": nodes, "count": len(nodes), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}
+	return map[string]any{"replies": nodes, "count": len(nodes), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration)}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -73,7 +73,11 @@ func (f *clientFlags) do(c *cobra.Command, cl *rpc.Client, agent, action string,
 		return nil, err
 	}
 	call.Progress = progress(c, f)
-	return cl.Do(c.Context(), call)
+	res, err := cl.Do(c.Context(), call)
+	if err == nil && f.noMatch {
+		res.NoMatch = true
+	}
+	return res, err
 }
 
 // output prints asJSON with --json, else what render writes, and returns
@@ -81,6 +85,10 @@ func (f *clientFlags) do(c *cobra.Command, cl *rpc.Client, agent, action string,
 func (f *clientFlags) output(c *cobra.Command, res *rpc.Result, asJSON any, render func(io.Writer)) error {
 	if f.json {
 		return printJSONThen(c.OutOrStdout(), asJSON, f.finish(c.ErrOrStderr(), res))
+	}
+	if res.NoMatch {
+		fmt.Fprintln(c.OutOrStdout(), noMatchLine)
+		return exitError{exitFailed}
 	}
 	render(c.OutOrStdout())
 	return f.finish(c.ErrOrStderr(), res)
@@ -116,7 +124,7 @@ func newFactsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			report := map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "duration_ms": ms(res.Duration)}
+			report := map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration)}
 			return f.output(c, res, report, func(w io.Writer) { rpc.RenderFacts(w, args[0], res, verbose) })
 		})
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")

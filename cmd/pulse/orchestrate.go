@@ -17,19 +17,13 @@ import (
 var packageActions = []string{"install", "uninstall", "purge", "update", "status", "checkupdates"}
 
 func newPackageCmd() *cobra.Command {
-	return clientCmd("package ACTION [PACKAGE]", "Install, remove, update or inspect a package on every matching node ("+strings.Join(packageActions, ", ")+")",
-		cobra.RangeArgs(1, 2), true,
+	cmd := clientCmd("package ACTION [PACKAGE]", "Install, remove, update or inspect a package on every matching node ("+strings.Join(packageActions, ", ")+")",
+		func(_ *cobra.Command, args []string) error { _, _, err := packageArgs(args); return err }, true,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
-			action := args[0]
-			if !slices.Contains(packageActions, action) {
-				return usage("unknown package action %q; use one of %s", action, strings.Join(packageActions, ", "))
-			}
+			action, name, _ := packageArgs(args)
 			var data map[string]string
-			if action != "checkupdates" {
-				if len(args) != 2 {
-					return usage("pulse package %s needs a package name", action)
-				}
-				data = map[string]string{"package": args[1]}
+			if name != "" {
+				data = map[string]string{"package": name}
 			}
 			return runAndSummarize(c, f, cl, "package", action, data, func(w *summaryWriter, res *rpc.Result) {
 				if action == "checkupdates" {
@@ -48,21 +42,35 @@ func newPackageCmd() *cobra.Command {
 				w.summary("Ensure", rpc.Summarize(res, "ensure"))
 			})
 		})
+	cmd.Long = cmd.Short + ".\n\nThe action and the package may come in either order, as mco took them: pulse package status httpd, pulse package httpd status."
+	return cmd
+}
+
+// packageArgs reads `package ACTION PACKAGE` in either order, or
+// `package checkupdates`.
+func packageArgs(args []string) (action, name string, err error) {
+	switch len(args) {
+	case 1:
+		if args[0] == "checkupdates" {
+			return args[0], "", nil
+		}
+		if slices.Contains(packageActions, args[0]) {
+			return "", "", usage("pulse package %s needs a package name", args[0])
+		}
+		return "", "", usage("pulse package %s needs an action: one of %s", args[0], strings.Join(packageActions, ", "))
+	case 2:
+		return actionAndName("package", packageActions, args[0], args[1])
+	}
+	return "", "", usage("pulse package takes an action and a package, got %d arguments", len(args))
 }
 
 var serviceActions = []string{"start", "stop", "restart", "reload", "status"}
 
 func newServiceCmd() *cobra.Command {
-	return clientCmd("service SERVICE ACTION", "Start, stop, restart, reload or inspect a service on every matching node",
-		cobra.ExactArgs(2), true,
+	cmd := clientCmd("service SERVICE ACTION", "Start, stop, restart, reload or inspect a service on every matching node",
+		func(_ *cobra.Command, args []string) error { _, _, err := serviceArgs(args); return err }, true,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
-			name, action := args[0], args[1]
-			if !slices.Contains(serviceActions, action) {
-				if slices.Contains(serviceActions, name) {
-					return usage("pulse service takes the service first, as mco does: pulse service %s %s", action, name)
-				}
-				return usage("unknown service action %q; use one of %s", action, strings.Join(serviceActions, ", "))
-			}
+			action, name, _ := serviceArgs(args)
 			return runAndSummarize(c, f, cl, "service", action, map[string]string{"service": name}, func(w *summaryWriter, res *rpc.Result) {
 				rpc.RenderLine(w, res, rpc.Display(f.display), func(_ *rpc.Reply, d map[string]any) string {
 					s := rpc.FormatValue(d["status"])
@@ -74,6 +82,32 @@ func newServiceCmd() *cobra.Command {
 				w.summary("Service Status", rpc.Summarize(res, "status"))
 			})
 		})
+	cmd.Long = cmd.Short + ".\n\nThe service and the action may come in either order, as mco took them: pulse service httpd status, pulse service status httpd."
+	return cmd
+}
+
+// serviceArgs reads `service SERVICE ACTION` in either order.
+func serviceArgs(args []string) (action, name string, err error) {
+	if len(args) != 2 {
+		return "", "", usage("pulse service takes a service and an action, got %d arguments", len(args))
+	}
+	return actionAndName("service", serviceActions, args[0], args[1])
+}
+
+// actionAndName reads the two words of `package` and `service` in either
+// order, as mco did: the word that is an action is the action. Two actions
+// are ambiguous and refused rather than guessed.
+func actionAndName(cmd string, actions []string, a, b string) (action, name string, err error) {
+	aIsAction, bIsAction := slices.Contains(actions, a), slices.Contains(actions, b)
+	switch {
+	case aIsAction && bIsAction:
+		return "", "", usage("pulse %s %s %s is ambiguous: both words are actions; for a %s really named %q use pulse rpc %s %s %s=%s", cmd, a, b, cmd, b, cmd, a, cmd, b)
+	case aIsAction:
+		return a, b, nil
+	case bIsAction:
+		return b, a, nil
+	}
+	return "", "", usage("pulse %s %s %s names no action; use one of %s", cmd, a, b, strings.Join(actions, ", "))
 }
 
 func newNRPECmd() *cobra.Command {
@@ -120,8 +154,12 @@ func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, ac
 		return err
 	}
 	if !f.json && len(res.Targets) == 0 {
+		if res.NoMatch {
+			fmt.Fprintln(c.OutOrStdout(), noMatchLine)
+			return exitError{exitFailed}
+		}
 		fmt.Fprintln(c.OutOrStdout(), "No request sent, we did not discover any nodes.")
-		return exitError{exitFailed}
+		return f.finish(c.ErrOrStderr(), res)
 	}
 	return f.output(c, res, res, func(out io.Writer) {
 		w := &summaryWriter{&strings.Builder{}}

@@ -70,6 +70,12 @@ type Call struct {
 	// Nodes, when set, is the target set: no broadcast discovery is done and
 	// every node in it that does not answer is reported as silent.
 	Nodes []string
+	// NarrowNodes says Nodes is a plain list the filter was not applied to
+	// (--nodes FILE): with a filter, a discovery round first drops the
+	// listed nodes that answer but do not match, so a filter that matches
+	// none of them sends nothing instead of waiting for silence. Listed
+	// nodes that do not answer discovery stay targets, to be named silent.
+	NarrowNodes bool
 	// Timeout is how long to wait for replies after the last request of a
 	// batch was sent (default 5s).
 	Timeout time.Duration
@@ -122,11 +128,18 @@ type Result struct {
 	NoResponse []string `json:"no_response"`
 	// Halted is set when HaltOnFailure stopped a batched run early; Skipped
 	// names the nodes never sent to.
-	Halted        bool          `json:"halted,omitempty"`
-	Skipped       []string      `json:"skipped,omitempty"`
-	Forged        int           `json:"forged,omitempty"`
+	Halted  bool     `json:"halted,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
+	Forged  int      `json:"forged,omitempty"`
+	// Fleet counts the nodes that answered the unfiltered ping sent beside
+	// a filtered discovery (0 without a filter). NoMatch is set when nodes
+	// answered it but none matched the filter: no request was sent.
+	Fleet         int           `json:"fleet,omitempty"`
+	NoMatch       bool          `json:"no_match,omitempty"`
 	DiscoveryTime time.Duration `json:"discovery_ns"`
 	Duration      time.Duration `json:"duration_ns"`
+	// heard holds the nodes that answered the unfiltered ping.
+	heard map[string]bool
 }
 
 // OK reports whether every target answered with status OK.
@@ -171,18 +184,24 @@ func (c *Call) defaults() {
 // Discover finds the nodes matching spec by broadcasting rpcutil#ping and
 // collecting replies until none arrived for quiet, bounded by timeout.
 func (c *Client) Discover(ctx context.Context, spec filter.Spec, timeout, quiet time.Duration) ([]string, error) {
-	call := Call{Agent: "rpcutil", Action: "ping", Filter: spec, DiscoveryTimeout: timeout, Quiet: quiet}
-	call.defaults()
-	res, err := c.broadcast(ctx, &call)
+	res, err := c.discover(ctx, spec, timeout, quiet)
 	if err != nil {
 		return nil, err
 	}
-	// broadcast sorts its replies, so Targets is already in order.
 	return res.Targets, nil
 }
 
+func (c *Client) discover(ctx context.Context, spec filter.Spec, timeout, quiet time.Duration) (*Result, error) {
+	call := Call{Agent: "rpcutil", Action: "ping", Filter: spec, DiscoveryTimeout: timeout, Quiet: quiet}
+	call.defaults()
+	// broadcast sorts its replies, so Targets is already in order.
+	return c.broadcast(ctx, &call)
+}
+
 // Do runs call: discovery (unless Nodes is set or the call is a ping),
-// then the request, in batches when asked.
+// then the request, in batches when asked. When nodes answered discovery
+// but none matched the filter, the Result has NoMatch set and no request
+// was sent.
 func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 	call.defaults()
 	if _, err := filter.Compile(call.Filter); err != nil {
@@ -200,16 +219,23 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 		}
 		res.Duration = time.Since(start)
 		res.DiscoveryTime = res.Duration
+		res.NoMatch = len(res.Replies) == 0 && res.Fleet > 0
 		return res, nil
 	}
-	targets := call.Nodes
-	discovered := targets == nil
-	if discovered {
-		ids, err := c.Discover(ctx, call.Filter, call.DiscoveryTimeout, call.Quiet)
+	targets, fleet := call.Nodes, 0
+	switch {
+	case targets == nil:
+		d, err := c.discover(ctx, call.Filter, call.DiscoveryTimeout, call.Quiet)
 		if err != nil {
 			return nil, fmt.Errorf("discovery: %w", err)
 		}
-		targets = ids
+		targets, fleet = d.Targets, d.Fleet
+	case call.NarrowNodes && !call.Filter.Empty():
+		d, err := c.discover(ctx, call.Filter, call.DiscoveryTimeout, call.Quiet)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
+		}
+		targets, fleet = narrow(targets, d), d.Fleet
 	}
 	discoveryTime := time.Since(start)
 	targets = dedupe(targets)
@@ -222,8 +248,9 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 			targets = targets[:n]
 		}
 	}
-	res := &Result{Agent: call.Agent, Action: call.Action, Targets: targets, DiscoveryTime: discoveryTime}
+	res := &Result{Agent: call.Agent, Action: call.Action, Targets: targets, DiscoveryTime: discoveryTime, Fleet: fleet}
 	if len(targets) == 0 {
+		res.NoMatch = fleet > 0
 		res.Duration = time.Since(start)
 		return res, nil
 	}
@@ -397,15 +424,40 @@ func (col *collector) close() {
 
 // broadcast publishes one request to every agent and collects replies until
 // none arrived for Quiet, bounded by DiscoveryTimeout.
+//
+// Agents that do not match a filter stay silent, so a filter that matches
+// nothing looks like a dead bus or an untrusted key, and waits the whole
+// DiscoveryTimeout. A filtered request therefore goes out with an
+// unfiltered rpcutil#ping beside it: the nodes that answer that are the
+// fleet that heard us, their replies keep the quiet window going as
+// matching replies do, and the Result counts them in Fleet. Discovery then
+// ends a quiet window after the fleet answered, whether or not any node
+// matched.
 func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
 	col, inbox, b, err := c.listen(call)
 	if err != nil {
 		return nil, err
 	}
 	defer col.close()
+	var fleet *collector
+	var fleetInbox string
+	var fleetMsg []byte
+	if !call.Filter.Empty() {
+		if fleet, fleetInbox, fleetMsg, err = c.listen(&Call{Agent: "rpcutil", Action: "ping", TTL: call.TTL}); err != nil {
+			return nil, err
+		}
+		defer fleet.close()
+	}
 
 	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Agent(call.Agent), Reply: inbox, Data: b}); err != nil {
 		return nil, fmt.Errorf("publish request: %w", err)
+	}
+	var fleetCh chan *Reply // nil, so never ready, without a filter
+	if fleet != nil {
+		if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Agent("rpcutil"), Reply: fleetInbox, Data: fleetMsg}); err != nil {
+			return nil, fmt.Errorf("publish discovery ping: %w", err)
+		}
+		fleetCh = fleet.ch
 	}
 	if err := c.nc.Flush(); err != nil {
 		return nil, fmt.Errorf("flush request (is NATS reachable?): %w", err)
@@ -414,8 +466,13 @@ func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
 	defer deadline.Stop()
 	quiet := time.NewTimer(call.DiscoveryTimeout)
 	defer quiet.Stop()
+	pending := func() bool {
+		return len(col.ch) > 0 || len(col.raw) > 0 || fleet != nil && (len(fleet.ch) > 0 || len(fleet.raw) > 0)
+	}
 loop:
 	for {
+		var m *Reply
+		var from *collector
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -424,22 +481,30 @@ loop:
 		case <-quiet.C:
 			// A starved client can find the window over while replies
 			// wait in its queues; those are not silence.
-			if len(col.ch) > 0 || len(col.raw) > 0 {
+			if pending() {
 				quiet.Reset(call.Quiet)
 				continue
 			}
 			break loop
-		case m := <-col.ch:
-			if col.take(m) {
-				// The window grows with the time replies have been
-				// arriving, so a large fleet answering over seconds on a
-				// busy client is not cut off by one short gap.
-				quiet.Reset(max(call.Quiet, time.Since(col.sent)/4))
-			}
+		case m = <-col.ch:
+			from = col
+		case m = <-fleetCh:
+			from = fleet
+		}
+		if from.take(m) {
+			// The window grows with the time replies have been
+			// arriving, so a large fleet answering over seconds on a
+			// busy client is not cut off by one short gap.
+			quiet.Reset(max(call.Quiet, time.Since(col.sent)/4))
 		}
 	}
 	sortReplies(col.replies)
-	return &Result{Agent: call.Agent, Action: call.Action, Replies: col.replies, Targets: identities(col.replies), NoResponse: []string{}, Forged: int(col.forged.Load())}, nil
+	res := &Result{Agent: call.Agent, Action: call.Action, Replies: col.replies, Targets: identities(col.replies), NoResponse: []string{}, Forged: int(col.forged.Load())}
+	if fleet != nil {
+		res.Fleet, res.heard = len(fleet.replies), fleet.seen
+		res.Forged += int(fleet.forged.Load())
+	}
+	return res, nil
 }
 
 // directed sends the request to each node's own subject and waits until all
@@ -522,6 +587,23 @@ func identities(r []*Reply) []string {
 		ids[i] = rep.Identity
 	}
 	return ids
+}
+
+// narrow keeps the listed nodes that matched discovery d, and those that
+// did not answer its unfiltered ping at all: only a node that answered and
+// did not match is known not to be wanted.
+func narrow(nodes []string, d *Result) []string {
+	matched := map[string]bool{}
+	for _, id := range d.Targets {
+		matched[id] = true
+	}
+	out := []string{}
+	for _, n := range nodes {
+		if matched[n] || !d.heard[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func dedupe(s []string) []string {
