@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
@@ -44,7 +45,7 @@ func startFleet(ctx context.Context, url string, n int, log *slog.Logger) (*flee
 	f := &fleet{agents: make([]*simAgent, n)}
 	err := forEach(n, func(i int) error {
 		spec := specs[i]
-		nc, err := nodeagent.Connect([]string{url}, spec.Identity, log)
+		nc, err := bus.Connect(bus.Config{URLs: []string{url}, Name: spec.Identity}, log)
 		if err != nil {
 			return err
 		}

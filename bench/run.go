@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
@@ -41,7 +40,7 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	out := opts.Out
 	fmt.Fprintf(out, "== %d nodes, broker %s (%s)\n", n, srv.kind, srv.url)
 
-	client, err := nats.Connect(srv.url, nats.Name("pulse-bench-client"))
+	client, err := bus.Dial(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-client"})
 	if err != nil {
 		return nil, fmt.Errorf("connect the bench client to %s: %w", srv.url, err)
 	}
@@ -79,7 +78,7 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	// hears every agent's start-up registration, so no node appears
 	// later, when the agent's next heartbeat comes, and changes the set of
 	// series between the scrapes measured below.
-	colConn, err := nats.Connect(srv.url, nats.Name("pulse-bench-collector"))
+	colConn, err := bus.Connect(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-collector"}, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("connect the collector to %s: %w", srv.url, err)
 	}

@@ -5,12 +5,15 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
 )
 
 // Config is the collector's YAML file (`pulse collector --config`).
 type Config struct {
-	NATS            []string    `yaml:"nats"`
+	// NATS is how the collector reaches the bus: URLs, TLS, credentials
+	// (the same block as the agent's; a plain list of URLs also works).
+	NATS            bus.Config  `yaml:"nats"`
 	Collective      string      `yaml:"collective"`
 	Listen          string      `yaml:"listen"`
 	Labels          []LabelRule `yaml:"labels"`
@@ -46,11 +49,15 @@ type Config struct {
 // LoadConfig reads a collector config; errors name the file and line.
 func LoadConfig(path string) (*Config, error) {
 	var c Config
-	if err := config.Load(path, &c); err != nil {
+	doc, err := config.LoadNode(path, &c)
+	if err != nil {
 		return nil, err
 	}
-	if len(c.NATS) == 0 {
-		c.NATS = []string{"nats://127.0.0.1:4222"}
+	if len(c.NATS.URLs) == 0 {
+		c.NATS.URLs = []string{bus.DefaultURL}
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return nil, config.At(path, config.Find(doc, "nats"), "%v", err)
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9780"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
@@ -37,7 +38,7 @@ func startServer(t *testing.T, n int) (*collector.Server, map[string]*actions.Si
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("node-%02d", i)
 		zone := []string{"eu-west-1a", "eu-west-1b"}[i%2]
-		nc, err := nodeagent.Connect([]string{br.ClientURL()}, id, nil)
+		nc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: id}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func startServer(t *testing.T, n int) (*collector.Server, map[string]*actions.Si
 		}
 		t.Cleanup(a.Stop)
 	}
-	nc, err := nodeagent.Connect([]string{br.ClientURL()}, "collector", nil)
+	nc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "collector"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/demo/shop"
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/probes"
@@ -197,7 +198,7 @@ func (d *Demo) startFleet(ctx context.Context) error {
 	for _, spec := range d.Specs {
 		node := newSimNode(spec, d.opts.ChangeDelay)
 		d.nodes = append(d.nodes, node)
-		nc, err := nodeagent.Connect([]string{d.Broker.ClientURL()}, "pulse agent "+spec.Identity, d.opts.Logger)
+		nc, err := bus.Connect(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse agent " + spec.Identity}, d.opts.Logger)
 		if err != nil {
 			return err
 		}
@@ -228,7 +229,7 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.collectorNC, err = nodeagent.Connect([]string{d.Broker.ClientURL()}, "pulse collector", d.opts.Logger); err != nil {
+	if d.collectorNC, err = bus.Connect(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse collector"}, d.opts.Logger); err != nil {
 		return err
 	}
 	d.ActionToken, d.alertToken = token(), token()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/hostlock"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
@@ -182,7 +183,7 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 	runner := checks.NewRunner(checks.RunnerOptions{Commands: map[string][]string{
 		"check_nginx": {"/usr/lib/nagios/plugins/check_procs", "-c", "1:", "-C", "nginx"},
 	}})
-	nc, err := nodeagent.Connect([]string{d.NATSURL()}, "local nginx host", nil)
+	nc, err := bus.Connect(bus.Config{URLs: []string{d.NATSURL()}, Name: "local nginx host"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/testkit"
@@ -131,7 +132,7 @@ func startCluster(t testing.TB) *cluster {
 // policy, and closes the connection when the test ends.
 func connect(t testing.TB, urls []string, name string) *nats.Conn {
 	t.Helper()
-	nc, err := nodeagent.Connect(urls, name, nil)
+	nc, err := bus.Connect(bus.Config{URLs: urls, Name: name}, nil)
 	if err != nil {
 		t.Fatalf("connect %s to %v: %v", name, urls, err)
 	}

@@ -38,7 +38,7 @@ type Options struct {
 	Identity   string
 	Collective string
 	// Conn is an established NATS connection the agent uses and closes on
-	// Stop. Callers build it with Connect so reconnect behaviour is pulse's.
+	// Stop. Callers build it with bus.Connect so reconnect behaviour is pulse's.
 	Conn    *nats.Conn
 	Facts   FactSource
 	Classes []string

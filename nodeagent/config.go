@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
@@ -24,9 +26,11 @@ import (
 // Unknown keys are errors.
 type Config struct {
 	// Identity defaults to the host name.
-	Identity         string        `yaml:"identity"`
-	Collective       string        `yaml:"collective"`
-	NATS             []string      `yaml:"nats"`
+	Identity   string `yaml:"identity"`
+	Collective string `yaml:"collective"`
+	// NATS is how the agent reaches the bus: URLs, TLS, credentials (the
+	// same block as the collector's; a plain list of URLs also works).
+	NATS             bus.Config    `yaml:"nats"`
 	RegisterInterval time.Duration `yaml:"register_interval"`
 	Facts            FactsConfig   `yaml:"facts"`
 	// ClassesFile is a Puppet classes.txt: one class per line.
@@ -60,8 +64,10 @@ type SecurityConfig struct {
 	Skew time.Duration `yaml:"skew"`
 	// RequireSignatures refuses unsigned requests (default true).
 	RequireSignatures *bool `yaml:"require_signatures"`
-	// NATS holds TLS and credentials for the agent's connection.
-	NATS security.Transport `yaml:"nats"`
+	// NATS is where older configs put the connection's TLS and
+	// credentials; it is still read, and merged into the top-level nats
+	// block, which is the place for them now.
+	NATS *bus.Config `yaml:"nats"`
 }
 
 // requireSignatures applies the default.
@@ -149,8 +155,15 @@ func LoadConfig(path string) (*Config, error) {
 	if !protocol.ValidToken(c.Identity) {
 		return nil, config.At(path, config.Find(doc, "identity"), "identity %q cannot be a NATS subject token: no dots, spaces or wildcards", c.Identity)
 	}
-	if len(c.NATS) == 0 {
-		c.NATS = []string{"nats://127.0.0.1:4222"}
+	if err := c.mergeSecurityNATS(); err != nil {
+		return nil, config.At(path, config.Find(doc, "security", "nats"), "%v", err)
+	}
+	if len(c.NATS.URLs) == 0 {
+		c.NATS.URLs = []string{bus.DefaultURL}
+	}
+	c.NATS.ResolvePaths(filepath.Dir(path))
+	if err := c.NATS.Validate(); err != nil {
+		return nil, config.At(path, config.Find(doc, "nats"), "%v", err)
 	}
 	seen := map[string]bool{}
 	for i, ch := range c.Checks {
@@ -171,7 +184,7 @@ func LoadConfig(path string) (*Config, error) {
 				*p = filepath.Join(filepath.Dir(path), *p)
 			}
 		}
-		for _, p := range []*string{&sc.KeyFile, &sc.TrustFile, &sc.PolicyFile, &sc.NATS.CAFile, &sc.NATS.CertFile, &sc.NATS.KeyFile, &sc.NATS.NKeySeedFile, &sc.NATS.CredsFile} {
+		for _, p := range []*string{&sc.KeyFile, &sc.TrustFile, &sc.PolicyFile} {
 			rel(p)
 		}
 		if sc.requireSignatures() && sc.TrustFile == "" {
@@ -337,17 +350,32 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 	return nil
 }
 
+// mergeSecurityNATS moves the TLS and credentials of an older config's
+// security.nats block into the top-level nats block. Both at once would
+// leave a reader guessing which one counts, so that is an error.
+func (c *Config) mergeSecurityNATS() error {
+	if c.Security == nil || c.Security.NATS == nil {
+		return nil
+	}
+	old := *c.Security.NATS
+	c.Security.NATS = nil
+	if len(old.URLs) > 0 || old.Name != "" || old.ConnectTimeout != 0 {
+		return errors.New("security.nats holds only TLS, credentials and inbox_prefix: put urls, name and connect_timeout in the top-level nats block")
+	}
+	if c.NATS.Secured() || c.NATS.InboxPrefix != "" {
+		return errors.New("NATS TLS and credentials are set both in security.nats and in the top-level nats block: keep the top-level block only")
+	}
+	c.NATS.TLS, c.NATS.Credentials, c.NATS.InboxPrefix = old.TLS, old.Credentials, old.InboxPrefix
+	return nil
+}
+
 // Connect dials the config's NATS servers with its TLS and credentials.
 func (c *Config) Connect(log *slog.Logger) (*nats.Conn, error) {
-	var extra []nats.Option
-	if c.Security != nil {
-		o, err := c.Security.NATS.NATSOptions()
-		if err != nil {
-			return nil, fmt.Errorf("security.nats: %w", err)
-		}
-		extra = o
+	bc := c.NATS
+	if bc.Name == "" {
+		bc.Name = "pulse agent " + c.Identity
 	}
-	return Connect(c.NATS, "pulse agent "+c.Identity, log, extra...)
+	return bus.Connect(bc, log)
 }
 
 // CheckJob schedules an nrpe command as a check; a check that cannot start

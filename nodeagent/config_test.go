@@ -2,8 +2,13 @@ package nodeagent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pulseops/pulse/internal/bus"
 )
 
 func TestLoadConfigExample(t *testing.T) {
@@ -57,5 +62,45 @@ func TestBuildRejectsUnknownCommandAndProvider(t *testing.T) {
 		Checks: []CheckConfig{{Name: "check_nothing"}}}
 	if _, _, err := c.Build(context.Background(), nil); err == nil || !strings.Contains(err.Error(), `nrpe command "check_nothing", which is not configured`) {
 		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+// The connection's TLS and credentials live in the top-level nats block,
+// as in the collector's config; older configs keep them in security.nats,
+// which still works. Relative files are taken from the config's directory.
+func TestLoadConfigNATSBlock(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	block := write("block.yaml", "identity: web-01\nnats:\n  urls: [nats://a:4222]\n  ca_file: ca.pem\n  user: web-01\n  password: pw\n")
+	legacy := write("legacy.yaml", "identity: web-01\nnats: [nats://a:4222]\nsecurity:\n  require_signatures: false\n  nats:\n    ca_file: ca.pem\n    user: web-01\n    password: pw\n")
+	for _, p := range []string{block, legacy} {
+		c, err := LoadConfig(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bus.Config{URLs: []string{"nats://a:4222"}, TLS: bus.TLS{CAFile: filepath.Join(dir, "ca.pem")}, Credentials: bus.Credentials{User: "web-01", Password: "pw"}}
+		if !reflect.DeepEqual(c.NATS, want) {
+			t.Errorf("%s: nats %+v, want %+v", p, c.NATS, want)
+		}
+	}
+	c, err := LoadConfig(write("none.yaml", "identity: web-01\n"))
+	if err != nil || !reflect.DeepEqual(c.NATS.URLs, []string{"nats://127.0.0.1:4222"}) {
+		t.Fatalf("default URL: %+v %v", c, err)
+	}
+	for body, want := range map[string]string{
+		"nats:\n  user: a\n  nkey_seed_file: a.nk\n":                                       "both.yaml:2: nats credentials: set one of user/password, nkey_seed_file or creds_file",
+		"nats:\n  user: a\nsecurity:\n  require_signatures: false\n  nats:\n    user: b\n": "both.yaml:6: NATS TLS and credentials are set both in security.nats and in the top-level nats block: keep the top-level block only",
+		"security:\n  require_signatures: false\n  nats:\n    urls: [nats://a:4222]\n":     "both.yaml:4: security.nats holds only TLS, credentials and inbox_prefix: put urls, name and connect_timeout in the top-level nats block",
+	} {
+		_, err := LoadConfig(write("both.yaml", body))
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%q: got %v, want %s", body, err, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -20,7 +21,7 @@ import (
 // agent: a directed request over NATS, the builtin check_load, the reply.
 func BenchmarkNRPERoundTripPulse(b *testing.B) {
 	br := broker.StartTest(b)
-	nc, err := nodeagent.Connect([]string{br.ClientURL()}, "bench", nil)
+	nc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "bench"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

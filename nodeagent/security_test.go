@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
@@ -110,7 +111,7 @@ func newSecWorld(t *testing.T) *secWorld {
 	}
 	w.svc = actions.NewSimServiceProvider(actions.SimServiceOptions{Delay: -1})
 	nrpe := actions.NewNRPEAgent(checks.NewRunner(checks.RunnerOptions{Commands: map[string][]string{"check_true": {"/bin/true"}}}), nil)
-	anc, err := nodeagent.Connect([]string{w.br.ClientURL()}, "web-01", nil)
+	anc, err := bus.Connect(bus.Config{URLs: []string{w.br.ClientURL()}, Name: "web-01"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,14 +446,10 @@ func TestAgentOverTLSWithCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(br.Shutdown)
-	tr := security.Transport{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, User: "web-01", Password: "a"}
-	opts, err := tr.NATSOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tlsFiles := bus.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
 	violations := make(chan string, 16)
-	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err.Error() }))
-	anc, err := nodeagent.Connect([]string{br.ClientURL()}, "web-01", nil, opts...)
+	anc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "web-01", TLS: tlsFiles, Credentials: bus.Credentials{User: "web-01", Password: "a"}}, nil,
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err.Error() }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,12 +461,7 @@ func TestAgentOverTLSWithCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Stop)
-	ctr := security.Transport{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, User: "alice", Password: "c", InboxPrefix: security.InboxPrefix("alice")}
-	copts, err := ctr.NATSOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cnc, err := nats.Connect(br.ClientURL(), copts...)
+	cnc, err := bus.Dial(bus.Config{URLs: []string{br.ClientURL()}, TLS: tlsFiles, Credentials: bus.Credentials{User: "alice", Password: "c"}, InboxPrefix: bus.InboxPrefix("alice")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/rpc"
@@ -41,11 +42,11 @@ type clientFlags struct {
 	batch      string
 	batchSleep time.Duration
 	batchHalt  bool
-	// Security: the signing key, the node keys replies are checked
-	// against, and NATS TLS and credentials.
+	// Security: the signing key and the node keys replies are checked
+	// against. NATS TLS and credentials are in bus.
 	keyFile      string
 	nodeKeysFile string
-	transport    security.Transport
+	bus          bus.Config
 	// signed records whether connect found a key, for the hint finish
 	// prints when nobody answered.
 	signed  bool
@@ -72,14 +73,23 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	addFilterFlags(c, &f.filterFlags)
 	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key that pulse demo wrote)")
 	fs.StringVar(&f.nodeKeysFile, "node-keys", "", "YAML list of node identities and keys; replies not signed by the node's key are dropped")
-	fs.StringVar(&f.transport.CAFile, "tls-ca", "", "CA file that signs the NATS server certificate (turns on TLS)")
-	fs.StringVar(&f.transport.CertFile, "tls-cert", "", "client certificate for NATS")
-	fs.StringVar(&f.transport.KeyFile, "tls-key", "", "client certificate key for NATS")
-	fs.StringVar(&f.transport.User, "nats-user", "", "NATS user name")
-	fs.StringVar(&f.transport.Password, "nats-password", "", "NATS password (prefer PULSE_NATS_PASSWORD)")
-	fs.StringVar(&f.transport.NKeySeedFile, "nkey", "", "NATS nkey seed file")
-	fs.StringVar(&f.transport.CredsFile, "creds", "", "NATS .creds file")
-	fs.StringVar(&f.transport.InboxPrefix, "inbox-prefix", "", "reply inbox prefix the broker permits this user (default for --nats-user: _INBOX_<user>)")
+	addBusFlags(c, &f.bus)
+}
+
+// addBusFlags are the flags of internal/bus's Config, the same settings as
+// the `nats:` block of the agent's and the collector's config; --nats
+// fills its URLs.
+func addBusFlags(c *cobra.Command, b *bus.Config) {
+	fs := c.Flags()
+	fs.StringVar(&b.CAFile, "tls-ca", "", "CA file that signs the NATS server certificate (turns on TLS)")
+	fs.StringVar(&b.CertFile, "tls-cert", "", "client certificate for NATS")
+	fs.StringVar(&b.KeyFile, "tls-key", "", "client certificate key for NATS")
+	fs.StringVar(&b.User, "nats-user", "", "NATS user name")
+	fs.StringVar(&b.Password, "nats-password", "", "NATS password (prefer PULSE_NATS_PASSWORD)")
+	fs.StringVar(&b.NKeySeedFile, "nkey", "", "NATS nkey seed file")
+	fs.StringVar(&b.CredsFile, "creds", "", "NATS .creds file")
+	fs.StringVar(&b.InboxPrefix, "inbox-prefix", "", "reply inbox prefix the broker permits this user (default for --nats-user: _INBOX_<user>)")
+	fs.DurationVar(&b.ConnectTimeout, "connect-timeout", 3*time.Second, "how long to try to reach NATS")
 }
 
 func addBatchFlags(c *cobra.Command, f *clientFlags) {
@@ -227,16 +237,12 @@ func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 		}
 		opts.VerifyReply = nk.VerifyReply
 	}
-	tr := f.transport
-	if tr.InboxPrefix == "" && tr.User != "" {
-		tr.InboxPrefix = security.InboxPrefix(tr.User)
-	}
-	natsOpts, err := tr.NATSOptions()
-	if err != nil {
+	bc := f.bus
+	bc.URLs, bc.Name = strings.Split(f.natsURL, ","), "pulse client"
+	if _, err := bc.Options(); err != nil {
 		return nil, nil, usageError{err}
 	}
-	natsOpts = append(natsOpts, nats.Name("pulse client"), nats.Timeout(3*time.Second))
-	nc, err := nats.Connect(f.natsURL, natsOpts...)
+	nc, err := bus.Dial(bc)
 	if err != nil {
 		if errors.Is(err, nats.ErrAuthorization) {
 			return nil, nil, fmt.Errorf("NATS at %s refused the login: %w (set --nats-user/--nats-password, --nkey or --creds as the broker's users file says)", f.natsURL, err)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/security"
-	"github.com/pulseops/pulse/nodeagent"
 )
 
 func newCollectorCmd() *cobra.Command {
@@ -47,7 +47,11 @@ func newCollectorCmd() *cobra.Command {
 				}
 				defer audit.Close()
 			}
-			nc, err := nodeagent.Connect(cfg.NATS, "pulse collector", log)
+			bc := cfg.NATS
+			if bc.Name == "" {
+				bc.Name = "pulse collector"
+			}
+			nc, err := bus.Connect(bc, log)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
@@ -30,7 +31,7 @@ func startAgents(b testing.TB, url string, n int) {
 func startSecuredAgents(b testing.TB, url string, n int, sec *security.DemoKeys) {
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("node-%05d", i)
-		nc, err := nodeagent.Connect([]string{url}, id, nil)
+		nc, err := bus.Connect(bus.Config{URLs: []string{url}, Name: id}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,12 +2,12 @@ package security
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -31,13 +31,6 @@ const (
 	RoleAdmin Role = "admin"
 )
 
-// InboxPrefix is the reply-inbox prefix a non-agent user must connect with
-// (nats.CustomInboxPrefix): each user may only subscribe below its own
-// prefix, so one client cannot read the replies sent to another.
-func InboxPrefix(user string) string {
-	return "_INBOX_" + strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(user)
-}
-
 // responseTTL is how long an agent may answer a request it received. It is
 // longer than any sensible request TTL, so slow package installs still get
 // their reply through.
@@ -53,7 +46,7 @@ func Permissions(collective string, role Role, identity string) (*server.Permiss
 		return nil, fmt.Errorf("collective %q is not a valid subject token", collective)
 	}
 	s := protocol.Subjects{Collective: collective}
-	inbox := InboxPrefix(identity) + ".>"
+	inbox := bus.InboxPrefix(identity) + ".>"
 	switch role {
 	case RoleAgent:
 		if !protocol.ValidToken(identity) {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/security"
 )
 
@@ -75,17 +76,14 @@ func securedBroker(t *testing.T) (*broker.Broker, *security.PKI) {
 	return b, pki
 }
 
-func connect(t *testing.T, url string, tr security.Transport, errs *asyncErrs) (*nats.Conn, error) {
+func connect(t *testing.T, url string, tr bus.Config, errs *asyncErrs) (*nats.Conn, error) {
 	t.Helper()
-	opts, err := tr.NATSOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, nats.Timeout(3*time.Second))
+	tr.URLs = []string{url}
+	var opts []nats.Option
 	if errs != nil {
 		opts = append(opts, nats.ErrorHandler(errs.handler))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := bus.Dial(tr, opts...)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}
@@ -95,7 +93,7 @@ func connect(t *testing.T, url string, tr security.Transport, errs *asyncErrs) (
 func TestBrokerRequiresTLSClientCertAndCredentials(t *testing.T) {
 	b, pki := securedBroker(t)
 	url := b.ClientURL()
-	full := security.Transport{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, User: "alice", Password: "pw3", InboxPrefix: security.InboxPrefix("alice")}
+	full := bus.Config{TLS: bus.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, Credentials: bus.Credentials{User: "alice", Password: "pw3"}}
 	if _, err := connect(t, url, full, nil); err != nil {
 		t.Fatalf("a client with certificate and credentials must connect: %v", err)
 	}
@@ -122,7 +120,7 @@ func TestBrokerRequiresTLSClientCertAndCredentials(t *testing.T) {
 func TestAgentPermissions(t *testing.T) {
 	b, pki := securedBroker(t)
 	url := b.ClientURL()
-	base := security.Transport{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
+	base := bus.Config{TLS: bus.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}}
 	agentErrs := &asyncErrs{}
 	a := base
 	a.User, a.Password = "web-01", "pw1"
@@ -131,7 +129,7 @@ func TestAgentPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := base
-	c.User, c.Password, c.InboxPrefix = "alice", "pw3", security.InboxPrefix("alice")
+	c.User, c.Password = "alice", "pw3" // the inbox prefix follows the user
 	client, err := connect(t, url, c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -181,23 +179,6 @@ func TestPermissionsRoles(t *testing.T) {
 	}
 }
 
-func TestTransportOptionErrors(t *testing.T) {
-	for _, tc := range []struct {
-		tr   security.Transport
-		want string
-	}{
-		{security.Transport{User: "a", NKeySeedFile: "x"}, "nats credentials: set one of user/password, nkey_seed_file or creds_file"},
-		{security.Transport{Password: "p"}, "nats credentials: password is set without user"},
-		{security.Transport{CertFile: "c"}, "nats tls: cert_file and key_file go together"},
-		{security.Transport{CAFile: "/nonexistent/ca.pem"}, "read CA file: open /nonexistent/ca.pem: no such file or directory"},
-	} {
-		_, err := tc.tr.NATSOptions()
-		if err == nil || err.Error() != tc.want {
-			t.Errorf("%+v: got %v, want %s", tc.tr, err, tc.want)
-		}
-	}
-}
-
 func TestNKeyUser(t *testing.T) {
 	seed, pub, err := security.GenerateNKey()
 	if err != nil {
@@ -219,7 +200,7 @@ func TestNKeyUser(t *testing.T) {
 	if err := writeFile(seedFile, seed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := connect(t, b.ClientURL(), security.Transport{NKeySeedFile: seedFile, InboxPrefix: security.InboxPrefix("alice")}, nil); err != nil {
+	if _, err := connect(t, b.ClientURL(), bus.Config{Credentials: bus.Credentials{NKeySeedFile: seedFile}, InboxPrefix: bus.InboxPrefix("alice")}, nil); err != nil {
 		t.Fatalf("nkey login: %v", err)
 	}
 	if _, err := nats.Connect(b.ClientURL(), nats.Timeout(3*time.Second)); !errors.Is(err, nats.ErrAuthorization) {
