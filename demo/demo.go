@@ -90,6 +90,8 @@ type Demo struct {
 	shopSrv     *http.Server
 	audit       *os.File
 	cancel      context.CancelFunc
+	// loadDone is closed when the simulated load stopped moving.
+	loadDone chan struct{}
 }
 
 type mapFacts map[string]any
@@ -196,7 +198,10 @@ func (d *Demo) startFleet(ctx context.Context) error {
 		login = p.WithVars(map[string]string{"base_url": d.ShopURL})
 	}
 	for _, spec := range d.Specs {
-		node := newSimNode(spec, d.opts.ChangeDelay)
+		node, err := newSimNode(spec, d.opts.ChangeDelay, filepath.Join(d.opts.Dir, "nodes", spec.Identity))
+		if err != nil {
+			return err
+		}
 		d.nodes = append(d.nodes, node)
 		nc, err := bus.Connect(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse agent " + spec.Identity}, d.opts.Logger)
 		if err != nil {
@@ -221,6 +226,11 @@ func (d *Demo) startFleet(ctx context.Context) error {
 		}
 		d.Agents = append(d.Agents, a)
 	}
+	d.loadDone = make(chan struct{})
+	go func() {
+		defer close(d.loadDone)
+		runLoad(ctx, d.nodes, func(err error) { d.log.Warn("simulated load", "err", err) })
+	}()
 	return nil
 }
 
@@ -298,6 +308,9 @@ func (d *Demo) Stop() {
 	}
 	if d.Broker != nil {
 		d.Broker.Shutdown()
+	}
+	if d.loadDone != nil {
+		<-d.loadDone
 	}
 	if d.tmpDir != "" {
 		_ = os.RemoveAll(d.tmpDir)

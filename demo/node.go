@@ -32,22 +32,38 @@ type simNode struct {
 	packages *actions.SimPackageProvider
 	services *actions.SimServiceProvider
 	runner   *checks.Runner
+	load     *simLoad
 }
 
-func newSimNode(spec NodeSpec, delay time.Duration) *simNode {
+// newSimNode builds a node whose proc and sys files (its load average and
+// CPUs, for check_load) live under root.
+func newSimNode(spec NodeSpec, delay time.Duration, root string) (*simNode, error) {
 	web := spec.Role == "web"
+	// Every node has the base system; web nodes also nginx, running. httpd
+	// is in the repository only, for the walkthrough to install.
+	installed := actions.DefaultSimInstalled()
 	services := map[string]actions.SimService{
-		"cron":  {Running: true, Enabled: true},
-		"sshd":  {Running: true, Enabled: true},
-		"httpd": {Running: web, Enabled: web},
-		"nginx": {Running: web, Enabled: web},
+		"cron": {Running: true, Enabled: true},
+		"sshd": {Running: true, Enabled: true},
 	}
-	n := &simNode{
-		spec:     spec,
-		packages: actions.NewSimPackageProvider(actions.SimPackageOptions{Delay: delay}),
-		services: actions.NewSimServiceProvider(actions.SimServiceOptions{Services: services, Delay: delay}),
+	if web {
+		services["nginx"] = actions.SimService{Running: true, Enabled: true}
+	} else {
+		delete(installed, "nginx")
+	}
+	packages, svcs := actions.NewSimSystem(
+		actions.SimPackageOptions{Installed: installed, Delay: delay},
+		actions.SimServiceOptions{Services: services, Delay: delay})
+	n := &simNode{spec: spec, packages: packages, services: svcs, load: newSimLoad(root, spec.Identity)}
+	cpus, _ := spec.Facts["processorcount"].(float64)
+	if err := n.load.writeCPUs(int(cpus)); err != nil {
+		return nil, err
+	}
+	if err := n.load.step(0, svcs.Running); err != nil {
+		return nil, err
 	}
 	n.runner = checks.NewRunner(checks.RunnerOptions{
+		Root: root,
 		Commands: map[string][]string{
 			"check_load":  {"check_load", "-r", "-w", "4,3,2", "-c", "8,6,4"},
 			"check_nginx": {"check_nginx"},
@@ -58,7 +74,7 @@ func newSimNode(spec NodeSpec, delay time.Duration) *simNode {
 			"check_httpd": n.serviceCheck("httpd"),
 		},
 	})
-	return n
+	return n, nil
 }
 
 // serviceCheck is a native check of a simulated service: CRITICAL while it

@@ -197,13 +197,18 @@ func TestPackageSession(t *testing.T) {
 
 func TestServiceAndNRPE(t *testing.T) {
 	d := fleet(t)
-	out, _, code := pulse(t, d, "service", "httpd", "status")
-	if code != 0 || !strings.Contains(out, "Summary of Service Status: running = 6, stopped = 5") {
+	out, _, code := pulse(t, d, "service", "nginx", "status", "-W", "role=web")
+	if code != 0 || !strings.Contains(out, "Summary of Service Status: running = 6") {
 		t.Fatalf("service status: exit %d\n%s", code, out)
 	}
-	out, _, code = pulse(t, d, "service", "httpd", "start", "-W", "ec2_placement_availability_zone=eu-west-1a", "--display", "failed")
+	// Servers have no nginx package, so no nginx service either.
+	out, _, code = pulse(t, d, "service", "nginx", "start", "-W", "role=server", "--display", "failed")
+	if code != exitFailed || strings.Count(out, "nginx: unrecognized service (its package nginx is not installed)") != 5 {
+		t.Fatalf("service start where the package is absent: exit %d\n%s", code, out)
+	}
+	out, _, code = pulse(t, d, "service", "cron", "restart", "-W", "ec2_placement_availability_zone=eu-west-1a", "--display", "failed")
 	if code != 0 || !strings.Contains(out, "Summary of Service Status: running = 6") || strings.Contains(out, "ip-10-0-1-") {
-		t.Fatalf("service start (display failed shows no node lines): exit %d\n%s", code, out)
+		t.Fatalf("service restart (display failed shows no node lines): exit %d\n%s", code, out)
 	}
 	out, _, code = pulse(t, d, "nrpe", "check_nginx", "-W", "role=web")
 	if code != 0 || !strings.Contains(out, "Summary of Exit Code: OK: 6, WARNING: 0, CRITICAL: 0, UNKNOWN: 0") {

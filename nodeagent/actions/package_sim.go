@@ -24,12 +24,16 @@ type SimPackageOptions struct {
 	Delay time.Duration
 	// Arch is reported for installed packages (default "amd64").
 	Arch string
+	// Changed, when set, is told after a package was installed or
+	// removed, outside the provider's lock.
+	Changed func(name string, installed bool)
 }
 
 // DefaultSimCatalogue returns a fresh copy of the demo repository.
 func DefaultSimCatalogue() map[string][]string {
 	return map[string][]string{
 		"bash":           {"5.2.15-2+b2"},
+		"cron":           {"3.0pl1-162"},
 		"curl":           {"7.88.1-10", "7.88.1-10+deb12u5"},
 		"haproxy":        {"2.6.12-1+deb12u1"},
 		"hello":          {"2.10-3"},
@@ -48,6 +52,7 @@ func DefaultSimCatalogue() map[string][]string {
 func DefaultSimInstalled() map[string]string {
 	return map[string]string{
 		"bash":           "5.2.15-2+b2",
+		"cron":           "3.0pl1-162",
 		"curl":           "7.88.1-10",
 		"nginx":          "1.22.1-9",
 		"openssh-server": "1:9.2p1-2+deb12u2",
@@ -61,6 +66,7 @@ type SimPackageProvider struct {
 	catalogue map[string][]string
 	delay     time.Duration
 	arch      string
+	changed   func(name string, installed bool)
 
 	mu        sync.Mutex // guards installed
 	installed map[string]string
@@ -84,7 +90,21 @@ func NewSimPackageProvider(o SimPackageOptions) *SimPackageProvider {
 	for k, v := range o.Catalogue {
 		cat[k] = slices.Clone(v)
 	}
-	return &SimPackageProvider{catalogue: cat, delay: o.Delay, arch: o.Arch, installed: maps.Clone(o.Installed)}
+	return &SimPackageProvider{catalogue: cat, delay: o.Delay, arch: o.Arch, changed: o.Changed, installed: maps.Clone(o.Installed)}
+}
+
+// Installed reports whether name is installed.
+func (p *SimPackageProvider) Installed(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.installed[name]
+	return ok
+}
+
+func (p *SimPackageProvider) notify(name string, installed bool) {
+	if p.changed != nil {
+		p.changed(name, installed)
+	}
 }
 
 // Name implements PackageProvider.
@@ -146,6 +166,7 @@ func (p *SimPackageProvider) Install(ctx context.Context, name, version string) 
 	p.mu.Lock()
 	p.installed[name] = want
 	p.mu.Unlock()
+	p.notify(name, true)
 	return nil
 }
 
@@ -155,8 +176,12 @@ func (p *SimPackageProvider) Uninstall(ctx context.Context, name string) error {
 		return err
 	}
 	p.mu.Lock()
+	_, was := p.installed[name]
 	delete(p.installed, name)
 	p.mu.Unlock()
+	if was {
+		p.notify(name, false)
+	}
 	return nil
 }
 

@@ -21,6 +21,23 @@ type SimServiceOptions struct {
 	Services map[string]SimService
 	// Delay is how long each change takes; zero means 200ms, negative none.
 	Delay time.Duration
+	// Provides maps a service to the package that provides it, for
+	// NewSimSystem; nil means DefaultSimProvides().
+	Provides map[string]string
+}
+
+// DefaultSimProvides returns which package of the demo repository provides
+// which service.
+func DefaultSimProvides() map[string]string {
+	return map[string]string{
+		"cron":         "cron",
+		"haproxy":      "haproxy",
+		"httpd":        "httpd",
+		"nginx":        "nginx",
+		"postgresql":   "postgresql",
+		"redis-server": "redis-server",
+		"sshd":         "openssh-server",
+	}
 }
 
 // DefaultSimServices returns a fresh copy of the demo node's services, all
@@ -42,8 +59,13 @@ func DefaultSimServices() map[string]SimService {
 type SimServiceProvider struct {
 	delay time.Duration
 
-	mu       sync.Mutex // guards services and failures
+	// provides maps a service to its package; missing names the package
+	// of each service that is absent because its package is.
+	provides map[string]string
+
+	mu       sync.Mutex // guards services, missing and failures
 	services map[string]SimService
+	missing  map[string]string
 	failures map[string]error
 }
 
@@ -55,7 +77,61 @@ func NewSimServiceProvider(o SimServiceOptions) *SimServiceProvider {
 	if o.Delay == 0 {
 		o.Delay = 200 * time.Millisecond
 	}
-	return &SimServiceProvider{delay: o.Delay, services: maps.Clone(o.Services), failures: map[string]error{}}
+	return &SimServiceProvider{delay: o.Delay, services: maps.Clone(o.Services), missing: map[string]string{}, failures: map[string]error{}}
+}
+
+// NewSimSystem returns one simulated node's package manager and init
+// system, linked as on a real node: a service exists only while the package
+// that provides it is installed. Installing the package adds the service,
+// stopped and disabled, as Debian's packages leave a service the node did
+// not ask for; removing the package removes the service; starting a service
+// whose package is absent fails as service(8) does.
+func NewSimSystem(po SimPackageOptions, so SimServiceOptions) (*SimPackageProvider, *SimServiceProvider) {
+	svc := NewSimServiceProvider(so)
+	svc.provides = so.Provides
+	if svc.provides == nil {
+		svc.provides = DefaultSimProvides()
+	}
+	po.Changed = svc.packageChanged
+	pkgs := NewSimPackageProvider(po)
+	for name, pkg := range svc.provides {
+		if !pkgs.Installed(pkg) {
+			delete(svc.services, name)
+			svc.missing[name] = pkg
+		}
+	}
+	return pkgs, svc
+}
+
+// packageChanged adds or removes the services pkg provides.
+func (p *SimServiceProvider) packageChanged(pkg string, installed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, from := range p.provides {
+		if from != pkg {
+			continue
+		}
+		_, exists := p.services[name]
+		switch {
+		case installed && !exists:
+			p.services[name] = SimService{}
+			delete(p.missing, name)
+		case !installed && exists:
+			delete(p.services, name)
+			p.missing[name] = pkg
+		}
+	}
+}
+
+// notFound is service(8)'s answer for a service it does not know, with the
+// package that would provide it when the simulation knows one.
+//
+// p.mu must be held.
+func (p *SimServiceProvider) notFound(name string) error {
+	if pkg, ok := p.missing[name]; ok {
+		return fmt.Errorf("%s: unrecognized service (its package %s is not installed)", name, pkg)
+	}
+	return fmt.Errorf("%s: unrecognized service", name)
 }
 
 // Name implements ServiceProvider.
@@ -94,10 +170,11 @@ func (p *SimServiceProvider) SetFailure(name string, err error) {
 func (p *SimServiceProvider) change(ctx context.Context, verb, name string, f func(s *SimService) error) error {
 	p.mu.Lock()
 	_, known := p.services[name]
-	p.mu.Unlock()
 	if !known {
-		return fmt.Errorf("service %s not found on this simulated node", name)
+		defer p.mu.Unlock()
+		return p.notFound(name)
 	}
+	p.mu.Unlock()
 	if p.delay > 0 {
 		t := time.NewTimer(p.delay)
 		defer t.Stop()
@@ -112,7 +189,11 @@ func (p *SimServiceProvider) change(ctx context.Context, verb, name string, f fu
 	if err := p.failures[name]; err != nil {
 		return fmt.Errorf("%s %s (simulated failure): %w", verb, name, err)
 	}
-	s := p.services[name]
+	s, ok := p.services[name]
+	if !ok {
+		// Its package went away while the change waited.
+		return p.notFound(name)
+	}
 	if err := f(&s); err != nil {
 		return err
 	}
@@ -146,7 +227,7 @@ func (p *SimServiceProvider) Status(ctx context.Context, name string) (ServiceSt
 	defer p.mu.Unlock()
 	s, ok := p.services[name]
 	if !ok {
-		return ServiceStatus{}, fmt.Errorf("service %s not found on this simulated node", name)
+		return ServiceStatus{}, p.notFound(name)
 	}
 	st := ServiceStatus{Service: name, Status: ServiceStopped, Enabled: new(s.Enabled)}
 	if s.Running {

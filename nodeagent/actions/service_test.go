@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/pulseops/pulse/internal/protocol"
@@ -138,8 +140,8 @@ func TestServiceAgentSim(t *testing.T) {
 		{"start", "nginx", protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`, true},
 		{"restart", "nginx", protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`, true},
 		{"reload", "nginx", protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`, true},
-		{"start", "mysqld", protocol.UnknownError, "service start mysqld failed: service mysqld not found on this simulated node", `null`, false},
-		{"status", "mysqld", protocol.UnknownError, "service status of mysqld: service mysqld not found on this simulated node", `null`, false},
+		{"start", "mysqld", protocol.UnknownError, "service start mysqld failed: mysqld: unrecognized service", `null`, false},
+		{"status", "mysqld", protocol.UnknownError, "service status of mysqld: mysqld: unrecognized service", `null`, false},
 	}
 	for _, s := range steps {
 		res := call(t, a, s.action, `{"service":"`+s.service+`"}`)
@@ -161,6 +163,73 @@ func TestServiceAgentSim(t *testing.T) {
 	p.SetFailure("nginx", nil)
 	if res := call(t, a, "start", `{"service":"nginx"}`); res.Status != protocol.OK || !p.Running("nginx") {
 		t.Fatalf("after clearing the failure: %d %s", res.Status, res.Message)
+	}
+}
+
+// On a simulated node, as on a real one, a service exists only while the
+// package that provides it is installed.
+func TestSimSystemLinksServicesToPackages(t *testing.T) {
+	pkgs, svcs := NewSimSystem(SimPackageOptions{Delay: -1}, SimServiceOptions{Delay: -1, Services: map[string]SimService{
+		"httpd": {Running: true, Enabled: true}, // its package is not installed: dropped
+		"nginx": {Running: true, Enabled: true},
+		"cron":  {Running: true, Enabled: true},
+	}})
+	pa, sa := NewPackageAgent(pkgs, nil), NewServiceAgent(svcs, nil)
+	steps := []struct {
+		agent, action, data string
+		code                protocol.Status
+		msg, reply          string
+	}{
+		{"service", "status", `{"service":"httpd"}`, protocol.UnknownError, "service status of httpd: httpd: unrecognized service (its package httpd is not installed)", `null`},
+		{"service", "start", `{"service":"httpd"}`, protocol.UnknownError, "service start httpd failed: httpd: unrecognized service (its package httpd is not installed)", `null`},
+		{"package", "install", `{"package":"httpd"}`, protocol.OK, "OK", `{"package":"httpd","ensure":"2.4.57-2","arch":"amd64","name":"httpd"}`},
+		{"service", "status", `{"service":"httpd"}`, protocol.OK, "OK", `{"service":"httpd","status":"stopped","enabled":false}`},
+		{"service", "start", `{"service":"httpd"}`, protocol.OK, "OK", `{"service":"httpd","status":"running","enabled":false}`},
+		// An upgrade keeps the service as it was.
+		{"package", "install", `{"package":"httpd","version":"2.4.56-1"}`, protocol.OK, "OK", `{"package":"httpd","ensure":"2.4.56-1","arch":"amd64","name":"httpd"}`},
+		{"package", "update", `{"package":"httpd"}`, protocol.OK, "OK", `{"package":"httpd","ensure":"2.4.57-2","arch":"amd64","name":"httpd"}`},
+		{"service", "status", `{"service":"httpd"}`, protocol.OK, "OK", `{"service":"httpd","status":"running","enabled":false}`},
+		{"package", "uninstall", `{"package":"httpd"}`, protocol.OK, "OK", `{"package":"httpd","ensure":"absent","arch":"","name":"httpd"}`},
+		{"service", "status", `{"service":"httpd"}`, protocol.UnknownError, "service status of httpd: httpd: unrecognized service (its package httpd is not installed)", `null`},
+		// Installed again, it comes back stopped, not as it was.
+		{"package", "install", `{"package":"httpd"}`, protocol.OK, "OK", `{"package":"httpd","ensure":"2.4.57-2","arch":"amd64","name":"httpd"}`},
+		{"service", "status", `{"service":"httpd"}`, protocol.OK, "OK", `{"service":"httpd","status":"stopped","enabled":false}`},
+		{"package", "purge", `{"package":"nginx"}`, protocol.OK, "OK", `{"package":"nginx","ensure":"absent","arch":"","name":"nginx"}`},
+		{"service", "restart", `{"service":"nginx"}`, protocol.UnknownError, "service restart nginx failed: nginx: unrecognized service (its package nginx is not installed)", `null`},
+		{"service", "status", `{"service":"cron"}`, protocol.OK, "OK", `{"service":"cron","status":"running","enabled":true}`},
+		{"service", "start", `{"service":"mysqld"}`, protocol.UnknownError, "service start mysqld failed: mysqld: unrecognized service", `null`},
+	}
+	for _, s := range steps {
+		a := Agent(sa)
+		if s.agent == "package" {
+			a = pa
+		}
+		res := call(t, a, s.action, s.data)
+		if res.Status != s.code || res.Message != s.msg || replyJSON(t, res) != s.reply {
+			t.Fatalf("%s %s %s: got %d %q %s", s.agent, s.action, s.data, res.Status, res.Message, replyJSON(t, res))
+		}
+	}
+	if svcs.Running("nginx") {
+		t.Fatal("nginx runs after its package was purged")
+	}
+}
+
+// The simulation answers for a missing service as the real service(8)
+// does.
+func TestSimUnknownServiceAsServiceSays(t *testing.T) {
+	requireRootAndBinaries(t, "service")
+	const name = "pulse-no-such-service"
+	out, err := exec.Command("service", name, "start").CombinedOutput()
+	if err == nil {
+		t.Fatalf("service %s start succeeded: %s", name, out)
+	}
+	want := name + ": unrecognized service"
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("service(8) said %q, not %q", out, want)
+	}
+	_, svcs := NewSimSystem(SimPackageOptions{Delay: -1}, SimServiceOptions{Delay: -1})
+	if err := svcs.Change(context.Background(), name, "start"); err == nil || err.Error() != want {
+		t.Fatalf("the simulation said %v, want %q", err, want)
 	}
 }
 

@@ -87,20 +87,33 @@ func NewEC2(opts EC2Options) *EC2 {
 // Name is "ec2".
 func (e *EC2) Name() string { return "ec2" }
 
-// ec2Paths maps metadata paths to facts. instance-id is required: without
-// it this is not an instance. The others are left out when the service
-// answers 404 (public-ipv4 on a private instance, placement/region on old
-// metadata versions).
+// ec2Paths maps metadata paths to facts, with facter's names. instance-id
+// is required: without it this is not an instance. The others are left out
+// when the service answers 404 (public-ipv4 on a private instance,
+// kernel-id on HVM, placement/region on old metadata versions).
 func ec2Paths() []struct{ path, fact string } {
 	return []struct{ path, fact string }{
 		{"instance-id", "ec2_instance_id"},
 		{"instance-type", "ec2_instance_type"},
 		{"ami-id", "ec2_ami_id"},
+		{"ami-launch-index", "ec2_ami_launch_index"},
+		{"ami-manifest-path", "ec2_ami_manifest_path"},
+		{"block-device-mapping/ami", "ec2_block_device_mapping_ami"},
+		{"block-device-mapping/root", "ec2_block_device_mapping_root"},
+		{"block-device-mapping/ephemeral0", "ec2_block_device_mapping_ephemeral0"},
+		{"kernel-id", "ec2_kernel_id"},
+		{"profile", "ec2_profile"},
+		{"reservation-id", "ec2_reservation_id"},
+		{"security-groups", "ec2_security_groups"},
 		{"placement/availability-zone", "ec2_placement_availability_zone"},
 		{"placement/region", "ec2_placement_region"},
-		{"local-ipv4", "ec2_local_ipv4"},
+		{"hostname", "ec2_hostname"},
 		{"local-hostname", "ec2_local_hostname"},
+		{"local-ipv4", "ec2_local_ipv4"},
+		{"mac", "ec2_mac"},
+		{"public-hostname", "ec2_public_hostname"},
 		{"public-ipv4", "ec2_public_ipv4"},
+		{"public-keys/0/openssh-key", "ec2_public_keys_0_openssh_key"},
 	}
 }
 
@@ -142,6 +155,10 @@ func (e *EC2) gather(ctx context.Context) (map[string]any, error) {
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("get %s: %w", p.path, err)
+		}
+		if p.fact == "ec2_security_groups" {
+			// One group per line; facter joins them with commas.
+			v = strings.Join(strings.Fields(v), ",")
 		}
 		f[p.fact] = v
 	}

@@ -91,6 +91,10 @@ func instanceData() map[string]string {
 		"local-ipv4":                  "10.0.1.23",
 		"local-hostname":              "ip-10-0-1-23.eu-west-1.compute.internal",
 		"public-ipv4":                 "203.0.113.9",
+		"ami-launch-index":            "0",
+		"ami-manifest-path":           "(unknown)",
+		"security-groups":             "web\nssh-from-bastion",
+		"public-keys/0/openssh-key":   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6C ops",
 	}
 }
 
@@ -103,6 +107,10 @@ var wantEC2 = map[string]any{
 	"ec2_local_ipv4":                  "10.0.1.23",
 	"ec2_local_hostname":              "ip-10-0-1-23.eu-west-1.compute.internal",
 	"ec2_public_ipv4":                 "203.0.113.9",
+	"ec2_ami_launch_index":            "0",
+	"ec2_ami_manifest_path":           "(unknown)",
+	"ec2_security_groups":             "web,ssh-from-bastion",
+	"ec2_public_keys_0_openssh_key":   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6C ops",
 }
 
 func TestEC2IMDSv2(t *testing.T) {
