@@ -87,6 +87,22 @@ type FactsConfig struct {
 	Interval time.Duration `yaml:"interval"`
 }
 
+// Sources are the fact sources of this block, in the order their facts
+// override each other. `pulse facts --local` gathers the same.
+func (fc FactsConfig) Sources(log *slog.Logger) []facts.Source {
+	srcs := []facts.Source{facts.NewSystem(facts.SystemOptions{Root: fc.Root})}
+	for _, f := range fc.Files {
+		srcs = append(srcs, facts.NewFile(f))
+	}
+	if fc.ExternalDir != "" {
+		srcs = append(srcs, facts.NewExternalDir(fc.ExternalDir, fc.ExternalTimeout, log))
+	}
+	if fc.EC2 != nil && fc.EC2.Enabled {
+		srcs = append(srcs, facts.NewEC2(facts.EC2Options{BaseURL: fc.EC2.BaseURL, Timeout: fc.EC2.Timeout}))
+	}
+	return srcs
+}
+
 // EC2Config turns on instance metadata facts.
 type EC2Config struct {
 	Enabled bool          `yaml:"enabled"`
@@ -210,18 +226,7 @@ func LoadConfig(path string) (*Config, error) {
 // anything that would only fail later: a missing nrpe.cfg, an unknown
 // provider, a check naming an unknown command, an invalid probe spec.
 func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.Gatherer, error) {
-	var srcs []facts.Source
-	srcs = append(srcs, facts.NewSystem(facts.SystemOptions{Root: c.Facts.Root}))
-	for _, f := range c.Facts.Files {
-		srcs = append(srcs, facts.NewFile(f))
-	}
-	if c.Facts.ExternalDir != "" {
-		srcs = append(srcs, facts.NewExternalDir(c.Facts.ExternalDir, c.Facts.ExternalTimeout, log))
-	}
-	if c.Facts.EC2 != nil && c.Facts.EC2.Enabled {
-		srcs = append(srcs, facts.NewEC2(facts.EC2Options{BaseURL: c.Facts.EC2.BaseURL, Timeout: c.Facts.EC2.Timeout}))
-	}
-	g := facts.NewGatherer(srcs, log)
+	g := facts.NewGatherer(c.Facts.Sources(log), log)
 	g.Gather(ctx)
 	var classes []string
 	if c.ClassesFile != "" {

@@ -30,7 +30,7 @@ func TestAgentOnlyBuild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pulse --help: %v\n%s", err, help)
 	}
-	for _, want := range []string{"agent-only build", "\n  agent ", "\n  keys "} {
+	for _, want := range []string{"agent-only build", "\n  agent ", "\n  facts ", "\n  keys "} {
 		if !strings.Contains(string(help), want) {
 			t.Errorf("--help lacks %q:\n%s", want, help)
 		}
@@ -39,6 +39,11 @@ func TestAgentOnlyBuild(t *testing.T) {
 		if strings.Contains(string(help), absent) {
 			t.Errorf("--help of the agent-only build offers %q:\n%s", absent, help)
 		}
+	}
+	// A node has the facts command, facter's habit, without the client.
+	facts, err := exec.Command(bin, "facts", "--facts-root", factsRoot, "architecture", "os.release.major").CombinedOutput()
+	if err != nil || string(facts) != "architecture => x86_64\nos.release.major => 12\n" {
+		t.Errorf("pulse facts in the agent-only build: %v\n%s", err, facts)
 	}
 	ping := exec.Command(bin, "ping")
 	out, _ := ping.CombinedOutput()

@@ -4,11 +4,11 @@ package main
 
 import "github.com/spf13/cobra"
 
-const longHelp = "pulse joins mco-style orchestration with Prometheus monitoring over one NATS bus.\n\nThis is the agent-only build of pulse (go build -tags agentonly): it runs the node agent and manages its key. The client, collector, broker and demo are in the full build."
+const longHelp = "pulse joins mco-style orchestration with Prometheus monitoring over one NATS bus.\n\nThis is the agent-only build of pulse (go build -tags agentonly): it runs the node agent, prints its facts and manages its key. The client, collector, broker and demo are in the full build."
 
-// commands are what a node runs: the agent, and keys for the agent's own
-// signing key. Leaving the rest out of the binary is what makes the agent
-// small (BENCHMARKS.md).
+// commands are what a node runs: the agent, its facts as facter showed them,
+// and keys for the agent's own signing key. Leaving the rest out of the
+// binary is what makes the agent small (BENCHMARKS.md).
 func commands() []*cobra.Command {
-	return []*cobra.Command{newAgentCmd(), newKeysCmd()}
+	return []*cobra.Command{newAgentCmd(), newLocalFactsCmd(), newKeysCmd()}
 }

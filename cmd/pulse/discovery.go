@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 )
@@ -118,7 +119,7 @@ func newFindCmd() *cobra.Command {
 
 func newFactsCmd() *cobra.Command {
 	var verbose bool
-	cmd := clientCmd("facts FACT", "Report how often each value of a fact occurs across the fleet", cobra.ExactArgs(1), false,
+	cmd := clientCmd("facts FACT | --local [FACT ...]", "Report how often each value of a fact occurs across the fleet, or this machine's own facts", cobra.ArbitraryArgs, false,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
 			res, err := f.do(c, cl, "rpcutil", "get_fact", map[string]string{"fact": args[0]})
 			if err != nil {
@@ -128,6 +129,37 @@ func newFactsCmd() *cobra.Command {
 			return f.output(c, res, report, func(w io.Writer) { rpc.RenderFacts(w, args[0], res, verbose) })
 		})
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")
+	lf := &localFacts{}
+	addLocalFactsFlags(cmd.Flags(), lf)
+	cmd.Long = cmd.Short + `.
+
+pulse facts FACT asks every matching node for FACT, as mco facts did.
+
+pulse facts --local prints this machine's facts as the agent would gather
+them, as facter did: the system facts, and the fact files, external facts
+and EC2 metadata of --agent-config FILE or of the flags that mirror its facts
+block. No bus is needed. Nested facts print flat (os.release.major => 12);
+--json prints them nested. pulse facts --local | grep ec2 works as
+facter | grep ec2 did.`
+	fleet := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if lf.local {
+			if err := config.Resolve(c.Flags(), "PULSE", nil); err != nil {
+				return usageError{err}
+			}
+			asJSON, _ := c.Flags().GetBool("json")
+			return lf.run(c.Context(), c, args, asJSON)
+		}
+		for _, name := range localFlagNames {
+			if c.Flags().Changed(name) {
+				return usage("--%s only goes with --local", name)
+			}
+		}
+		if len(args) != 1 {
+			return usage("pulse facts needs one FACT to report on across the fleet, or --local [FACT ...] for this machine's facts")
+		}
+		return fleet(c, args)
+	}
 	return cmd
 }
 
