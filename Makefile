@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build build-agent test test-deps vet bench fuzz soak clean
+.PHONY: build build-agent test test-deps real-parts vet bench fuzz soak clean
 
 build:
 	$(GO) build -o bin/pulse ./cmd/pulse
@@ -13,8 +13,16 @@ build:
 build-agent:
 	$(GO) build -tags agentonly -o bin/agent/pulse ./cmd/pulse
 
+# test-deps installs the Debian packages the tests drive and builds the
+# Prometheus and Alertmanager releases docker-compose.yml runs into
+# .cache/realparts/bin (minutes the first time, then cached).
 test-deps:
 	./scripts/test-deps.sh
+	./scripts/real-parts.sh build
+
+# real-parts prints one line per real part the tests use, with its version.
+real-parts:
+	@./scripts/real-parts.sh versions
 
 vet:
 	$(GO) vet $(PKGS)

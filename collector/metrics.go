@@ -397,8 +397,8 @@ func (f *fleetCollector) index() []famIndex {
 }
 
 // value reads a slot's current value; false means the series is absent from
-// the last result (a run state not seen yet, a perfdata label or step the
-// last run did not report). c.mu must be held for reading.
+// the last result (a perfdata label or step the last run did not
+// report). c.mu must be held for reading.
 func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 	c := f.c
 	switch s.kind {
@@ -422,8 +422,9 @@ func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 	case sCheckStale:
 		return b2f(c.stale(s.e, now)), true
 	case sCheckRuns:
-		v, ok := r.Runs[protocol.StateName(s.state)]
-		return float64(v), ok
+		// Every state is exported, at 0 until the agent counts one, so
+		// rate() and alerts on CRITICAL runs see a flat series, not none.
+		return float64(r.Runs[protocol.StateName(s.state)]), true
 	case sCheckPerf:
 		for _, p := range r.Perfdata {
 			if p.Label == s.key {

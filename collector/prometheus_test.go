@@ -23,7 +23,7 @@ import (
 )
 
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := testkit.NeedBinary(t, "promtool", "prometheus")
+	promtool := testkit.RealPart(t, "promtool")
 	c, _, _ := newDirect(t, nil)
 	goldenFleet(t, c)
 	// Problems the collector counts must pass the linter too.
@@ -55,7 +55,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 // TestPrometheusScrapesCollector runs a real Prometheus against the
 // collector fed over a real broker, and asks Prometheus what it stored.
 func TestPrometheusScrapesCollector(t *testing.T) {
-	prom := testkit.NeedBinary(t, "prometheus", "prometheus")
+	prom := testkit.RealPart(t, "prometheus")
 	b := broker.StartTest(t)
 	nc := connect(t, b)
 	c := startCollector(t, nc, nil)

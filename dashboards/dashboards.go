@@ -54,6 +54,9 @@ func Generate() (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dashboard %s: encode JSON: %w", name, err)
 		}
+		if err := Validate(js); err != nil {
+			return nil, fmt.Errorf("dashboard %s (fix its Go builder): %w", name, err)
+		}
 		out[name] = append(js, '\n')
 	}
 	return out, nil
@@ -194,19 +197,17 @@ func collectorURLVar() *dashboard.TextBoxVariableBuilder {
 
 // remediationAnnotation marks every remediation on every graph. The
 // remediation counters carry only rule and result (no node labels), so
-// this annotation cannot follow the az, role and cluster variables. A
-// counter is born at 1 on its first remediation, which changes() cannot
-// see; the "unless ... offset" half catches those new series.
+// this annotation cannot follow the az, role and cluster variables. The
+// collector exports every rule's results from 0, so changes() sees the
+// first remediation too.
 func remediationAnnotation() *dashboard.AnnotationQueryBuilder {
-	expr := `sum by (rule, result) (changes(pulse_remediations_total[2m])) > 0` +
-		` or sum by (rule, result) (pulse_remediations_total unless pulse_remediations_total offset 2m)`
+	expr := `sum by (rule, result) (changes(pulse_remediations_total[2m])) > 0`
 	return dashboard.NewAnnotationQueryBuilder().
 		Name("Remediations").
 		Datasource(ds()).
 		Enable(true).
 		IconColor("orange").
-		Expr(expr).
-		Step("30s").
+		Target(annotationQuery(expr)).
 		TitleFormat("remediation {{rule}}: {{result}}").
 		TagKeys("rule,result")
 }
@@ -219,11 +220,17 @@ func alertAnnotation(sel string) *dashboard.AnnotationQueryBuilder {
 		Datasource(ds()).
 		Enable(true).
 		IconColor("red").
-		Expr(`ALERTS{alertstate="firing",` + sel + `}`).
-		Step("30s").
+		Target(annotationQuery(`ALERTS{alertstate="firing",` + sel + `}`)).
 		TitleFormat("{{alertname}} {{identity}}").
 		TextFormat("{{check}}{{probe}}").
 		TagKeys("alertname,identity,check,probe")
+}
+
+// annotationQuery is an annotation's query in the form Grafana's
+// Prometheus datasource keeps it today: a query under "target" (the
+// top-level "expr" and "step" are the legacy form it converts on load).
+func annotationQuery(expr string) *prometheus.DataqueryBuilder {
+	return prometheus.NewDataqueryBuilder().RefId("Anno").Datasource(ds()).Expr(expr).Interval("30s").Range()
 }
 
 // Field configuration helpers.
@@ -244,6 +251,18 @@ func valueMap(pairs ...[3]string) []dashboard.ValueMapping {
 		m.Options[p[0]] = dashboard.ValueMappingResult{Text: cog.ToPtr(p[1]), Color: cog.ToPtr(p[2]), Index: cog.ToPtr(int32(i))}
 	}
 	return []dashboard.ValueMapping{{ValueMap: m}}
+}
+
+// notYet shows text for NaN, the 0/0 of a mean over no events: a value
+// that says nothing happened yet rather than "NaN" or "No data".
+func notYet(text string) []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{SpecialValueMap: &dashboard.SpecialValueMap{
+		Type: dashboard.MappingTypeSpecialValue,
+		Options: dashboard.DashboardSpecialValueMapOptions{
+			Match:  dashboard.SpecialValueMatchNaN,
+			Result: dashboard.ValueMappingResult{Text: cog.ToPtr(text), Index: cog.ToPtr(int32(0))},
+		},
+	}}}
 }
 
 // checkStates are Nagios states as pulse_check_status reports them.

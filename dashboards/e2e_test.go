@@ -9,34 +9,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/testkit"
 )
 
-// The web node whose nginx the test stops, so that check, alert and
-// remediation panels have something to show.
+// The web node whose nginx the test stops, so that the alert and
+// remediation annotations have something to mark.
 const brokenNode = "ip-10-0-1-12"
-
-// needBinary fails under CI=true and skips otherwise when a binary the
-// test is about is missing.
-func needBinary(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err == nil {
-			return
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not on PATH; apt-get install prometheus prometheus-alertmanager", names[0])
-	}
-	t.Skipf("%s not on PATH; apt-get install prometheus prometheus-alertmanager", names[0])
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -66,15 +50,15 @@ func eventually(deadline time.Time, every time.Duration, f func() error) error {
 }
 
 // TestDashboardsShowData runs the demo fleet with a real Prometheus and
-// Alertmanager, breaks nginx on one node so a remediation happens, then
-// runs every panel, annotation and variable query with the variables at
-// "All" and requires each to return data: no panel is blank.
+// Alertmanager and runs every panel and variable query with the variables
+// at "All" in the quiet state (healthy, nothing happened yet): each must
+// return a value, so no panel reads "No data". Then it breaks nginx on one
+// node so a remediation happens, and every annotation must mark it.
 func TestDashboardsShowData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and Alertmanager; skipped with -short")
 	}
-	needBinary(t, "prometheus")
-	needBinary(t, "prometheus-alertmanager", "alertmanager")
+	prometheus, alertmanager := testkit.RealPart(t, "prometheus"), testkit.RealPart(t, "alertmanager")
 	qs, vs := allQueries(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,7 +66,7 @@ func TestDashboardsShowData(t *testing.T) {
 	d, err := demo.Start(ctx, demo.Options{
 		Nodes: 11, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSPort: -1,
 		CollectorAddr: "127.0.0.1:0", ShopAddr: "127.0.0.1:0",
-		Prometheus: "auto", Alertmanager: "auto",
+		Prometheus: prometheus, Alertmanager: alertmanager,
 		PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
 		Intervals:   demo.Intervals{Register: time.Second, Load: time.Second, Nginx: 500 * time.Millisecond, Probe: time.Second},
 		ChangeDelay: -1,
@@ -100,40 +84,53 @@ func TestDashboardsShowData(t *testing.T) {
 		t.Fatalf("Prometheus never saw the 11 demo nodes: %v", err)
 	}
 
+	// The quiet state: a healthy fleet where nothing has happened yet. Every
+	// panel must show a value (0, or "none") here, because in Grafana "No
+	// data" reads the same as a broken query.
+	var annotations []promQuery
+	for _, q := range qs {
+		if q.Annotation {
+			annotations = append(annotations, q)
+			continue
+		}
+		expr := substitute(q.Expr)
+		if err := eventually(deadline, time.Second, func() error { return prom.has(q, expr) }); err != nil {
+			t.Errorf("%s shows no data in the quiet state: %v\n  query: %s", q.Where, err, expr)
+		}
+	}
+	// The demo's check_load reads this machine's real load, so a busy
+	// machine has failing checks even here. The failing-checks table's
+	// answer for "nothing fails" is proven with a zone that has no nodes.
+	for _, q := range qs {
+		if !strings.Contains(q.Where, "Checks failing now") {
+			continue
+		}
+		expr := strings.ReplaceAll(q.Expr, "$az", "no-such-zone")
+		r, err := prom.query("/api/v1/query", url.Values{"query": {substitute(expr)}})
+		if err != nil || len(r.Data.Result) != 1 || r.Data.Result[0].Metric["check"] != "none" {
+			t.Errorf("%s with nothing failing: want one row with check \"none\", got %+v (%v)", q.Where, r, err)
+		}
+	}
+	if n, err := prom.count(`sum(pulse_remediations_total)`); err != nil || n != 0 {
+		t.Fatalf("the quiet state was not quiet: %v remediations (%v)", n, err)
+	}
+
 	// Break nginx; the alert reaches the collector through Alertmanager and
-	// the restart-nginx rule repairs it.
+	// the restart-nginx rule repairs it. Now the annotations have events to
+	// mark, and the failing-checks table real rows.
 	breakNginx := func() error { return stopNginx(d.Collector.Addr(), d.ActionToken) }
 	if err := breakNginx(); err != nil {
 		t.Fatal(err)
 	}
 	if err := eventually(deadline, 500*time.Millisecond, func() error {
-		return prom.instantHas(`pulse_remediations_total{rule="restart-nginx"}`)
+		return prom.instantHas(`pulse_remediations_total{rule="restart-nginx"} > 0`)
 	}); err != nil {
 		t.Fatalf("no remediation of the stopped nginx reached Prometheus: %v", err)
 	}
-	// Break it again: the rule's cooldown leaves it broken for a while, so
-	// "failing now" panels have a failing check to show. Each query that
-	// has no data yet breaks it again before the next try.
-	if err := breakNginx(); err != nil {
-		t.Fatal(err)
-	}
-
-	for _, q := range qs {
+	for _, q := range annotations {
 		expr := substitute(q.Expr)
-		err := eventually(deadline, time.Second, func() error {
-			var err error
-			if q.Instant {
-				err = prom.instantHas(expr)
-			} else {
-				err = prom.rangeHas(expr, 10*time.Minute)
-			}
-			if err != nil {
-				_ = breakNginx()
-			}
-			return err
-		})
-		if err != nil {
-			t.Errorf("%s shows no data: %v\n  query: %s", q.Where, err, expr)
+		if err := eventually(deadline, time.Second, func() error { return prom.has(q, expr) }); err != nil {
+			t.Errorf("%s marks nothing after a remediation: %v\n  query: %s", q.Where, err, expr)
 		}
 	}
 	for _, v := range vs {
@@ -216,8 +213,9 @@ func (p *promAPI) query(path string, params url.Values) (*promResponse, error) {
 	return &r, nil
 }
 
-// isNumber is false for NaN: Grafana draws nothing for it.
-func isNumber(sample []any) bool {
+// isNumber is false for NaN unless nan says the panel shows it as text:
+// Grafana draws nothing for it.
+func isNumber(sample []any, nan bool) bool {
 	if len(sample) != 2 {
 		return false
 	}
@@ -226,16 +224,16 @@ func isNumber(sample []any) bool {
 		return false
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	return err == nil && f == f
+	return err == nil && (f == f || nan)
 }
 
-func (p *promAPI) instantHas(expr string) error {
+func (p *promAPI) instantHas(expr string, nan ...bool) error {
 	r, err := p.query("/api/v1/query", url.Values{"query": {expr}})
 	if err != nil {
 		return err
 	}
 	for _, s := range r.Data.Result {
-		if isNumber(s.Value) {
+		if isNumber(s.Value, len(nan) > 0 && nan[0]) {
 			return nil
 		}
 	}
@@ -245,7 +243,29 @@ func (p *promAPI) instantHas(expr string) error {
 	return errNoData
 }
 
-func (p *promAPI) rangeHas(expr string, window time.Duration) error {
+// has runs q as Grafana would and says whether its panel shows a value:
+// a number, or a NaN the panel maps to text.
+func (p *promAPI) has(q promQuery, expr string) error {
+	if q.Instant {
+		return p.instantHas(expr, q.NaNShown)
+	}
+	return p.rangeHas(expr, 10*time.Minute, q.NaNShown)
+}
+
+// count is the value of an instant query that returns one number.
+func (p *promAPI) count(expr string) (float64, error) {
+	r, err := p.query("/api/v1/query", url.Values{"query": {expr}})
+	if err != nil {
+		return 0, err
+	}
+	if len(r.Data.Result) != 1 || len(r.Data.Result[0].Value) != 2 {
+		return 0, fmt.Errorf("%s: want one sample, got %d series", expr, len(r.Data.Result))
+	}
+	s, _ := r.Data.Result[0].Value[1].(string)
+	return strconv.ParseFloat(s, 64)
+}
+
+func (p *promAPI) rangeHas(expr string, window time.Duration, nan bool) error {
 	end := time.Now()
 	r, err := p.query("/api/v1/query_range", url.Values{
 		"query": {expr},
@@ -258,7 +278,7 @@ func (p *promAPI) rangeHas(expr string, window time.Duration) error {
 	}
 	for _, s := range r.Data.Result {
 		for _, v := range s.Values {
-			if isNumber(v) {
+			if isNumber(v, nan) {
 				return nil
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/statushistory"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+	"github.com/grafana/grafana-foundation-sdk/go/units"
 )
 
 // fleetDashboard is the operators' view: which nodes are up, which checks
@@ -28,35 +29,35 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Nodes up").
 		Description("Nodes that heartbeated within the allowed number of missed heartbeats.").
 		WithTarget(instant("A", `sum(pulse_node_up{`+fleetSel+`}) or vector(0)`, "up")).
-		Unit("short").Height(4).Span(4).
+		Unit(units.Short).Height(4).Span(4).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("green")))
 	b.WithPanel(stat.NewPanelBuilder().Id(b.id()).
 		Title("Nodes down").
 		Description("Nodes the collector knows that missed their heartbeats.").
 		WithTarget(instant("A", `count(pulse_node_up{`+fleetSel+`} == 0) or vector(0)`, "down")).
-		Unit("short").Height(4).Span(4).
+		Unit(units.Short).Height(4).Span(4).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("green", 1.0, "red")))
 	b.WithPanel(stat.NewPanelBuilder().Id(b.id()).
 		Title("Checks not OK").
 		Description("Checks whose last run was WARNING, CRITICAL or UNKNOWN.").
 		WithTarget(instant("A", `count(pulse_check_status{`+fleetSel+`} > 0) or vector(0)`, "not OK")).
-		Unit("short").Height(4).Span(4).
+		Unit(units.Short).Height(4).Span(4).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("green", 1.0, "orange")))
 	b.WithPanel(stat.NewPanelBuilder().Id(b.id()).
 		Title("Stale results").
 		Description("Checks and probes whose last result is older than the allowed number of their intervals: the node may be up, but is not reporting them.").
 		WithTarget(instant("A", `(sum(pulse_check_stale{`+fleetSel+`}) or vector(0)) + (sum(pulse_probe_stale{`+fleetSel+`}) or vector(0))`, "stale")).
-		Unit("short").Height(4).Span(4).
+		Unit(units.Short).Height(4).Span(4).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("green", 1.0, "orange")))
 	b.WithPanel(bargauge.NewPanelBuilder().Id(b.id()).
 		Title("Nodes up by zone").
 		Description("Up nodes per availability zone, against the nodes known there.").
 		WithTarget(instant("A", `sum by (az) (pulse_node_up{`+fleetSel+`})`, "{{az}}")).
-		Unit("short").Min(0).Height(4).Span(8).
+		Unit(units.Short).Min(0).Height(4).Span(8).
 		DisplayMode(common.BarGaugeDisplayModeGradient).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("red", 1.0, "green")))
@@ -64,7 +65,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Nodes up by zone over time").
 		WithTarget(query("A", `sum by (az) (pulse_node_up{`+fleetSel+`})`, "{{az}} up")).
 		WithTarget(query("B", `count by (az) (pulse_node_info{`+fleetSel+`})`, "{{az}} known")).
-		Unit("short").Min(0).Height(8).Span(24).
+		Unit(units.Short).Min(0).Height(8).Span(24).
 		Legend(legendTable()))
 
 	b.row("Checks")
@@ -90,7 +91,9 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 			"Checks whose last run was not OK. The plugin output is not a metric:",
 			"follow the identity link to the node in the collector's API (/api/v1/nodes/<identity>),",
 			"or run `pulse nrpe <check> -I <identity>`.")).
-		WithTarget(tableQuery("A", `pulse_check_status{`+fleetSel+`} > 0`)).
+		// When every check is OK the query still answers: one row, check
+		// "none" in state OK, so a healthy fleet reads "none", not "No data".
+		WithTarget(tableQuery("A", `(pulse_check_status{`+fleetSel+`} > 0) or on() label_replace(vector(0), "check", "none", "", "")`)).
 		WithTransformation(organize([]string{"Time", "__name__", "job", "instance"}, "state")).
 		Mappings(checkStates()).
 		NoValue("every check is OK").
@@ -107,6 +110,8 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 			Value: map[string]any{"type": "color-background"},
 		}}).
 		Thresholds(checkStateSteps()).
+		// The schema requires a footer's reducer list, even for no footer.
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{})).
 		Height(8).Span(14))
 	b.WithPanel(statetimeline.NewPanelBuilder().Id(b.id()).
 		Title("Probe success by zone").
@@ -124,7 +129,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Remediations by rule and result").
 		Description(describe("Remediations since the collector started, by rule and final result.", remediationNote)).
 		WithTarget(instant("A", `sum by (rule, result) (pulse_remediations_total)`, "{{rule}} {{result}}")).
-		Unit("short").Min(0).Height(8).Span(8).
+		Unit(units.Short).Min(0).Height(8).Span(8).
 		DisplayMode(common.BarGaugeDisplayModeBasic).
 		ReduceOptions(lastValue()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
@@ -132,7 +137,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Description(describe("Remediations per rate interval, by rule and result; the orange annotations mark each one.", remediationNote)).
 		WithTarget(query("A", `sum by (rule, result) (increase(pulse_remediations_total[$__rate_interval]))`, "{{rule}} {{result}}")).
 		WithTarget(query("B", `sum by (rule, reason) (increase(pulse_remediation_skipped_total[$__rate_interval]))`, "skipped {{rule}} {{reason}}")).
-		Unit("short").Min(0).Height(8).Span(8).
+		Unit(units.Short).Min(0).Height(8).Span(8).
 		DrawStyle(common.GraphDrawStyleBars).
 		Legend(legendTable()))
 	b.WithPanel(bargauge.NewPanelBuilder().Id(b.id()).
@@ -140,7 +145,9 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Description(describe("From an alert starting to its remediation being verified, averaged over every remediation since the collector started.", remediationNote)).
 		WithTarget(instant("A", `sum by (rule) (pulse_remediation_time_to_fix_seconds_sum) / sum by (rule) (pulse_remediation_time_to_fix_seconds_count)`, "{{rule}} time to fix")).
 		WithTarget(instant("B", `sum by (rule) (pulse_remediation_duration_seconds_sum) / sum by (rule) (pulse_remediation_duration_seconds_count)`, "{{rule}} remediation")).
-		Unit("s").Min(0).Height(8).Span(8).
+		Unit(units.Seconds).Min(0).Height(8).Span(8).
+		// A rule that has fixed nothing yet has a mean of 0/0.
+		Mappings(notYet("none yet")).
 		ReduceOptions(lastValue()))
 	b.WithPanel(statetimeline.NewPanelBuilder().Id(b.id()).
 		Title("Circuit breakers").
@@ -165,26 +172,26 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Nodes known").
 		Description(describe("Nodes the collectors know, up or down.", collectorNote)).
 		WithTarget(instant("A", `sum(pulse_collector_nodes)`, "nodes")).
-		Unit("short").Height(4).Span(4).
+		Unit(units.Short).Height(4).Span(4).
 		ReduceOptions(lastValue()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Messages from the bus").
 		Description(collectorNote).
 		WithTarget(query("A", `sum by (kind) (rate(pulse_collector_messages_total[$__rate_interval]))`, "{{kind}}")).
 		WithTarget(query("B", `sum by (kind, reason) (rate(pulse_collector_malformed_messages_total[$__rate_interval]))`, "malformed {{kind}} {{reason}}")).
-		Unit("reqps").Min(0).Height(8).Span(8).
+		Unit(units.RequestsPerSecond).Min(0).Height(8).Span(8).
 		Legend(legendTable()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Ingest lag").
 		Description(describe("Time from a result being produced on its node to the collector ingesting it.", collectorNote)).
 		WithTarget(query("A", `histogram_quantile(0.5, sum by (le) (rate(pulse_collector_ingest_lag_seconds_bucket[$__rate_interval])))`, "p50")).
 		WithTarget(query("B", `histogram_quantile(0.99, sum by (le) (rate(pulse_collector_ingest_lag_seconds_bucket[$__rate_interval])))`, "p99")).
-		Unit("s").Min(0).Height(8).Span(4))
+		Unit(units.Seconds).Min(0).Height(8).Span(4))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Dropped series and truncated outputs").
 		Description(describe("Series refused by the cardinality guard and outputs cut to the size limit; raise max_series or max_output_bytes in the collector config.", collectorNote)).
 		WithTarget(query("A", `sum by (reason) (rate(pulse_collector_dropped_series_total[$__rate_interval]))`, "dropped {{reason}}")).
 		WithTarget(query("B", `sum(rate(pulse_collector_truncated_outputs_total[$__rate_interval]))`, "truncated outputs")).
-		Unit("reqps").Min(0).Height(8).Span(4))
+		Unit(units.RequestsPerSecond).Min(0).Height(8).Span(4))
 	return b.DashboardBuilder, nil
 }

@@ -19,6 +19,11 @@ type promQuery struct {
 	// Instant queries are evaluated once at the end of the range; the rest
 	// are range queries, as Grafana runs them.
 	Instant bool
+	// Annotation queries mark events, so they answer only once something
+	// happened; panel queries must answer in a quiet fleet too.
+	Annotation bool
+	// NaNShown: the panel maps NaN to text, so a NaN is a value it shows.
+	NaNShown bool
 }
 
 // varQuery is a label_values(selector, label) template variable.
@@ -39,7 +44,12 @@ func extract(name string, js []byte) ([]promQuery, []varQuery, error) {
 			List []struct {
 				Name       string         `json:"name"`
 				Datasource map[string]any `json:"datasource"`
-				Expr       string         `json:"expr"`
+				// Expr is the legacy place of a Prometheus annotation's
+				// query; Grafana keeps it under target now.
+				Expr   string `json:"expr"`
+				Target struct {
+					Expr string `json:"expr"`
+				} `json:"target"`
 			} `json:"list"`
 		} `json:"annotations"`
 		Templating struct {
@@ -57,17 +67,25 @@ func extract(name string, js []byte) ([]promQuery, []varQuery, error) {
 	var walk func([]jsonPanel)
 	walk = func(ps []jsonPanel) {
 		for _, p := range ps {
+			nan := false
+			for _, m := range p.FieldConfig.Defaults.Mappings {
+				nan = nan || (m.Type == "special" && m.Options.Match == "nan")
+			}
 			for _, t := range p.Targets {
-				qs = append(qs, promQuery{Where: fmt.Sprintf("%s panel %d %q query %s", name, p.ID, p.Title, t.RefID), Expr: t.Expr, Instant: t.Instant})
+				qs = append(qs, promQuery{Where: fmt.Sprintf("%s panel %d %q query %s", name, p.ID, p.Title, t.RefID), Expr: t.Expr, Instant: t.Instant, NaNShown: nan})
 			}
 			walk(p.Panels)
 		}
 	}
 	walk(d.Panels)
 	for _, a := range d.Annotations.List {
-		if a.Datasource["type"] == "prometheus" {
-			qs = append(qs, promQuery{Where: fmt.Sprintf("%s annotation %q", name, a.Name), Expr: a.Expr})
+		if a.Datasource["type"] != "prometheus" {
+			continue
 		}
+		if a.Expr != "" {
+			return nil, nil, fmt.Errorf("%s annotation %q: query in the legacy top-level expr, want it under target", name, a.Name)
+		}
+		qs = append(qs, promQuery{Where: fmt.Sprintf("%s annotation %q", name, a.Name), Expr: a.Target.Expr, Annotation: true})
 	}
 	var vs []varQuery
 	for _, v := range d.Templating.List {
@@ -95,7 +113,17 @@ type jsonPanel struct {
 		Expr    string `json:"expr"`
 		Instant bool   `json:"instant"`
 	} `json:"targets"`
-	Panels []jsonPanel `json:"panels"`
+	Panels      []jsonPanel `json:"panels"`
+	FieldConfig struct {
+		Defaults struct {
+			Mappings []struct {
+				Type    string `json:"type"`
+				Options struct {
+					Match string `json:"match"`
+				} `json:"options"`
+			} `json:"mappings"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
 }
 
 // substitute does what Grafana does before a query reaches Prometheus,
@@ -198,6 +226,7 @@ func TestExtractErrors(t *testing.T) {
 	}{
 		{"bad json", `{`, "d.json: unexpected end of JSON input"},
 		{"map query", `{"templating":{"list":[{"type":"query","name":"az","query":{"query":"x"}}]}}`, "d.json variable az: query is map[string]interface {}, want a label_values string"},
+		{"legacy annotation", `{"annotations":{"list":[{"name":"A","datasource":{"type":"prometheus"},"expr":"up"}]}}`, `d.json annotation "A": query in the legacy top-level expr, want it under target`},
 		{"not label_values", `{"templating":{"list":[{"type":"query","name":"az","query":"up"}]}}`, `d.json variable az: query "up" is not label_values(selector, label)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

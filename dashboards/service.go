@@ -5,6 +5,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/statushistory"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+	"github.com/grafana/grafana-foundation-sdk/go/units"
 )
 
 // serviceDashboard is the developers' view of "how my baby runs": the
@@ -30,14 +31,14 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 		Title("Probe step latency by phase").
 		Description("Time each step of the probe spent in DNS, connect, TLS, time to first byte and transfer, averaged over the selected nodes; stacked, a step's phases add up to the step.").
 		WithTarget(query("A", `avg by (probe, step, phase) (pulse_probe_step_duration_seconds{`+probeSel+`,phase!="total"})`, "{{probe}} {{step}} {{phase}}")).
-		Unit("s").Min(0).Height(9).Span(12).
+		Unit(units.Seconds).Min(0).Height(9).Span(12).
 		FillOpacity(40).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
 		Legend(legendTable()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Probe duration per node").
 		WithTarget(query("A", `pulse_probe_duration_seconds{`+probeSel+`}`, "{{identity}} {{probe}}")).
-		Unit("s").Min(0).Height(9).Span(6).
+		Unit(units.Seconds).Min(0).Height(9).Span(6).
 		Legend(legendTable()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Probe success ratio").
@@ -45,7 +46,7 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 		WithTarget(query("A", compact(`
 			1 - sum by (probe) (rate(pulse_probe_failures_total{`+probeSel+`}[$__rate_interval]))
 			/ sum by (probe) (rate(pulse_probe_runs_total{`+probeSel+`}[$__rate_interval]))`), "{{probe}}")).
-		Unit("percentunit").Min(0).Max(1).Height(9).Span(6))
+		Unit(units.PercentUnit).Min(0).Max(1).Height(9).Span(6))
 
 	b.row("Checks")
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
@@ -60,12 +61,12 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Check duration").
 		WithTarget(query("A", `pulse_check_duration_seconds{`+checkSel+`}`, "{{identity}} {{check}}")).
-		Unit("s").Min(0).Height(8).Span(12).
+		Unit(units.Seconds).Min(0).Height(8).Span(12).
 		Legend(legendTable()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Check runs by state").
 		WithTarget(query("A", `sum by (check, status) (rate(pulse_check_runs_total{`+checkSel+`}[$__rate_interval]))`, "{{check}} {{status}}")).
-		Unit("reqps").Min(0).Height(8).Span(12).
+		Unit(units.RequestsPerSecond).Min(0).Height(8).Span(12).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
 		FillOpacity(30).
 		Legend(legendTable()))

@@ -11,6 +11,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/gauge"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+	"github.com/grafana/grafana-foundation-sdk/go/units"
 	"github.com/prometheus/common/model"
 
 	"github.com/pulseops/pulse/rules"
@@ -55,7 +56,7 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 		Title("Success ratio now (5m)").
 		Description(describe("Share of login probe runs that succeeded over the last 5 minutes, per zone.", note)).
 		WithTarget(instant("A", `1 - `+ratio("5m"), "{{az}}")).
-		Unit("percentunit").Decimals(3).Height(5).Span(6).
+		Unit(units.PercentUnit).Decimals(3).Height(5).Span(6).
 		ReduceOptions(lastValue()).
 		Thresholds(objectiveSteps))
 	b.WithPanel(stat.NewPanelBuilder().Id(b.id()).
@@ -63,14 +64,14 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 		Description(describe("Share of login probe runs that succeeded over the SLO period, per zone, against the objective of "+objective+".", note)).
 		WithTarget(instant("A", `1 - `+ratio(period), "{{az}}")).
 		WithTarget(instant("B", `pulse_slo:objective:ratio{`+slo+`}`, "objective")).
-		Unit("percentunit").Decimals(3).Height(5).Span(6).
+		Unit(units.PercentUnit).Decimals(3).Height(5).Span(6).
 		ReduceOptions(lastValue()).
 		Thresholds(objectiveSteps))
 	b.WithPanel(gauge.NewPanelBuilder().Id(b.id()).
 		Title("Error budget remaining").
 		Description(describe("Share of the period's error budget not yet spent, per zone; below 0 the objective is missed.", note)).
 		WithTarget(instant("A", budget, "{{az}}")).
-		Unit("percentunit").Min(0).Max(1).Height(5).Span(6).
+		Unit(units.PercentUnit).Min(0).Max(1).Height(5).Span(6).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("red", 0.25, "orange", 0.5, "green")))
 	b.WithPanel(stat.NewPanelBuilder().Id(b.id()).
@@ -82,7 +83,7 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 			clamp_min(clamp_max(
 			  %s * %d / (%s),
 			%d), 0)`, budget, int64(spec.Period.Seconds()), burn("1h"), int64(spec.Period.Seconds()))), "{{az}}")).
-		Unit("s").Height(5).Span(6).
+		Unit(units.Seconds).Height(5).Span(6).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("red", 86400.0, "orange", 7*86400.0, "green")))
 
@@ -91,14 +92,14 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 		Title("Burn rate by window").
 		Description(describe("Error ratio over each window divided by the error ratio the objective allows (1 - objective).",
 			"Above 14.4 over 1h and 5m, or 6 over 6h and 30m, pages; 1 spends the budget exactly over the period.", note)).
-		Unit("short").Min(0).Height(9).Span(16).
+		Unit(units.Short).Min(0).Height(9).Span(16).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeLine)).
 		Thresholds(thresholds("green", 1.0, "orange", 6.0, "red", 14.4, "dark-red")).
 		Legend(legendTable())
 	burnNow := bargauge.NewPanelBuilder().Id(b.id()).
 		Title("Burn rate now").
 		Description(note).
-		Unit("short").Min(0).Height(9).Span(8).
+		Unit(units.Short).Min(0).Height(9).Span(8).
 		DisplayMode(common.BarGaugeDisplayModeGradient).
 		ReduceOptions(lastValue()).
 		Thresholds(thresholds("green", 1.0, "orange", 6.0, "red"))
@@ -118,20 +119,20 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 		WithTarget(query("A", ratio("5m"), "{{az}} 5m")).
 		WithTarget(query("B", ratio("1h"), "{{az}} 1h")).
 		WithTarget(query("C", `1 - pulse_slo:objective:ratio{`+slo+`}`, "allowed")).
-		Unit("percentunit").Min(0).Height(8).Span(8).
+		Unit(units.PercentUnit).Min(0).Height(8).Span(8).
 		Legend(legendTable()))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Error budget remaining over time").
 		Description(note).
 		WithTarget(query("A", budget, "{{az}}")).
-		Unit("percentunit").Height(8).Span(8))
+		Unit(units.PercentUnit).Height(8).Span(8))
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Login success by zone, role and cluster").
 		Description("Computed from the raw probe counters rather than the recording rules, so it follows every variable; a rate interval of 5m matches the fastest SLO window.").
 		WithTarget(query("A", compact(`
 			1 - sum by (az, role, cluster) (rate(`+withMatchers(spec.Errors, fleetSel)+`[5m]))
 			/ sum by (az, role, cluster) (rate(`+withMatchers(spec.Total, fleetSel)+`[5m]))`), "{{az}} {{role}} {{cluster}}")).
-		Unit("percentunit").Max(1).Height(8).Span(8))
+		Unit(units.PercentUnit).Max(1).Height(8).Span(8))
 	return b.DashboardBuilder
 }
 

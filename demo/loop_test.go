@@ -18,6 +18,7 @@ import (
 	"github.com/pulseops/pulse/internal/hostlock"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
+	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
 	"github.com/pulseops/pulse/nodeagent/checks"
@@ -61,11 +62,11 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // startLoop runs the demo with real Prometheus and Alertmanager.
 func startLoop(t *testing.T) *Demo {
 	t.Helper()
-	need(t, "prometheus", "prometheus-alertmanager")
+	prometheus, alertmanager := testkit.RealPart(t, "prometheus"), testkit.RealPart(t, "alertmanager")
 	d, err := Start(context.Background(), Options{
 		Nodes: 11, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSPort: -1,
 		CollectorAddr: "127.0.0.1:0", ShopAddr: "127.0.0.1:0",
-		Prometheus: "auto", Alertmanager: "auto", PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
+		Prometheus: prometheus, Alertmanager: alertmanager, PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
 		Intervals:   Intervals{Register: 2 * time.Second, Load: 2 * time.Second, Nginx: time.Second, Probe: 2 * time.Second},
 		ChangeDelay: -1,
 	})

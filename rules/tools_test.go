@@ -7,23 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needTool finds a binary from the Debian packages the suite installs. A
-// missing tool fails under CI=true, where make test must have installed it,
-// and skips elsewhere.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (Debian package %s): %v", name, pkg, err)
-	}
-	t.Skipf("%s not found; apt-get install %s to run this test", name, pkg)
-	return ""
-}
+	"github.com/pulseops/pulse/internal/testkit"
+)
 
 func run(t *testing.T, dir, bin string, args ...string) {
 	t.Helper()
@@ -45,7 +31,7 @@ func writeFile(t *testing.T, path string, b []byte) {
 // TestPromtoolCheckRules checks the committed rule files and the demo's
 // short-interval variant with Prometheus' own loader.
 func TestPromtoolCheckRules(t *testing.T) {
-	promtool := needTool(t, "promtool", "prometheus")
+	promtool := testkit.RealPart(t, "promtool")
 	files, err := filepath.Glob("*.rules.yml")
 	if err != nil || len(files) < 2 {
 		t.Fatalf("want pulse.rules.yml and at least one slo-*.rules.yml, found %v (%v)", files, err)
@@ -70,7 +56,7 @@ func TestPromtoolCheckRules(t *testing.T) {
 
 // TestPromtoolTestRules runs the alert unit tests under tests/.
 func TestPromtoolTestRules(t *testing.T) {
-	promtool := needTool(t, "promtool", "prometheus")
+	promtool := testkit.RealPart(t, "promtool")
 	files, err := filepath.Glob("tests/*.test.yml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no promtool tests under tests/: %v", err)
@@ -87,7 +73,7 @@ func TestPromtoolTestRules(t *testing.T) {
 // TestPromtoolCheckConfig checks the example prometheus.yml (which also
 // loads the committed rule files) and a rendered demo config.
 func TestPromtoolCheckConfig(t *testing.T) {
-	promtool := needTool(t, "promtool", "prometheus")
+	promtool := testkit.RealPart(t, "promtool")
 	run(t, ".", promtool, "check", "config", "prometheus.yml")
 
 	dir := t.TempDir()
@@ -116,7 +102,7 @@ func TestPromtoolCheckConfig(t *testing.T) {
 // TestAmtoolCheckConfig checks the example alertmanager.yml and a rendered
 // demo config.
 func TestAmtoolCheckConfig(t *testing.T) {
-	amtool := needTool(t, "amtool", "prometheus-alertmanager")
+	amtool := testkit.RealPart(t, "amtool")
 	run(t, ".", amtool, "check-config", "alertmanager.yml")
 
 	dir := t.TempDir()

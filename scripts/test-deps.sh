@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pulse's tests drive for real. Run as root;
-# `make test` calls it. Packages already present are left alone.
+# `make test` calls it. Packages already present are left alone. Prometheus
+# and Alertmanager are not Debian's (too old): scripts/real-parts.sh builds
+# the releases docker-compose.yml runs.
 set -euo pipefail
 pkgs=(
-  prometheus                 # prometheus, promtool
-  prometheus-alertmanager    # alertmanager, amtool
   monitoring-plugins-basic   # check_load, check_disk, check_procs
   nagios-nrpe-server         # /etc/nagios/nrpe.cfg and the NRPE daemon (benchmarks)
   nagios-nrpe-plugin         # check_nrpe (benchmarks)

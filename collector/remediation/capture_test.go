@@ -26,7 +26,7 @@ var update = flag.Bool("update", false, "rewrite testdata from the real Alertman
 // sends parses. With -update it saves the payloads as the testdata the
 // parser tests read.
 func TestAlertmanagerWebhookPayloads(t *testing.T) {
-	bin := testkit.NeedBinary(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	bin := testkit.RealPart(t, "alertmanager")
 
 	received := make(chan []byte, 16)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -427,8 +429,12 @@ func TestVerificationIneffective(t *testing.T) {
 	if v := h.counter("total", "restart-nginx", "ineffective"); v != 1 {
 		t.Errorf("total{ineffective} = %v", v)
 	}
-	if n := testutil.CollectAndCount(h.e.metrics.timeToFix); n != 0 {
-		t.Errorf("time to fix observed for an ineffective remediation")
+	var m dto.Metric
+	if err := h.e.metrics.timeToFix.WithLabelValues("restart-nginx").(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 0 {
+		t.Errorf("time to fix observed %d times for an ineffective remediation", n)
 	}
 }
 
@@ -516,5 +522,28 @@ func TestPruneDropsOldestFinishedRecords(t *testing.T) {
 	wantReasons(t, ds, "pending_approval")
 	if got, want := ids(), []string{id3, id4, ds[0].RecordID}; !slices.Equal(got, want) {
 		t.Fatalf("records %v, want %v", got, want)
+	}
+}
+
+// TestOutcomesStartAtZero: every result and skip reason of every rule is
+// exported at 0 before anything happened, so rate() and alerts see a flat
+// series, not an absent one.
+func TestOutcomesStartAtZero(t *testing.T) {
+	h := newHarness(t, nginxRule("{}"), nil)
+	for _, s := range finalStates {
+		if v := h.counter("total", "restart-nginx", string(s)); v != 0 {
+			t.Errorf("total{%s} = %v before any alert", s, v)
+		}
+	}
+	if n := testutil.CollectAndCount(h.e.metrics.total); n != len(finalStates) {
+		t.Errorf("%d pulse_remediations_total series, want one per result (%d)", n, len(finalStates))
+	}
+	if n := testutil.CollectAndCount(h.e.metrics.skipped); n != len(ruleReasons)+2 {
+		t.Errorf("%d pulse_remediation_skipped_total series, want %d", n, len(ruleReasons)+2)
+	}
+	for _, hist := range []*prometheus.HistogramVec{h.e.metrics.duration, h.e.metrics.timeToFix} {
+		if n := testutil.CollectAndCount(hist); n != 1 {
+			t.Errorf("%d histogram series, want the rule's", n)
+		}
 	}
 }

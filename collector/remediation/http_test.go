@@ -128,7 +128,7 @@ func TestRemediationsHandler(t *testing.T) {
 // TestMetricsPassPromtool runs the real promtool over everything the engine
 // exports after a remediation of each kind.
 func TestMetricsPassPromtool(t *testing.T) {
-	promtool := testkit.NeedBinary(t, "promtool", "prometheus")
+	promtool := testkit.RealPart(t, "promtool")
 	h := newHarness(t, nginxRule("{cooldown: 1s, circuit_breaker: 1}"), nil)
 	h.handle(t, nginxAlert("n1", "a"))
 	h.exec.exitcode = 2

@@ -46,10 +46,32 @@ func newMetrics(reg prometheus.Registerer, rs *RuleSet) (*metrics, error) {
 			return nil, fmt.Errorf("register remediation metrics: %w; is a second engine using the same registry?", err)
 		}
 	}
-	// Export every rule's breaker from the start, so alerting on it works
-	// before the first failure.
+	// Export every outcome of every rule from the start, at zero: rate()
+	// and alerts see a series that has not moved rather than none, and
+	// dashboards show 0 instead of "No data" before the first remediation.
+	// Alerts before a rule matches carry no rule.
+	for _, reason := range []Reason{ReasonResolved, ReasonNoRule} {
+		m.skipped.WithLabelValues("", string(reason))
+	}
 	for _, r := range rs.Rules {
 		m.circuit.WithLabelValues(r.Name).Set(0)
+		for _, s := range finalStates {
+			m.total.WithLabelValues(r.Name, string(s))
+		}
+		for _, reason := range ruleReasons {
+			m.skipped.WithLabelValues(r.Name, string(reason))
+		}
+		m.duration.WithLabelValues(r.Name)
+		m.timeToFix.WithLabelValues(r.Name)
 	}
 	return m, nil
+}
+
+// finalStates are the results pulse_remediations_total counts.
+var finalStates = []State{StateSucceeded, StateFailed, StateIneffective, StateDryRun, StateRejected}
+
+// ruleReasons are the reasons an alert that matched a rule is skipped for.
+var ruleReasons = []Reason{
+	ReasonDuplicate, ReasonCircuitOpen, ReasonNoTarget, ReasonInvalidValue,
+	ReasonTooManyTargets, ReasonCooldown, ReasonBudget, ReasonPendingApproval,
 }

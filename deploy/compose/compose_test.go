@@ -4,9 +4,11 @@
 package compose
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/probes"
 )
@@ -22,6 +25,7 @@ const repoRoot = "../.."
 
 type composeFile struct {
 	Services map[string]struct {
+		Image   string   `yaml:"image"`
 		Command []string `yaml:"command"`
 		Volumes []string `yaml:"volumes"`
 	} `yaml:"services"`
@@ -216,5 +220,132 @@ func TestComposeConfig(t *testing.T) {
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+}
+
+// containerTree lays out, under a temporary directory, the files the
+// service sees in its container: each bind mount of the repository
+// linked at its container path. Named volumes are left out.
+func containerTree(t *testing.T, c composeFile, service string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, m := range mounts(t, c, service) {
+		if m.Host == "" {
+			continue
+		}
+		abs, err := filepath.Abs(m.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(root, m.Container)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// flagValue returns the value of --name=value in a service's command.
+func flagValue(t *testing.T, c composeFile, service, name string) string {
+	t.Helper()
+	for _, a := range c.Services[service].Command {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("service %s: no %s= in its command", service, name)
+	return ""
+}
+
+// TestComposePrometheusConfig has the promtool of the Prometheus release
+// compose runs check the compose Prometheus config, with the rule files
+// it loads, where the container sees them.
+func TestComposePrometheusConfig(t *testing.T) {
+	promtool := testkit.RealPart(t, "promtool")
+	c := loadCompose(t)
+	root := containerTree(t, c, "prometheus")
+	cfg := filepath.Join(root, flagValue(t, c, "prometheus", "--config.file"))
+	out, err := exec.Command(promtool, "check", "config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check config %s: %v\n%s", cfg, err, out)
+	}
+	if !strings.Contains(string(out), "pulse.rules.yml") || !strings.Contains(string(out), "slo-login.rules.yml") {
+		t.Fatalf("promtool did not check the rule files the config loads:\n%s", out)
+	}
+}
+
+// TestComposeAlertmanagerConfig has the amtool of the Alertmanager release
+// compose runs check the compose Alertmanager config.
+func TestComposeAlertmanagerConfig(t *testing.T) {
+	amtool := testkit.RealPart(t, "amtool")
+	c := loadCompose(t)
+	root := containerTree(t, c, "alertmanager")
+	cfg := filepath.Join(root, flagValue(t, c, "alertmanager", "--config.file"))
+	out, err := exec.Command(amtool, "check-config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool check-config %s: %v\n%s", cfg, err, out)
+	}
+	if !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("amtool check-config did not succeed:\n%s", out)
+	}
+}
+
+// TestRealPartsMatchCompose: the Prometheus and Alertmanager the tests
+// build (scripts/real-parts.sh) are the releases docker-compose.yml runs,
+// so what the tests prove holds for what users start.
+func TestRealPartsMatchCompose(t *testing.T) {
+	c := loadCompose(t)
+	script, err := os.ReadFile(filepath.Join(repoRoot, "scripts", "real-parts.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ service, image, variable string }{
+		{"prometheus", "prom/prometheus", "PROMETHEUS_VERSION"},
+		{"alertmanager", "prom/alertmanager", "ALERTMANAGER_VERSION"},
+	} {
+		m := regexp.MustCompile(`(?m)^` + p.variable + `=(\S+)$`).FindSubmatch(script)
+		if m == nil {
+			t.Fatalf("scripts/real-parts.sh sets no %s", p.variable)
+		}
+		want := p.image + ":v" + string(m[1])
+		if got := c.Services[p.service].Image; got != want {
+			t.Errorf("docker-compose.yml runs %s %s, but the tests build %s (%s in scripts/real-parts.sh): keep them in step", p.service, got, want, p.variable)
+		}
+	}
+	// The module versions follow from the release versions.
+	for _, p := range []struct{ version, module, want string }{
+		{"PROMETHEUS_VERSION", "PROMETHEUS_MODULE", "github.com/prometheus/prometheus@v0.%d%02d.%s"},
+		{"ALERTMANAGER_VERSION", "ALERTMANAGER_MODULE", "github.com/prometheus/alertmanager@v%s"},
+	} {
+		v := regexp.MustCompile(`(?m)^` + p.version + `=(\S+)$`).FindSubmatch(script)
+		mod := regexp.MustCompile(`(?m)^` + p.module + `=(\S+)$`).FindSubmatch(script)
+		if v == nil || mod == nil {
+			t.Fatalf("scripts/real-parts.sh sets no %s or %s", p.version, p.module)
+		}
+		var want string
+		if strings.HasPrefix(p.version, "PROMETHEUS") {
+			var major, minor int
+			var patch string
+			parts := strings.SplitN(string(v[1]), ".", 3)
+			if len(parts) != 3 {
+				t.Fatalf("PROMETHEUS_VERSION %s is not major.minor.patch", v[1])
+			}
+			if _, err := fmt.Sscan(parts[0], &major); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fmt.Sscan(parts[1], &minor); err != nil {
+				t.Fatal(err)
+			}
+			patch = parts[2]
+			want = fmt.Sprintf(p.want, major, minor, patch)
+		} else {
+			want = fmt.Sprintf(p.want, v[1])
+		}
+		if string(mod[1]) != want {
+			t.Errorf("scripts/real-parts.sh: %s is %s, want %s for %s %s", p.module, mod[1], want, p.version, v[1])
+		}
 	}
 }

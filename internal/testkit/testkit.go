@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,48 @@ func NeedBinary(t testing.TB, name, pkg string) string {
 	}
 	t.Skipf("%s not found: install the Debian package %s to run this test", name, pkg)
 	return ""
+}
+
+// RealPart returns the path of prometheus, promtool, alertmanager or amtool
+// as `make test-deps` builds them (scripts/real-parts.sh): the releases
+// docker-compose.yml runs, in .cache/realparts/bin of the repository (or
+// $PULSE_REALPARTS/bin). Debian's older packages on PATH are never used in
+// their place. A missing one fails the test under CI=true and skips it
+// elsewhere.
+func RealPart(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(RealPartsDir(), "bin", name)
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found at %s: run `make test-deps` (scripts/real-parts.sh build), which builds it from its Go module", name, p)
+	}
+	t.Skipf("%s not found at %s: run `make test-deps` to build it", name, p)
+	return ""
+}
+
+// RealPartsDir is where scripts/real-parts.sh keeps what it builds:
+// $PULSE_REALPARTS, or .cache/realparts at the root of the module the
+// test runs in.
+func RealPartsDir() string {
+	if d := os.Getenv("PULSE_REALPARTS"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return ".cache/realparts"
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, ".cache", "realparts")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ".cache/realparts"
+		}
+		dir = parent
+	}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
