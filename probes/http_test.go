@@ -231,7 +231,7 @@ func apiServer(t *testing.T) string {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"user":{"name":"Alice","id":7,"admin":true,"roles":["buyer","admin"]}}`))
+		w.Write([]byte(`{"user":{"name":"Alice","id":7,"admin":true,"roles":["buyer","admin"]},"user.name":"alice@shop"}`))
 	})
 	mux.HandleFunc("POST /api/echo", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Content-Type") != "application/json" {
@@ -272,6 +272,8 @@ steps:
         "$.user.admin": true
         "$.user.roles": [buyer, admin]
         "$.user.roles[1]": admin
+        "$.user.roles[-1]": admin
+        "$['user.name']": alice@shop
   - name: echo
     method: POST
     url: "${base_url}/api/echo"
