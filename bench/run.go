@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -237,12 +236,13 @@ func measureIngest(ctx context.Context, opts *Options, fl *fleet, col *collector
 						}
 					}
 					a := fl.agents[i]
-					for _, name := range names {
-						b, err := json.Marshal(protocol.Result{
-							Identity: a.id, Kind: "check", Name: name, Status: protocol.StateOK,
-							Output: "OK - simulated check", Duration: 0.001, Time: time.Now().UTC(),
-							Interval: iv.Seconds(), Started: started, Runs: map[string]uint64{"OK": uint64(r + 1)},
-						})
+					for j, name := range names {
+						b, err := protocol.EncodeResult(&protocol.Result{
+							Identity: a.id, Time: time.Now().UTC(), Stream: protocol.Stream{Boot: "bench", Seq: uint64(r*len(names) + j + 1)},
+							ResultBody: protocol.ResultBody{Kind: "check", Name: name, Status: protocol.StateOK,
+								Output: "OK - simulated check", Duration: 0.001,
+								Interval: iv.Seconds(), Started: started, Runs: map[string]uint64{"OK": uint64(r + 1)}},
+						}, nil)
 						if err == nil {
 							err = a.nc.Publish(subj.Results(a.id, name), b)
 						}

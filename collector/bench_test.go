@@ -31,7 +31,7 @@ func benchPayloads(b *testing.B) (subjects []string, payloads [][]byte) {
 			r.Runs = map[string]uint64{"OK": 1000}
 			r.Perfdata = []protocol.Perf{{Label: "value", Value: float64(n), UOM: "ms"}}
 			subjects = append(subjects, s.Results(id, name))
-			payloads = append(payloads, mustJSON(b, r))
+			payloads = append(payloads, wire(b, r))
 		}
 	}
 	return subjects, payloads

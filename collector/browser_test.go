@@ -297,15 +297,28 @@ func publishFleetOf(t testing.TB, nc *nats.Conn, n int) {
 		id := fmt.Sprintf("node-%04d", i)
 		zone := fmt.Sprintf("eu-west-1%c", 'a'+i%3)
 		reg := protocol.Registration{
-			Identity: id, Collective: "bench", Version: "bench", Started: now, Interval: 60, Time: now,
-			Facts:  map[string]any{"ec2_placement_availability_zone": zone, "role": []string{"web", "db"}[i%2], "cluster": "alfa"},
-			Agents: []string{"rpcutil"},
+			Identity: id, Time: now,
+			RegistrationBody: protocol.RegistrationBody{
+				Collective: "bench",
+				Version:    "bench",
+				Started:    now,
+				Interval:   60,
+				Facts:      map[string]any{"ec2_placement_availability_zone": zone, "role": []string{"web", "db"}[i%2], "cluster": "alfa"},
+				Agents:     []string{"rpcutil"},
+			},
 		}
 		pub(t, nc, s.Registry(id), reg)
 		for j, name := range []string{"check_load", "check_nginx"} {
 			pub(t, nc, s.Results(id, name), protocol.Result{
-				Identity: id, Kind: "check", Name: name, Status: (i + j) % 4, Output: "bench output",
-				Time: now, Interval: 60, Started: now,
+				Identity: id, Time: now,
+				ResultBody: protocol.ResultBody{
+					Kind:     "check",
+					Name:     name,
+					Status:   (i + j) % 4,
+					Output:   "bench output",
+					Interval: 60,
+					Started:  now,
+				},
 			})
 		}
 	}
@@ -314,11 +327,24 @@ func publishFleetOf(t testing.TB, nc *nats.Conn, n int) {
 	}
 }
 
+// pubSeq places every message pub seals after the one before.
+var pubSeq uint64
+
 func pub(t testing.TB, nc *nats.Conn, subject string, v any) {
 	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
+	pubSeq++
+	var b []byte
+	var err error
+	switch m := v.(type) {
+	case protocol.Registration:
+		m.Stream = protocol.Stream{Boot: "browser", Seq: pubSeq}
+		b, err = protocol.EncodeRegistration(&m, nil)
+	case protocol.Result:
+		m.Stream = protocol.Stream{Boot: "browser", Seq: pubSeq}
+		b, err = protocol.EncodeResult(&m, nil)
+	}
+	if err != nil || b == nil {
+		t.Fatalf("seal %T: %v", v, err)
 	}
 	if err := nc.Publish(subject, b); err != nil {
 		t.Fatal(err)

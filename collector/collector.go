@@ -70,12 +70,11 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock; tests inject one. Defaults to time.Now.
 	Now func() time.Time
-	// VerifyRegistration and VerifyResult, when set, must accept a message
-	// (its signature and signer) before it is ingested; a refused one is
+	// Verify, when set, must accept a registration's or result's envelope
+	// (its signature and signer) before its body is read; a refused one is
 	// dropped and counted as malformed with reason "unverified", so a
 	// process on the bus cannot forge a node.
-	VerifyRegistration func(*protocol.Registration) error
-	VerifyResult       func(*protocol.Result) error
+	Verify func(*protocol.Envelope) error
 	// OnEvent receives node_up, node_down and check_state events. It is
 	// called from the ingest goroutines and must not block.
 	OnEvent func(protocol.Event)

@@ -41,12 +41,21 @@ func goldenFleet(t testing.TB, c *Collector) {
 	feedResult(t, c, ping, t0)
 
 	feedResult(t, c, protocol.Result{
-		Identity: "web-1", Kind: "probe", Name: "login", Status: 0, Output: "login OK",
-		Duration: 0.35, Time: t0.Add(-3 * time.Second), Interval: 30, Started: t0.Add(-time.Hour),
-		ProbeRuns: 120, ProbeFailures: 2,
-		Steps: []protocol.StepResult{
-			{Name: "home", Duration: 0.1, Phases: map[string]float64{"dns": 0.001, "connect": 0.002, "ttfb": 0.05}},
-			{Name: "submit", Duration: 0.25, Phases: map[string]float64{"connect": 0.003, "ttfb": 0.2}},
+		Identity: "web-1", Time: t0.Add(-3 * time.Second),
+		ResultBody: protocol.ResultBody{
+			Kind:          "probe",
+			Name:          "login",
+			Status:        0,
+			Output:        "login OK",
+			Duration:      0.35,
+			Interval:      30,
+			Started:       t0.Add(-time.Hour),
+			ProbeRuns:     120,
+			ProbeFailures: 2,
+			Steps: []protocol.StepResult{
+				{Name: "home", Duration: 0.1, Phases: map[string]float64{"dns": 0.001, "connect": 0.002, "ttfb": 0.05}},
+				{Name: "submit", Duration: 0.25, Phases: map[string]float64{"connect": 0.003, "ttfb": 0.2}},
+			},
 		},
 	}, t0)
 }

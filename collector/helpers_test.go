@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,9 +89,29 @@ func newDirect(t testing.TB, mod func(*Options)) (*Collector, *clock, *events) {
 	return c, clk, evs
 }
 
-func mustJSON(t testing.TB, v any) []byte {
+// testSeq places every message the tests seal after the one before.
+var testSeq atomic.Uint64
+
+// wire seals a registration or result as an agent does, unsigned; one
+// without a place in its node's stream gets the next one of boot "test".
+func wire(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	switch m := v.(type) {
+	case protocol.Registration:
+		if m.Seq == 0 {
+			m.Stream = protocol.Stream{Boot: "test", Seq: testSeq.Add(1)}
+		}
+		b, err = protocol.EncodeRegistration(&m, nil)
+	case protocol.Result:
+		if m.Seq == 0 {
+			m.Stream = protocol.Stream{Boot: "test", Seq: testSeq.Add(1)}
+		}
+		b, err = protocol.EncodeResult(&m, nil)
+	default:
+		t.Fatalf("wire does not seal %T", v)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +120,18 @@ func mustJSON(t testing.TB, v any) []byte {
 
 func registration(id string, facts map[string]any) protocol.Registration {
 	return protocol.Registration{
-		Identity: id, Collective: "test", Facts: facts, Agents: []string{"rpcutil"},
-		Version: "1.0.0", Started: t0.Add(-time.Hour), Interval: 30, Time: t0,
+		Identity: id, Time: t0,
+		RegistrationBody: protocol.RegistrationBody{Collective: "test", Facts: facts, Agents: []string{"rpcutil"},
+			Version: "1.0.0", Started: t0.Add(-time.Hour), Interval: 30},
 	}
 }
 
 func checkResult(id, name string, status int, at time.Time) protocol.Result {
 	return protocol.Result{
-		Identity: id, Kind: "check", Name: name, Status: status,
-		Output: protocol.StateName(status) + " - " + name, Duration: 0.012, Time: at, Interval: 60,
-		Started: t0.Add(-time.Hour), Runs: map[string]uint64{"OK": 10, protocol.StateName(status): 11},
+		Identity: id, Time: at,
+		ResultBody: protocol.ResultBody{Kind: "check", Name: name, Status: status,
+			Output: protocol.StateName(status) + " - " + name, Duration: 0.012, Interval: 60,
+			Started: t0.Add(-time.Hour), Runs: map[string]uint64{"OK": 10, protocol.StateName(status): 11}},
 	}
 }
 
@@ -116,12 +139,12 @@ func checkResult(id, name string, status int, at time.Time) protocol.Result {
 // the broker had stored it at stored.
 func feedReg(t testing.TB, c *Collector, r protocol.Registration, stored time.Time) {
 	t.Helper()
-	c.handle(c.subj.Registry(r.Identity), mustJSON(t, r), stored)
+	c.handle(c.subj.Registry(r.Identity), wire(t, r), stored)
 }
 
 func feedResult(t testing.TB, c *Collector, r protocol.Result, stored time.Time) {
 	t.Helper()
-	c.handle(c.subj.Results(r.Identity, r.Name), mustJSON(t, r), stored)
+	c.handle(c.subj.Results(r.Identity, r.Name), wire(t, r), stored)
 }
 
 // scrape fetches /metrics through the collector's handler.

@@ -33,7 +33,7 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 		}, []string{"kind"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_collector_malformed_messages_total",
-			Help: "Messages dropped because they could not be used, by kind and reason (decode, identity_mismatch, name_mismatch, kind, subject).",
+			Help: "Messages dropped because they could not be used, by kind and reason (oversized, unversioned, version, envelope, kind, decode, unverified, identity_mismatch, name_mismatch, subject).",
 		}, []string{"kind", "reason"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_collector_dropped_series_total",
@@ -58,7 +58,8 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 	// the first scrape rather than from the first problem.
 	for _, k := range []string{"registration", "result"} {
 		h.messages.WithLabelValues(k)
-		for _, r := range []string{"decode", "identity_mismatch"} {
+		for _, r := range []string{protocol.ReasonOversized, protocol.ReasonUnversioned, protocol.ReasonVersion, protocol.ReasonEnvelope,
+			protocol.ReasonDecode, "identity_mismatch"} {
 			h.malformed.WithLabelValues(k, r)
 		}
 	}

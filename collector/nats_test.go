@@ -50,11 +50,11 @@ func publishFleet(t testing.TB, nc *nats.Conn, n int, now time.Time) {
 		id := fmt.Sprintf("node-%02d", i)
 		r := registration(id, map[string]any{"ec2_placement_availability_zone": fmt.Sprintf("eu-west-1%c", 'a'+i%2)})
 		r.Time = now
-		if err := nc.Publish(s.Registry(id), mustJSON(t, r)); err != nil {
+		if err := nc.Publish(s.Registry(id), wire(t, r)); err != nil {
 			t.Fatal(err)
 		}
 		res := checkResult(id, "check_load", i%3, now)
-		if err := nc.Publish(s.Results(id, "check_load"), mustJSON(t, res)); err != nil {
+		if err := nc.Publish(s.Results(id, "check_load"), wire(t, res)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,7 +174,7 @@ func TestFloodOverNATSKeepsServing(t *testing.T) {
 	c := startCollector(t, nc, nil)
 	s := protocol.Subjects{Collective: "test"}
 	now := time.Now()
-	flood := mustJSON(t, checkResult("noisy", "check_load", 2, now))
+	flood := wire(t, checkResult("noisy", "check_load", 2, now))
 	for range 5000 {
 		if err := nc.Publish(s.Results("noisy", "check_load"), flood); err != nil {
 			t.Fatal(err)
@@ -191,7 +191,7 @@ func TestFloodOverNATSKeepsServing(t *testing.T) {
 			return err
 		}
 		for _, want := range []string{
-			`pulse_collector_malformed_messages_total{kind="result",reason="decode"} 1`,
+			`pulse_collector_malformed_messages_total{kind="result",reason="envelope"} 1`,
 			`pulse_collector_malformed_messages_total{kind="result",reason="identity_mismatch"} 1`,
 			`pulse_check_status{az="",check="check_load",cluster="",identity="noisy",role=""} 2`,
 		} {

@@ -27,7 +27,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	c, _, _ := newDirect(t, nil)
 	goldenFleet(t, c)
 	// Problems the collector counts must pass the linter too.
-	feedResult(t, c, protocol.Result{Identity: "web-1", Kind: "check", Name: "check_x", Output: strings.Repeat("x", 5000), Time: t0}, t0)
+	feedResult(t, c, protocol.Result{Identity: "web-1", Time: t0, ResultBody: protocol.ResultBody{Kind: "check", Name: "check_x", Output: strings.Repeat("x", 5000)}}, t0)
 	c.handle(c.subj.Results("web-1", "check_y"), []byte("{"), t0)
 
 	srv := httptest.NewServer(c.Handler())
@@ -109,16 +109,25 @@ scrape_configs:
 			}
 			reg := registration(id, map[string]any{"ec2_placement_availability_zone": az, "role": "web"})
 			reg.Time = now
-			if err := nc.Publish(s.Registry(id), mustJSON(t, reg)); err != nil {
+			if err := nc.Publish(s.Registry(id), wire(t, reg)); err != nil {
 				return err
 			}
-			if err := nc.Publish(s.Results(id, "check_load"), mustJSON(t, checkResult(id, "check_load", 0, now))); err != nil {
+			if err := nc.Publish(s.Results(id, "check_load"), wire(t, checkResult(id, "check_load", 0, now))); err != nil {
 				return err
 			}
-			probe := protocol.Result{Identity: id, Kind: "probe", Name: "login", Time: now, Interval: 1,
-				Started: now.Add(-time.Hour), ProbeRuns: runs, Duration: 0.2,
-				Steps: []protocol.StepResult{{Name: "login", Duration: 0.2, Phases: map[string]float64{"ttfb": 0.1}}}}
-			if err := nc.Publish(s.Results(id, "login"), mustJSON(t, probe)); err != nil {
+			probe := protocol.Result{
+				Identity: id, Time: now,
+				ResultBody: protocol.ResultBody{
+					Kind:      "probe",
+					Name:      "login",
+					Interval:  1,
+					Started:   now.Add(-time.Hour),
+					ProbeRuns: runs,
+					Duration:  0.2,
+					Steps:     []protocol.StepResult{{Name: "login", Duration: 0.2, Phases: map[string]float64{"ttfb": 0.1}}},
+				},
+			}
+			if err := nc.Publish(s.Results(id, "login"), wire(t, probe)); err != nil {
 				return err
 			}
 		}

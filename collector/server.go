@@ -37,7 +37,7 @@ type ServerOptions struct {
 	// Signer signs the requests the collector sends.
 	Signer *protocol.Signer
 	// VerifyReply checks the replies it receives.
-	VerifyReply func(*protocol.Reply) error
+	VerifyReply func(*protocol.Envelope) error
 	// Audit receives the collector's own audit lines: actions and
 	// remediations it started.
 	Audit io.Writer

@@ -197,7 +197,7 @@ func TestCollectorRefusesForgedNodeMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	col, err := collector.New(collector.Options{Conn: nc, VerifyRegistration: nk.VerifyRegistration, VerifyResult: nk.VerifyResult})
+	col, err := collector.New(collector.Options{Conn: nc, Verify: nk.Verify})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,12 +206,15 @@ func TestCollectorRefusesForgedNodeMessages(t *testing.T) {
 	}
 	defer col.Stop()
 	subj := protocol.Subjects{Collective: "pulse"}
+	var seq uint64
 	send := func(s *protocol.Signer, output string) {
-		res := protocol.Result{Identity: "node-00", Kind: "check", Name: "check_x", Status: 2, Output: output, Time: time.Now(), Interval: 10}
-		if err := s.SignResult(&res); err != nil {
+		res := protocol.Result{Identity: "node-00", Time: time.Now(), ResultBody: protocol.ResultBody{Kind: "check", Name: "check_x", Status: 2, Output: output, Interval: 10}}
+		seq++
+		res.Stream = protocol.Stream{Boot: "b", Seq: seq}
+		b, err := protocol.EncodeResult(&res, s)
+		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal(res)
 		if err := nc.Publish(subj.Results("node-00", "check_x"), b); err != nil {
 			t.Fatal(err)
 		}

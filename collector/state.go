@@ -157,28 +157,48 @@ func (c *Collector) malformed(kind, reason, subject string, err error) {
 	}
 }
 
+// open reads the envelope of a message of kind that arrived on the subject
+// of node id, and checks that it comes from that node, is that kind and
+// passes Verify. What fails is counted and logged by reason.
+func (c *Collector) open(kind, subject, id string, data []byte) (*protocol.Envelope, bool) {
+	env, err := protocol.Open(data)
+	if err != nil {
+		c.malformed(kind, protocol.ErrorReason(err), subject, err)
+		return nil, false
+	}
+	switch {
+	case string(env.Kind) != kind:
+		c.malformed(kind, protocol.ReasonKind, subject, fmt.Errorf("a %s from %s arrived on a %s subject", env.Kind, env.From, kind))
+		return nil, false
+	case env.From != id:
+		c.malformed(kind, "identity_mismatch", subject,
+			fmt.Errorf("%s from %q arrived on the subject of %q: a node may only speak for itself", kind, env.From, id))
+		return nil, false
+	}
+	if v := c.opts.Verify; v != nil {
+		if err := v(env); err != nil {
+			c.malformed(kind, "unverified", subject, err)
+			return nil, false
+		}
+	}
+	return env, true
+}
+
 func (c *Collector) handleRegistration(subject, id string, data []byte, stored, now time.Time) {
 	if !utf8.ValidString(id) {
 		c.malformed("registration", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
 		return
 	}
-	var r protocol.Registration
-	if err := protocol.Decode(data, &r); err != nil {
-		c.malformed("registration", "decode", subject, err)
+	env, ok := c.open("registration", subject, id, data)
+	if !ok {
 		return
 	}
-	if r.Identity != id {
-		c.malformed("registration", "identity_mismatch", subject,
-			fmt.Errorf("registration for %q arrived on the subject of %q: a node may only speak for itself", r.Identity, id))
+	reg, err := env.Registration()
+	if err != nil {
+		c.malformed("registration", protocol.ErrorReason(err), subject, err)
 		return
 	}
-	if v := c.opts.VerifyRegistration; v != nil {
-		if err := v(&r); err != nil {
-			c.malformed("registration", "unverified", subject, err)
-			return
-		}
-	}
-	r.PublicKey, r.Signature = "", ""
+	r := *reg
 
 	c.mu.Lock()
 	n := c.state.nodes[id]
@@ -332,7 +352,6 @@ var runStates = map[string]bool{"OK": true, "WARNING": true, "CRITICAL": true, "
 // duplicate perfdata labels and steps, unknown run states. It reports whether
 // an output was truncated.
 func (c *Collector) cleanResult(r *protocol.Result) bool {
-	r.PublicKey, r.Signature = "", ""
 	truncated := false
 	if len(r.Output) > c.opts.MaxOutputBytes {
 		r.Output = truncateUTF8(r.Output, c.opts.MaxOutputBytes)
@@ -412,16 +431,17 @@ func (c *Collector) handleResult(subject, id, name string, data []byte, stored, 
 		c.malformed("result", "subject", subject, fmt.Errorf("identity %q or check %q is not UTF-8", id, name))
 		return
 	}
-	var r protocol.Result
-	if err := protocol.Decode(data, &r); err != nil {
-		c.malformed("result", "decode", subject, err)
+	env, ok := c.open("result", subject, id, data)
+	if !ok {
 		return
 	}
-	switch {
-	case r.Identity != id:
-		c.malformed("result", "identity_mismatch", subject,
-			fmt.Errorf("result from %q arrived on the subject of %q: a node may only speak for itself", r.Identity, id))
+	res, err := env.Result()
+	if err != nil {
+		c.malformed("result", protocol.ErrorReason(err), subject, err)
 		return
+	}
+	r := *res
+	switch {
 	case r.Name != name:
 		c.malformed("result", "name_mismatch", subject,
 			fmt.Errorf("result for %q arrived on the subject of %q", r.Name, name))
@@ -429,12 +449,6 @@ func (c *Collector) handleResult(subject, id, name string, data []byte, stored, 
 	case r.Kind != "check" && r.Kind != "probe":
 		c.malformed("result", "kind", subject, fmt.Errorf("result kind %q is neither check nor probe", r.Kind))
 		return
-	}
-	if v := c.opts.VerifyResult; v != nil {
-		if err := v(&r); err != nil {
-			c.malformed("result", "unverified", subject, err)
-			return
-		}
 	}
 	truncated := c.cleanResult(&r)
 	if truncated {

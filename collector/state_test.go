@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -200,27 +201,28 @@ func TestMalformedAndHostileResults(t *testing.T) {
 	c.handle(subj, nil, t0)
 	c.handle(subj, make([]byte, protocol.MaxMessageSize+1), t0)
 	other := checkResult("db-1", "check_load", 2, t0) // speaks for another node
-	c.handle(subj, mustJSON(t, other), t0)
+	c.handle(subj, wire(t, other), t0)
 	wrongName := checkResult("web-1", "check_disk", 2, t0)
-	c.handle(subj, mustJSON(t, wrongName), t0)
+	c.handle(subj, wire(t, wrongName), t0)
 	badKind := checkResult("web-1", "check_load", 0, t0)
 	badKind.Kind = "rumour"
-	c.handle(subj, mustJSON(t, badKind), t0)
+	c.handle(subj, wire(t, badKind), t0)
 	c.handle("pulse.test.nonsense", []byte(`{}`), t0)
-	c.handle(c.subj.Registry("web-1"), mustJSON(t, registration("db-1", nil)), t0)
+	c.handle(c.subj.Registry("web-1"), wire(t, registration("db-1", nil)), t0)
 
 	// Unknown fields are allowed; huge outputs are cut at a rune boundary.
 	huge := checkResult("web-1", "check_load", 1, t0)
 	huge.Output = "WARNING " + strings.Repeat("é", 100)
-	b := mustJSON(t, huge)
-	b = append([]byte(`{"future_field":{"x":1},`), b[1:]...)
+	b := wire(t, huge)
+	b = bytes.Replace(b, []byte(`"body":{`), []byte(`"body":{"future_field":{"x":1},`), 1)
 	c.handle(subj, b, t0)
 
 	for _, tt := range []struct {
 		kind, reason string
 		want         float64
 	}{
-		{"result", "decode", 3},
+		{"result", "envelope", 2},
+		{"result", "oversized", 1},
 		{"result", "identity_mismatch", 1},
 		{"result", "name_mismatch", 1},
 		{"result", "kind", 1},
@@ -292,12 +294,22 @@ func TestFloodFromOneNode(t *testing.T) {
 func TestProbeAndKindChange(t *testing.T) {
 	c, _, _ := newDirect(t, nil)
 	feedReg(t, c, registration("web-1", nil), t0)
-	p := protocol.Result{Identity: "web-1", Kind: "probe", Name: "login", Status: 2, Time: t0, Interval: 30,
-		ProbeRuns: 5, ProbeFailures: 1, Duration: 0.3,
-		Steps: []protocol.StepResult{
-			{Name: "home", Duration: 0.1, Phases: map[string]float64{"connect": 0.01, "total": 9}},
-			{Name: "home", Duration: 0.5}, // duplicate step name
-		}}
+	p := protocol.Result{
+		Identity: "web-1", Time: t0,
+		ResultBody: protocol.ResultBody{
+			Kind:          "probe",
+			Name:          "login",
+			Status:        2,
+			Interval:      30,
+			ProbeRuns:     5,
+			ProbeFailures: 1,
+			Duration:      0.3,
+			Steps: []protocol.StepResult{
+				{Name: "home", Duration: 0.1, Phases: map[string]float64{"connect": 0.01, "total": 9}},
+				{Name: "home", Duration: 0.5}, // duplicate step name
+			},
+		},
+	}
 	feedResult(t, c, p, t0)
 	text := scrape(t, c.Handler())
 	want := []string{

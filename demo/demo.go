@@ -251,9 +251,9 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	d.audit = audit
 	d.Collector, err = collector.NewServer(collector.ServerOptions{Audit: audit,
 		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken,
-		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.VerifyReply,
+		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.Verify,
 		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger,
-			VerifyRegistration: d.Keys.NodeKeys.VerifyRegistration, VerifyResult: d.Keys.NodeKeys.VerifyResult},
+			Verify: d.Keys.NodeKeys.Verify},
 	})
 	if err != nil {
 		return err

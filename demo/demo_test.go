@@ -27,7 +27,7 @@ func startFleet(t *testing.T, n int) (*Demo, *rpc.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return d, rpc.New(nc, rpc.Options{Caller: "user=" + d.Keys.User.Name, Signer: d.Keys.User.Signer, VerifyReply: d.Keys.NodeKeys.VerifyReply})
+	return d, rpc.New(nc, rpc.Options{Caller: "user=" + d.Keys.User.Name, Signer: d.Keys.User.Signer, VerifyReply: d.Keys.NodeKeys.Verify})
 }
 
 func ids(res *rpc.Result) []string {

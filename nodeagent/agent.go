@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/ratelog"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
 
@@ -48,15 +51,16 @@ type Options struct {
 	RegisterInterval time.Duration
 	// Jobs are scheduled checks and probes.
 	Jobs []Job
-	// Signer signs replies, registrations and results when set.
+	// Signer signs replies, registrations and results when set. Without it
+	// they still carry their time, sequence and protocol version.
 	Signer *protocol.Signer
-	// Verify, when set, checks a request's signature and signer before
-	// anything else looks at it; a request it rejects is audited and dropped.
-	Verify func(req *protocol.Request) error
+	// Verify, when set, checks a request's envelope (signature and signer)
+	// before its body is read; a request it rejects is audited and dropped.
+	Verify func(env *protocol.Envelope) error
 	// Authorize, when set, decides whether a verified request may run on
 	// this node; it returns the reason (naming the rule) when it refuses.
 	Authorize func(req *protocol.Request, node *filter.Target) (ok bool, reason string)
-	// Skew is how far in the future a request may claim to be (default 5s).
+	// Skew is how far in the future a request may be dated (default 5s).
 	Skew time.Duration
 	// MaxConcurrent bounds actions running at once (default 16); rpcutil
 	// is answered inline and never waits for a slot.
@@ -69,19 +73,27 @@ type Options struct {
 
 // Agent is a running node agent.
 type Agent struct {
-	opts    Options
-	log     *slog.Logger
-	subj    protocol.Subjects
-	agents  map[string]actions.Agent
-	acts    map[string][]string // each agent's Actions, asked once in New rather than per request
-	names   []string
-	started time.Time
-	sem     chan struct{}
-	stats   Stats
-	subs    []*nats.Subscription
-	wg      sync.WaitGroup
-	cancel  context.CancelFunc
-	seen    *replayCache
+	opts Options
+	log  *slog.Logger
+	subj protocol.Subjects
+	// nodeSubject is this node's directed subject.
+	nodeSubject string
+	agents      map[string]actions.Agent
+	acts        map[string][]string // each agent's Actions, asked once in New rather than per request
+	names       []string
+	started     time.Time
+	sem         chan struct{}
+	stats       Stats
+	subs        []*nats.Subscription
+	wg          sync.WaitGroup
+	cancel      context.CancelFunc
+	seen        *replayCache
+	bad         *ratelog.Logger
+	// boot names this run of the agent and seq counts what it published,
+	// so the collector can tell every registration and result from an
+	// older one, across restarts too (protocol.Stream).
+	boot string
+	seq  atomic.Uint64
 }
 
 // Stats are the counters daemon_stats reports.
@@ -92,7 +104,15 @@ type Stats struct {
 	Errors       atomic.Uint64
 	TTLExpired   atomic.Uint64
 	Unauthorized atomic.Uint64
+	// Malformed counts dropped messages by protocol reason (oversized,
+	// unversioned, version, envelope, kind, decode, invalid); they are
+	// also in Errors.
+	Malformed map[string]*atomic.Uint64
 }
+
+// malformedReasons are the reasons Stats.Malformed counts.
+var malformedReasons = []string{protocol.ReasonOversized, protocol.ReasonUnversioned, protocol.ReasonVersion,
+	protocol.ReasonEnvelope, protocol.ReasonKind, protocol.ReasonDecode, "invalid"}
 
 // New validates opts and builds an agent; Start connects it to the bus.
 func New(opts Options) (*Agent, error) {
@@ -127,12 +147,19 @@ func New(opts Options) (*Agent, error) {
 		opts.Facts = staticFacts{}
 	}
 	a := &Agent{
-		opts:   opts,
-		log:    opts.Logger.With("component", "agent", "identity", opts.Identity),
-		subj:   protocol.Subjects{Collective: opts.Collective},
-		agents: map[string]actions.Agent{},
-		sem:    make(chan struct{}, opts.MaxConcurrent),
-		seen:   newReplayCache(),
+		opts:        opts,
+		log:         opts.Logger.With("component", "agent", "identity", opts.Identity),
+		subj:        protocol.Subjects{Collective: opts.Collective},
+		nodeSubject: protocol.Subjects{Collective: opts.Collective}.Node(opts.Identity),
+		agents:      map[string]actions.Agent{},
+		sem:         make(chan struct{}, opts.MaxConcurrent),
+		seen:        newReplayCache(),
+		boot:        newBootID(),
+	}
+	a.bad = ratelog.New(a.log, time.Minute)
+	a.stats.Malformed = make(map[string]*atomic.Uint64, len(malformedReasons))
+	for _, r := range malformedReasons {
+		a.stats.Malformed[r] = new(atomic.Uint64)
 	}
 	a.agents["rpcutil"] = &rpcutil{a: a}
 	for _, ag := range opts.Agents {
@@ -223,25 +250,33 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	}
 }
 
+// newBootID names one run of the agent: 64 random bits, so a restarted
+// agent's messages are never mistaken for its previous run's.
+func newBootID() string {
+	return strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// stream is the place of the next registration or result in this run.
+func (a *Agent) stream() protocol.Stream {
+	return protocol.Stream{Boot: a.boot, Seq: a.seq.Add(1)}
+}
+
 func (a *Agent) register() {
 	reg := protocol.Registration{
-		Identity:   a.opts.Identity,
-		Collective: a.opts.Collective,
-		Facts:      a.opts.Facts.Facts(),
-		Classes:    a.opts.Classes,
-		Agents:     a.names,
-		Version:    Version,
-		Started:    a.started,
-		Interval:   a.opts.RegisterInterval.Seconds(),
-		Time:       a.opts.Now().UTC(),
+		Identity: a.opts.Identity,
+		RegistrationBody: protocol.RegistrationBody{
+			Collective: a.opts.Collective,
+			Facts:      a.opts.Facts.Facts(),
+			Classes:    a.opts.Classes,
+			Agents:     a.names,
+			Version:    Version,
+			Started:    a.started,
+			Interval:   a.opts.RegisterInterval.Seconds(),
+		},
+		Time:   a.opts.Now().UTC(),
+		Stream: a.stream(),
 	}
-	if a.opts.Signer != nil {
-		if err := a.opts.Signer.SignRegistration(&reg); err != nil {
-			a.log.Error("sign registration", "err", err)
-			return
-		}
-	}
-	b, err := json.Marshal(reg)
+	b, err := protocol.EncodeRegistration(&reg, a.opts.Signer)
 	if err != nil {
 		a.log.Error("encode registration", "err", err)
 		return
@@ -261,43 +296,79 @@ func (a *Agent) target() *filter.Target {
 	}
 }
 
+// drop counts and logs (at most once a minute per reason) a message that
+// could not be read.
+func (a *Agent) drop(subject string, err error) {
+	reason := protocol.ErrorReason(err)
+	a.stats.Errors.Add(1)
+	if c := a.stats.Malformed[reason]; c != nil {
+		c.Add(1)
+	}
+	a.bad.Warn(reason, "dropped a message that could not be read", "reason", reason, "subject", subject, "err", err)
+}
+
+// refuse audits a request this node will not run and drops it without a
+// reply, so whoever sent it learns nothing.
+func (a *Agent) refuse(counter *atomic.Uint64, req *protocol.Request, status protocol.Status, err error) {
+	counter.Add(1)
+	a.opts.Audit.Write(a.opts.Identity, req, status, "refused: "+err.Error(), 0)
+	a.bad.Warn("refused", "refused a request (the audit log has every one)", "id", req.ID, "caller", req.Caller, "err", err)
+}
+
+// onMessage checks a request in order, cheapest and surest first, and runs
+// it only if every check holds: the envelope (size, version, kind), the
+// signature and signer, the body, where it may run (subject and targets),
+// when (deadline, clock skew, this run of the agent), that it was not seen
+// before, the filter, and the policy.
 func (a *Agent) onMessage(m *nats.Msg) {
 	a.stats.Requests.Add(1)
-	var req protocol.Request
-	if err := protocol.Decode(m.Data, &req); err != nil {
-		a.stats.Errors.Add(1)
-		a.log.Warn("dropped malformed request", "subject", m.Subject, "bytes", len(m.Data), "err", err)
-		return
+	env, err := protocol.Open(m.Data)
+	if err == nil && env.Kind != protocol.KindRequest {
+		err = &protocol.WireError{Reason: protocol.ReasonKind, Err: fmt.Errorf("a %s from %s on a request subject", env.Kind, env.From)}
 	}
-	if err := req.Validate(); err != nil {
-		a.stats.Errors.Add(1)
-		a.log.Warn("dropped invalid request", "subject", m.Subject, "err", err)
+	if err != nil {
+		a.drop(m.Subject, err)
 		return
 	}
 	if a.opts.Verify != nil {
-		if err := a.opts.Verify(&req); err != nil {
-			a.stats.Unauthorized.Add(1)
-			a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, "refused: "+err.Error(), 0)
-			a.log.Warn("dropped request that failed verification", "id", req.ID, "caller", req.Caller, "err", err)
+		if err := a.opts.Verify(env); err != nil {
+			// Only the envelope is known: the body of a request that did
+			// not verify is never read.
+			a.refuse(&a.stats.Unauthorized, &protocol.Request{ID: env.ID, Caller: env.From, PublicKey: env.Signer}, protocol.Unauthorized, err)
 			return
 		}
 	}
+	req, err := env.Request()
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		a.drop(m.Subject, err)
+		return
+	}
 	if m.Reply == "" {
-		a.stats.Errors.Add(1)
-		a.log.Warn("dropped request without a reply subject", "id", req.ID)
+		a.drop(m.Subject, fmt.Errorf("request %s has no reply subject", req.ID))
+		return
+	}
+	if err := a.bound(m.Subject, req); err != nil {
+		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, err)
 		return
 	}
 	now := a.opts.Now()
 	if err := req.Expired(now, a.opts.Skew); err != nil {
-		a.stats.TTLExpired.Add(1)
-		a.opts.Audit.Write(a.opts.Identity, &req, protocol.Aborted, "refused: "+err.Error(), 0)
-		a.log.Info("dropped request", "id", req.ID, "reason", err)
+		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, err)
 		return
 	}
-	if !a.seen.firstSeen(req.ID, now, req.Time.Add(time.Duration(req.TTL)*time.Second+a.opts.Skew)) {
-		a.stats.Errors.Add(1)
-		a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, "refused: request id seen before (replay)", 0)
-		a.log.Warn("dropped replayed request", "id", req.ID, "caller", req.Caller)
+	// A request made before this agent started was meant for its previous
+	// run, whose memory of request ids is gone: running it could run it
+	// twice.
+	if req.Time.Before(a.started) {
+		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, fmt.Errorf("request %s was made %s before this agent started; a request from before a restart may already have run",
+			req.ID, a.started.Sub(req.Time).Round(time.Millisecond)))
+		return
+	}
+	if !a.seen.firstSeen(req.ID, now, req.Deadline) {
+		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, errors.New("request id seen before (replay)"))
 		return
 	}
 	var node *filter.Target
@@ -306,8 +377,7 @@ func (a *Agent) onMessage(m *nats.Msg) {
 	if !req.Filter.Empty() {
 		f, err := filter.Compile(req.Filter)
 		if err != nil {
-			a.stats.Errors.Add(1)
-			a.log.Warn("dropped request with a bad filter", "id", req.ID, "err", err)
+			a.drop(m.Subject, fmt.Errorf("request %s has a bad filter: %w", req.ID, err))
 			return
 		}
 		node = a.target()
@@ -320,24 +390,24 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		if node == nil {
 			node = a.target()
 		}
-		if ok, reason := a.opts.Authorize(&req, node); !ok {
+		if ok, reason := a.opts.Authorize(req, node); !ok {
 			a.stats.Unauthorized.Add(1)
-			a.opts.Audit.Write(a.opts.Identity, &req, protocol.Unauthorized, reason, 0)
-			a.reply(m.Reply, &req, actions.Fail(protocol.Unauthorized, reason))
+			a.opts.Audit.Write(a.opts.Identity, req, protocol.Unauthorized, reason, 0)
+			a.reply(m.Reply, req, actions.Fail(protocol.Unauthorized, reason))
 			return
 		}
 	}
 	ag, ok := a.agents[req.Agent]
 	if !ok {
-		a.reply(m.Reply, &req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
+		a.reply(m.Reply, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
 		return
 	}
 	if !slices.Contains(a.acts[req.Agent], req.Action) {
-		a.reply(m.Reply, &req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
+		a.reply(m.Reply, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
 		return
 	}
 	if req.Agent == "rpcutil" {
-		a.run(m.Reply, &req, ag)
+		a.run(m.Reply, req, ag)
 		return
 	}
 	a.wg.Add(1)
@@ -345,19 +415,65 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		defer a.wg.Done()
 		a.sem <- struct{}{}
 		defer func() { <-a.sem }()
-		a.run(m.Reply, &req, ag)
+		a.run(m.Reply, req, ag)
 	}()
 }
 
+// bound checks that req may run here, where it arrived: a directed request
+// only on this node's own subject and only if this node is among its
+// targets; a broadcast only on the subject it was signed for, which must be
+// its agent's subject in this collective. A request captured and published
+// again elsewhere (a directed one onto the broadcast subject or another
+// node's, one batch's onto the next batch's nodes) fails here.
+func (a *Agent) bound(subject string, req *protocol.Request) error {
+	if len(req.Targets) > 0 {
+		if subject != a.nodeSubject {
+			return fmt.Errorf("request %s is directed at %s but arrived on %s: it was published again where it was not sent", req.ID, targetList(req.Targets), subject)
+		}
+		if !slices.Contains(req.Targets, a.opts.Identity) {
+			return fmt.Errorf("request %s is directed at %s, not at %s: it was published again where it was not sent", req.ID, targetList(req.Targets), a.opts.Identity)
+		}
+		return nil
+	}
+	if subject != req.Subject {
+		return fmt.Errorf("request %s was sent on %s but arrived on %s: it was published again where it was not sent", req.ID, req.Subject, subject)
+	}
+	if want := a.subj.Agent(req.Agent); req.Subject != want {
+		return fmt.Errorf("request %s for %s#%s was sent on %s, not on that agent's subject %s", req.ID, req.Agent, req.Action, req.Subject, want)
+	}
+	return nil
+}
+
+// targetList names a request's targets for a log line: the first few.
+func targetList(t []string) string {
+	if len(t) <= 3 {
+		return strings.Join(t, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(t[:3], ", "), len(t)-3)
+}
+
+// minActionTime is how long a started action may take at least. The
+// deadline says when a node may still start a request (its client stops
+// waiting then); an action already running, such as a package install, is
+// not cut off half-way because the client stopped listening.
+const minActionTime = time.Minute
+
 func (a *Agent) run(replyTo string, req *protocol.Request, ag actions.Agent) {
-	ctx, cancel := context.WithDeadline(context.Background(), req.Time.Add(time.Duration(req.TTL)*time.Second))
-	defer cancel()
 	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), later(req.Deadline, start.Add(minActionTime)))
+	defer cancel()
 	res := callSafely(ctx, ag, actions.Request{ID: req.ID, Caller: req.Caller, Action: req.Action, Data: req.Data})
 	if req.Agent != "rpcutil" {
 		a.opts.Audit.Write(a.opts.Identity, req, res.Status, res.Message, time.Since(start))
 	}
 	a.reply(replyTo, req, res)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // callSafely turns a panicking action into an error reply so one bad action
@@ -375,10 +491,7 @@ func (a *Agent) reply(to string, req *protocol.Request, res actions.Result) {
 	rep := protocol.Reply{
 		RequestID: req.ID,
 		Identity:  a.opts.Identity,
-		Agent:     req.Agent,
-		Action:    req.Action,
-		Status:    res.Status,
-		StatusMsg: res.Message,
+		ReplyBody: protocol.ReplyBody{Agent: req.Agent, Action: req.Action, Status: res.Status, StatusMsg: res.Message},
 		Time:      a.opts.Now().UTC(),
 	}
 	if rep.StatusMsg == "" {
@@ -392,13 +505,7 @@ func (a *Agent) reply(to string, req *protocol.Request, res actions.Result) {
 			rep.Data = b
 		}
 	}
-	if a.opts.Signer != nil {
-		if err := a.opts.Signer.SignReply(&rep); err != nil {
-			a.log.Error("sign reply", "err", err)
-			return
-		}
-	}
-	b, err := protocol.EncodeReply(&rep)
+	b, err := protocol.EncodeReply(&rep, a.opts.Signer)
 	if err != nil {
 		a.log.Error("encode reply", "err", err)
 		return

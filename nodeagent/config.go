@@ -64,6 +64,11 @@ type SecurityConfig struct {
 	Skew time.Duration `yaml:"skew"`
 	// RequireSignatures refuses unsigned requests (default true).
 	RequireSignatures *bool `yaml:"require_signatures"`
+	// SignMessages signs replies, registrations and results with KeyFile
+	// (default true when KeyFile is set). Turn it off where the broker's
+	// subject permissions already say which node sent a message; they keep
+	// their time, sequence and protocol version either way.
+	SignMessages *bool `yaml:"sign_messages"`
 	// NATS is where older configs put the connection's TLS and
 	// credentials; it is still read, and merged into the top-level nats
 	// block, which is the place for them now.
@@ -333,7 +338,9 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("security.key_file: %w", err)
 		}
-		opts.Signer = id.Signer
+		if sc.SignMessages == nil || *sc.SignMessages {
+			opts.Signer = id.Signer
+		}
 	}
 	var trust *security.Trust
 	if sc.TrustFile != "" {

@@ -80,7 +80,12 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 		return actions.OK(map[string]any{"agents": list})
 	case "daemon_stats":
 		s := &a.stats
+		malformed := make(map[string]uint64, len(s.Malformed))
+		for r, n := range s.Malformed {
+			malformed[r] = n.Load()
+		}
 		return actions.OK(map[string]any{
+			"malformed":    malformed,
 			"requests":     s.Requests.Load(),
 			"replies":      s.Replies.Load(),
 			"filtered":     s.Filtered.Load(),

@@ -2,7 +2,6 @@ package nodeagent
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"math/rand/v2"
 	"time"
@@ -67,10 +66,13 @@ func (a *Agent) schedule(ctx context.Context, j Job) {
 		name := protocol.StateName(out.Status)
 		runs[name]++
 		res := protocol.Result{
-			Identity: a.opts.Identity, Kind: j.Kind, Name: j.Name,
-			Status: out.Status, Output: out.Output, LongOutput: out.LongOutput,
-			Perfdata: out.Perfdata, Steps: out.Steps, Duration: out.Duration.Seconds(),
-			Time: start.UTC(), Interval: j.Interval.Seconds(), Started: a.started.UTC(),
+			Identity: a.opts.Identity,
+			ResultBody: protocol.ResultBody{
+				Kind: j.Kind, Name: j.Name, Status: out.Status, Output: out.Output, LongOutput: out.LongOutput,
+				Perfdata: out.Perfdata, Steps: out.Steps, Duration: out.Duration.Seconds(),
+				Interval: j.Interval.Seconds(), Started: a.started.UTC(),
+			},
+			Time: start.UTC(),
 		}
 		if j.Kind == "probe" {
 			probeRuns++
@@ -87,13 +89,8 @@ func (a *Agent) schedule(ctx context.Context, j Job) {
 }
 
 func (a *Agent) publishResult(res *protocol.Result) {
-	if a.opts.Signer != nil {
-		if err := a.opts.Signer.SignResult(res); err != nil {
-			a.log.Error("sign result", "err", err)
-			return
-		}
-	}
-	b, err := json.Marshal(res)
+	res.Stream = a.stream()
+	b, err := protocol.EncodeResult(res, a.opts.Signer)
 	if err != nil {
 		a.log.Error("encode result", "check", res.Name, "err", err)
 		return

@@ -6,11 +6,14 @@ package nodeagent_test
 // nothing.
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -52,6 +55,12 @@ func (r *secRecorder) count() int {
 	return len(r.calls)
 }
 
+func (r *secRecorder) ran() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
 // secBuffer is an audit sink tests can read while the agent writes.
 type secBuffer struct{ testkit.SyncBuffer }
 
@@ -66,22 +75,46 @@ func (b *secBuffer) records() []nodeagent.AuditRecord {
 	return out
 }
 
+// secNode is one agent of the attacker's world with what it ran, audited
+// and logged.
+type secNode struct {
+	id    string
+	key   *security.Identity
+	rec   *secRecorder
+	audit *secBuffer
+	log   *testkit.SyncBuffer
+	agent *nodeagent.Agent
+}
+
 type secWorld struct {
 	t                   *testing.T
 	br                  *broker.Broker
 	alice, bob, mallory *security.Identity
+	alicePriv           ed25519.PrivateKey
 	node, evil          *security.Identity
 	trust               *security.Trust
+	pol                 *security.Policy
 	nodeKeys            *security.NodeKeys
 	rec                 *secRecorder
 	svc                 *actions.SimServiceProvider
 	audit               *secBuffer
 	nc                  *nats.Conn
+	nodes               map[string]*secNode
 }
 
-func newSecWorld(t *testing.T) *secWorld {
+// newSecWorld starts web-01 and the other nodes named, each a real agent
+// that requires signed requests and checks them against the same trust and
+// policy, on an embedded broker.
+func newSecWorld(t *testing.T, others ...string) *secWorld {
 	t.Helper()
-	w := &secWorld{t: t, br: broker.StartTest(t), rec: &secRecorder{}, audit: &secBuffer{}}
+	// A broker that carries messages larger than pulse reads, so that the
+	// agent's own limit is what refuses them.
+	br, err := broker.Start(broker.Options{Port: -1, JetStreamDir: t.TempDir(), MaxPayload: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(br.Shutdown)
+	w := &secWorld{t: t, br: br, nodes: map[string]*secNode{}}
 	gen := func(name string) *security.Identity {
 		id, err := security.GenerateIdentity(name)
 		if err != nil {
@@ -89,8 +122,10 @@ func newSecWorld(t *testing.T) *secWorld {
 		}
 		return id
 	}
-	w.alice, w.bob, w.mallory, w.node, w.evil = gen("alice"), gen("bob"), gen("mallory"), gen("web-01"), gen("evil")
-	var err error
+	w.bob, w.mallory, w.node, w.evil = gen("bob"), gen("mallory"), gen("web-01"), gen("evil")
+	// Alice's raw key lets a test sign bytes no pulse would write.
+	_, w.alicePriv, _ = ed25519.GenerateKey(nil)
+	w.alice = &security.Identity{Name: "alice", Signer: protocol.NewSigner(w.alicePriv)}
 	w.trust, err = security.NewTrust(
 		security.Entry{Name: "alice", Key: w.alice.PublicKey(), Groups: []string{"ops"}},
 		security.Entry{Name: "bob", Key: w.bob.PublicKey(), Groups: []string{"dev"}},
@@ -98,28 +133,51 @@ func newSecWorld(t *testing.T) *secWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := security.NewPolicy("test policy", security.PolicyFile{Rules: append(security.ReadOnlyRules("*"),
+	w.pol, err = security.NewPolicy("test policy", security.PolicyFile{Rules: append(security.ReadOnlyRules("*"),
 		security.RuleSpec{Name: "anyone may read", Effect: "allow", Callers: []string{"*"}, Agent: "recorder", Actions: []string{"read"}},
 		security.RuleSpec{Name: "ops may write", Effect: "allow", Callers: []string{"group:ops"}, Agent: "*"},
 	)}, w.trust)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.nodeKeys, err = security.NewNodeKeys(map[string]string{"web-01": w.node.PublicKey()}, false)
-	if err != nil {
+	keys := map[string]string{"web-01": w.node.PublicKey()}
+	w.nodes["web-01"] = &secNode{id: "web-01", key: w.node}
+	for _, id := range others {
+		w.nodes[id] = &secNode{id: id, key: gen(id)}
+		keys[id] = w.nodes[id].key.PublicKey()
+	}
+	if w.nodeKeys, err = security.NewNodeKeys(keys, false); err != nil {
 		t.Fatal(err)
 	}
 	w.svc = actions.NewSimServiceProvider(actions.SimServiceOptions{Delay: -1})
-	nrpe := actions.NewNRPEAgent(checks.NewRunner(checks.RunnerOptions{Commands: map[string][]string{"check_true": {"/bin/true"}}}), nil)
-	anc, err := bus.Connect(bus.Config{URLs: []string{w.br.ClientURL()}, Name: "web-01"}, nil)
+	for _, n := range w.nodes {
+		w.start(n, w.br.ClientURL())
+	}
+	w.rec, w.audit = w.nodes["web-01"].rec, w.nodes["web-01"].audit
+	if w.nc, err = nats.Connect(w.br.ClientURL()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.nc.Close)
+	return w
+}
+
+// start runs n's agent, connected to the broker at url.
+func (w *secWorld) start(n *secNode, url string) {
+	t := w.t
+	n.rec, n.audit, n.log = &secRecorder{}, &secBuffer{}, &testkit.SyncBuffer{}
+	agents := []actions.Agent{n.rec}
+	if n.id == "web-01" {
+		nrpe := actions.NewNRPEAgent(checks.NewRunner(checks.RunnerOptions{Commands: map[string][]string{"check_true": {"/bin/true"}}}), nil)
+		agents = append(agents, actions.NewServiceAgent(w.svc, nil), nrpe)
+	}
+	anc, err := bus.Connect(bus.Config{URLs: []string{url}, Name: n.id}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, err := nodeagent.New(nodeagent.Options{
-		Identity: "web-01", Conn: anc, Facts: secFacts{"role": "web"}, RegisterInterval: time.Hour,
-		Agents: []actions.Agent{w.rec, actions.NewServiceAgent(w.svc, nil), nrpe},
-		Signer: w.node.Signer, Verify: w.trust.Verifier(true), Authorize: pol.Authorize,
-		Audit: nodeagent.NewAudit(w.audit),
+		Identity: n.id, Conn: anc, Facts: secFacts{"role": "web"}, RegisterInterval: time.Hour, Agents: agents,
+		Signer: n.key.Signer, Verify: w.trust.Verifier(true), Authorize: w.pol.Authorize,
+		Audit: nodeagent.NewAudit(n.audit), Logger: slog.New(slog.NewTextHandler(n.log, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,11 +186,7 @@ func newSecWorld(t *testing.T) *secWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Stop)
-	if w.nc, err = nats.Connect(w.br.ClientURL()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.nc.Close)
-	return w
+	n.agent = a
 }
 
 type secFacts map[string]any
@@ -141,30 +195,47 @@ func (f secFacts) Facts() map[string]any { return f }
 
 var secSeq int
 
+// request is a request directed at web-01 that its client waits 10 s for.
 func (w *secWorld) request(caller, agent, action string, data any) *protocol.Request {
 	secSeq++
 	b, _ := json.Marshal(data)
-	return &protocol.Request{ID: fmt.Sprintf("attack-%d-%d", time.Now().UnixNano(), secSeq), Collective: "pulse", Agent: agent, Action: action,
-		Data: b, Caller: caller, Time: time.Now().UTC(), TTL: 60}
+	now := time.Now().UTC()
+	return &protocol.Request{
+		ID: fmt.Sprintf("attack-%d-%d", now.UnixNano(), secSeq), Caller: caller, Time: now, Deadline: now.Add(10 * time.Second),
+		Targets:     []string{"web-01"},
+		RequestBody: protocol.RequestBody{Collective: "pulse", Agent: agent, Action: action, Data: b},
+	}
 }
 
-func (w *secWorld) sign(id *security.Identity, r *protocol.Request) *protocol.Request {
-	if err := id.Signer.SignRequest(r); err != nil {
+// seal puts r on the wire as its client would, signed by id unless id is nil.
+func (w *secWorld) seal(id *security.Identity, r *protocol.Request) []byte {
+	w.t.Helper()
+	var s *protocol.Signer
+	if id != nil {
+		s = id.Signer
+	}
+	b, err := protocol.EncodeRequest(r, s)
+	if err != nil {
 		w.t.Fatal(err)
 	}
-	return r
+	return b
 }
 
-// send publishes raw bytes to the node subject and returns the inbox
+// send publishes raw bytes to web-01's subject and returns the inbox
 // channel for replies.
 func (w *secWorld) send(b []byte) chan *nats.Msg {
+	return w.sendOn("pulse.pulse.node.web-01", b)
+}
+
+// sendOn publishes raw bytes on subject with a fresh inbox to answer to.
+func (w *secWorld) sendOn(subject string, b []byte) chan *nats.Msg {
 	w.t.Helper()
 	inbox := w.nc.NewRespInbox()
 	ch := make(chan *nats.Msg, 4)
 	if _, err := w.nc.ChanSubscribe(inbox, ch); err != nil {
 		w.t.Fatal(err)
 	}
-	if err := w.nc.PublishMsg(&nats.Msg{Subject: "pulse.pulse.node.web-01", Reply: inbox, Data: b}); err != nil {
+	if err := w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: inbox, Data: b}); err != nil {
 		w.t.Fatal(err)
 	}
 	if err := w.nc.Flush(); err != nil {
@@ -173,12 +244,27 @@ func (w *secWorld) send(b []byte) chan *nats.Msg {
 	return ch
 }
 
-func (w *secWorld) sendReq(r *protocol.Request) chan *nats.Msg {
-	b, err := json.Marshal(r)
-	if err != nil {
-		w.t.Fatal(err)
+// reply reads the one reply on ch, checking that web-01 signed it.
+func (w *secWorld) reply(ch chan *nats.Msg, what string) *protocol.Reply {
+	w.t.Helper()
+	select {
+	case m := <-ch:
+		env, err := protocol.Open(m.Data)
+		if err != nil {
+			w.t.Fatalf("%s: %v", what, err)
+		}
+		if err := w.nodeKeys.Verify(env); err != nil {
+			w.t.Fatalf("%s: the reply must be signed by the node: %v", what, err)
+		}
+		rep, err := env.Reply()
+		if err != nil {
+			w.t.Fatalf("%s: %v", what, err)
+		}
+		return rep
+	case <-time.After(5 * time.Second):
+		w.t.Fatalf("%s: no reply", what)
 	}
-	return w.send(b)
+	return nil
 }
 
 // noReply fails if ch holds a reply. It first waits for the answer to a
@@ -187,11 +273,7 @@ func (w *secWorld) sendReq(r *protocol.Request) chan *nats.Msg {
 // the earlier request has arrived by then.
 func (w *secWorld) noReply(ch chan *nats.Msg, what string) {
 	w.t.Helper()
-	select {
-	case <-w.sendReq(w.sign(w.alice, w.request("user=alice", "rpcutil", "ping", nil))):
-	case <-time.After(5 * time.Second):
-		w.t.Fatal("no reply to the ping sent after " + what)
-	}
+	w.reply(w.send(w.seal(w.alice, w.request("user=alice", "rpcutil", "ping", nil))), "the ping sent after "+what)
 	select {
 	case m := <-ch:
 		w.t.Fatalf("%s got a reply: %s", what, m.Data)
@@ -199,13 +281,19 @@ func (w *secWorld) noReply(ch chan *nats.Msg, what string) {
 	}
 }
 
-// audited waits for the audit line of request id and returns it.
+// audited waits for web-01's audit line n of request id and returns it.
 func (w *secWorld) audited(id string, n int) nodeagent.AuditRecord {
 	w.t.Helper()
+	return w.auditedOn("web-01", id, n)
+}
+
+// auditedOn waits for node's audit line n of request id.
+func (w *secWorld) auditedOn(node, id string, n int) nodeagent.AuditRecord {
+	w.t.Helper()
 	var got []nodeagent.AuditRecord
-	testkit.WaitFor(w.t, 5*time.Second, "audit line for "+id, func() bool {
+	testkit.WaitFor(w.t, 5*time.Second, node+"'s audit line for "+id, func() bool {
 		got = got[:0]
-		for _, r := range w.audit.records() {
+		for _, r := range w.nodes[node].audit.records() {
 			if r.RequestID == id {
 				got = append(got, r)
 			}
@@ -217,31 +305,36 @@ func (w *secWorld) audited(id string, n int) nodeagent.AuditRecord {
 
 func TestAttackRefusedAndAudited(t *testing.T) {
 	w := newSecWorld(t)
-	tampered := w.sign(w.alice, w.request("user=alice", "recorder", "read", nil))
-	tampered.Action = "write"
+	read := w.request("user=alice", "recorder", "read", nil)
+	tampered := bytes.Replace(w.seal(w.alice, read), []byte(`"action":"read"`), []byte(`"action":"write"`), 1)
 	expired := w.request("user=alice", "recorder", "write", nil)
-	expired.Time = time.Now().Add(-2 * time.Minute).UTC()
+	expired.Time, expired.Deadline = time.Now().Add(-2*time.Minute).UTC(), time.Now().Add(-time.Minute).UTC()
 	future := w.request("user=alice", "recorder", "write", nil)
-	future.Time = time.Now().Add(time.Minute).UTC()
+	future.Time, future.Deadline = time.Now().Add(time.Minute).UTC(), time.Now().Add(2*time.Minute).UTC()
 	for _, tc := range []struct {
 		name   string
-		req    *protocol.Request
+		id     string
+		msg    []byte
 		status protocol.Status
-		msg    string
+		audit  string
 	}{
-		{"unsigned", w.request("user=alice", "recorder", "write", nil), protocol.Unauthorized, "is not signed and this node requires signatures"},
-		{"unknown key", w.sign(w.mallory, w.request("user=mallory", "recorder", "write", nil)), protocol.Unauthorized, "is signed by key " + w.mallory.Fingerprint() + ", which is not in built-in trust"},
-		{"tampered after signing", tampered, protocol.Unauthorized, "signature does not match the message"},
-		{"expired", w.sign(w.alice, expired), protocol.Aborted, "expired: created"},
-		{"from the future", w.sign(w.alice, future), protocol.Aborted, "in the future (allowed skew 5s)"},
-		{"caller spoofing", w.sign(w.bob, w.request("user=alice", "recorder", "write", nil)), protocol.Unauthorized, `claims caller "user=alice" but is signed by the key of "bob"`},
+		{"unsigned", "", w.seal(nil, w.request("user=alice", "recorder", "write", nil)), protocol.Unauthorized, "is not signed and this node requires signatures"},
+		{"unknown key", "", w.seal(w.mallory, w.request("user=mallory", "recorder", "write", nil)), protocol.Unauthorized, "is signed by key " + w.mallory.Fingerprint() + ", which is not in built-in trust"},
+		{"tampered after signing", read.ID, tampered, protocol.Unauthorized, "signature does not match the message"},
+		{"expired", expired.ID, w.seal(w.alice, expired), protocol.Aborted, "after its deadline: its client had stopped waiting"},
+		{"from the future", future.ID, w.seal(w.alice, future), protocol.Aborted, "in the future (allowed skew 5s)"},
+		{"caller spoofing", "", w.seal(w.bob, w.request("user=alice", "recorder", "write", nil)), protocol.Unauthorized, `claims caller "user=alice" but is signed by the key of "bob"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w.t = t
-			ch := w.sendReq(tc.req)
-			rec := w.audited(tc.req.ID, 1)
-			if rec.Status != tc.status || !strings.Contains(rec.Message, tc.msg) {
-				t.Fatalf("audit %d %q, want %d containing %q", rec.Status, rec.Message, tc.status, tc.msg)
+			env, err := protocol.Open(tc.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := w.send(tc.msg)
+			rec := w.audited(env.ID, 1)
+			if rec.Status != tc.status || !strings.Contains(rec.Message, tc.audit) {
+				t.Fatalf("audit %d %q, want %d containing %q", rec.Status, rec.Message, tc.status, tc.audit)
 			}
 			if !strings.HasPrefix(rec.Message, "refused: ") {
 				t.Fatalf("audit message %q does not say it was refused", rec.Message)
@@ -256,23 +349,11 @@ func TestAttackRefusedAndAudited(t *testing.T) {
 
 func TestAttackPolicyDenied(t *testing.T) {
 	w := newSecWorld(t)
-	req := w.sign(w.bob, w.request("user=bob", "recorder", "write", nil))
-	ch := w.sendReq(req)
-	var rep protocol.Reply
-	select {
-	case m := <-ch:
-		if err := json.Unmarshal(m.Data, &rep); err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no reply to a denied request")
-	}
+	req := w.request("user=bob", "recorder", "write", nil)
+	rep := w.reply(w.send(w.seal(w.bob, req)), "a denied request")
 	want := "no rule allows bob recorder#write: default deny"
 	if rep.Status != protocol.Unauthorized || rep.StatusMsg != want {
 		t.Fatalf("reply %d %q, want 6 %q", rep.Status, rep.StatusMsg, want)
-	}
-	if err := w.nodeKeys.VerifyReply(&rep); err != nil {
-		t.Fatalf("the refusal itself must be signed by the node: %v", err)
 	}
 	if rec := w.audited(req.ID, 1); rec.Status != protocol.Unauthorized || rec.Message != want || rec.Caller != "user=bob" || rec.Fingerprint != w.bob.Fingerprint() {
 		t.Fatalf("audit %+v", rec)
@@ -281,8 +362,8 @@ func TestAttackPolicyDenied(t *testing.T) {
 		t.Fatal("a denied action ran")
 	}
 	// The same caller may read.
-	ok := w.sign(w.bob, w.request("user=bob", "recorder", "read", nil))
-	w.sendReq(ok)
+	ok := w.request("user=bob", "recorder", "read", nil)
+	w.send(w.seal(w.bob, ok))
 	if rec := w.audited(ok.ID, 1); rec.Status != protocol.OK {
 		t.Fatalf("allowed read audited as %+v", rec)
 	}
@@ -290,11 +371,8 @@ func TestAttackPolicyDenied(t *testing.T) {
 
 func TestAttackReplay(t *testing.T) {
 	w := newSecWorld(t)
-	req := w.sign(w.alice, w.request("user=alice", "recorder", "write", nil))
-	b, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := w.request("user=alice", "recorder", "write", nil)
+	b := w.seal(w.alice, req)
 	w.send(b)
 	if rec := w.audited(req.ID, 1); rec.Status != protocol.OK {
 		t.Fatalf("the genuine request: %+v", rec)
@@ -320,13 +398,17 @@ func TestAttackForgedReplies(t *testing.T) {
 	}
 	defer rogue.Close()
 	forge := func(m *nats.Msg, identity string, by *security.Identity) {
-		var req protocol.Request
-		_ = json.Unmarshal(m.Data, &req)
-		rep := protocol.Reply{RequestID: req.ID, Identity: identity, Agent: req.Agent, Action: req.Action, Status: protocol.OK, StatusMsg: "OK", Time: time.Now().UTC()}
-		if by != nil {
-			_ = by.Signer.SignReply(&rep)
+		env, err := protocol.Open(m.Data)
+		if err != nil {
+			return
 		}
-		b, _ := json.Marshal(rep)
+		rep := protocol.Reply{RequestID: env.ID, Identity: identity, Time: time.Now().UTC(),
+			ReplyBody: protocol.ReplyBody{Agent: "rpcutil", Action: "ping", Status: protocol.OK, StatusMsg: "OK"}}
+		var s *protocol.Signer
+		if by != nil {
+			s = by.Signer
+		}
+		b, _ := protocol.EncodeReply(&rep, s)
 		_ = rogue.Publish(m.Reply, b)
 	}
 	if _, err := rogue.Subscribe("pulse.pulse.agent.rpcutil", func(m *nats.Msg) {
@@ -339,7 +421,7 @@ func TestAttackForgedReplies(t *testing.T) {
 	if err := rogue.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	cl := rpc.New(w.nc, rpc.Options{Caller: "user=alice", Signer: w.alice.Signer, VerifyReply: w.nodeKeys.VerifyReply})
+	cl := rpc.New(w.nc, rpc.Options{Caller: "user=alice", Signer: w.alice.Signer, VerifyReply: w.nodeKeys.Verify})
 	res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -363,11 +445,12 @@ func TestAttackForgedRegistration(t *testing.T) {
 	if err := w.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	forged := protocol.Registration{Identity: "web-01", Collective: "pulse", Facts: map[string]any{"role": "db"}, Time: time.Now().UTC()}
-	if err := w.evil.Signer.SignRegistration(&forged); err != nil {
+	forged := protocol.Registration{Identity: "web-01", Time: time.Now().UTC(), Stream: protocol.Stream{Boot: "forged", Seq: 1},
+		RegistrationBody: protocol.RegistrationBody{Collective: "pulse", Facts: map[string]any{"role": "db"}}}
+	b, err := protocol.EncodeRegistration(&forged, w.evil.Signer)
+	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(forged)
 	if err := w.nc.Publish("pulse.pulse.registry.web-01", b); err != nil {
 		t.Fatal(err)
 	}
@@ -375,12 +458,12 @@ func TestAttackForgedRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got protocol.Registration
-	if err := protocol.Decode(m.Data, &got); err != nil {
+	env, err := protocol.Open(m.Data)
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := "registration from web-01 is signed by key " + w.evil.Fingerprint() + ", not web-01's key " + w.node.Fingerprint() + ": signed by a key that is not the node's"
-	if err := w.nodeKeys.VerifyRegistration(&got); err == nil || err.Error() != want {
+	if err := w.nodeKeys.Verify(env); err == nil || err.Error() != want {
 		t.Fatalf("forged registration: %v\nwant %s", err, want)
 	}
 }
@@ -399,15 +482,8 @@ func TestAttackInjectionThroughAgent(t *testing.T) {
 			{"nrpe", "runcommand", map[string]any{"command": bad}},
 			{"nrpe", "runcommand", map[string]any{"command": "check_true", "args": []string{bad}}},
 		} {
-			req := w.sign(w.alice, w.request("user=alice", tc.agent, tc.action, tc.data))
-			ch := w.sendReq(req)
-			var rep protocol.Reply
-			select {
-			case m := <-ch:
-				_ = json.Unmarshal(m.Data, &rep)
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%s#%s %q: no reply", tc.agent, tc.action, bad)
-			}
+			req := w.request("user=alice", tc.agent, tc.action, tc.data)
+			rep := w.reply(w.send(w.seal(w.alice, req)), fmt.Sprintf("%s#%s %q", tc.agent, tc.action, bad))
 			if rep.Status == protocol.OK {
 				t.Fatalf("%s#%s with %q succeeded: %s", tc.agent, tc.action, bad, rep.Data)
 			}
@@ -526,17 +602,31 @@ func TestConfigSecurityBlock(t *testing.T) {
 	if opts.Signer == nil || opts.Signer.PublicKey() != node.PublicKey() || opts.Verify == nil || opts.Authorize == nil || opts.Skew != 2*time.Second {
 		t.Fatalf("security not applied: %+v", opts)
 	}
-	req := &protocol.Request{ID: "x", Agent: "nrpe", Action: "list", Caller: "user=bob", Time: time.Now(), TTL: 60}
-	if err := opts.Verify(req); !errors.Is(err, protocol.ErrUnsigned) {
+	req := &protocol.Request{ID: "x", Caller: "user=bob", Time: time.Now(), Deadline: time.Now().Add(time.Second), Targets: []string{"web-01"},
+		RequestBody: protocol.RequestBody{Agent: "nrpe", Action: "list"}}
+	open := func(s *protocol.Signer) *protocol.Envelope {
+		b, err := protocol.EncodeRequest(req, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := protocol.Open(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	if err := opts.Verify(open(nil)); !errors.Is(err, protocol.ErrUnsigned) {
 		t.Fatalf("unsigned request passed the configured verifier: %v", err)
 	}
-	if err := bob.Signer.SignRequest(req); err != nil {
+	env := open(bob.Signer)
+	if err := opts.Verify(env); err != nil {
 		t.Fatal(err)
 	}
-	if err := opts.Verify(req); err != nil {
+	signed, err := env.Request()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, reason := opts.Authorize(req, &filter.Target{Identity: "web-01"}); ok || reason != "no rule allows bob nrpe#list: default deny" {
+	if ok, reason := opts.Authorize(signed, &filter.Target{Identity: "web-01"}); ok || reason != "no rule allows bob nrpe#list: default deny" {
 		t.Fatalf("policy: %v %q", ok, reason)
 	}
 }

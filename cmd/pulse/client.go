@@ -235,7 +235,7 @@ func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 		if err != nil {
 			return nil, nil, usageError{err}
 		}
-		opts.VerifyReply = nk.VerifyReply
+		opts.VerifyReply = nk.Verify
 	}
 	bc := f.bus
 	bc.URLs, bc.Name = strings.Split(f.natsURL, ","), "pulse client"

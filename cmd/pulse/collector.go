@@ -85,8 +85,8 @@ func newCollectorCmd() *cobra.Command {
 				if err != nil {
 					return usageError{err}
 				}
-				opts.VerifyReply = nk.VerifyReply
-				opts.Collector.VerifyRegistration, opts.Collector.VerifyResult = nk.VerifyRegistration, nk.VerifyResult
+				opts.VerifyReply = nk.Verify
+				opts.Collector.Verify = nk.Verify
 			}
 			srv, err := collector.NewServer(opts)
 			if err != nil {

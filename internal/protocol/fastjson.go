@@ -12,88 +12,51 @@ import (
 // cost of a ping: its reflection, and the stack its decoder grows again on
 // every agent's goroutine after each garbage collection. The functions here
 // handle the form pulse itself writes — a flat object of known keys, strings
-// without escapes, small integers, an RFC 3339 time, an object as data — and
-// hand anything else to encoding/json. They accept and produce exactly what
-// encoding/json does; FuzzFastCodec checks that on every input.
+// without escapes, small integers, an object as data — and hand anything
+// else to encoding/json. They accept and produce exactly what encoding/json
+// does; FuzzFastCodec and TestFastCodecEveryField check that. The envelope
+// (envelope.go) is read with the same scanner.
 
-// Known keys, as bits, so that a repeated key goes to encoding/json.
+// Known body keys, as bits, so that a repeated key goes to encoding/json.
 const (
-	kID = 1 << iota
-	kCollective
+	kCollective = 1 << iota
 	kAgent
 	kAction
 	kData
-	kFilter
-	kCaller
-	kTime
-	kTTL
-	kPubKey
-	kSignature
-	kRequestID
-	kIdentity
 	kStatus
 	kStatusMsg
 )
 
-// decodeRequest is the fast path of Decode for a Request; false means it
-// left the message to encoding/json (fields it had set are set again there).
-func decodeRequest(b []byte, r *Request) bool {
+// decodeRequestBody is the fast path of a request body; false means it left
+// the body to encoding/json (fields it had set are set again there).
+func decodeRequestBody(b []byte, r *RequestBody) bool {
 	return decodeObject(b, func(s *scanner, key []byte) (int, bool) {
 		switch string(key) {
-		case "id":
-			return kID, s.str(&r.ID)
 		case "collective":
 			return kCollective, s.str(&r.Collective)
 		case "agent":
 			return kAgent, s.str(&r.Agent)
 		case "action":
 			return kAction, s.str(&r.Action)
-		case "caller":
-			return kCaller, s.str(&r.Caller)
-		case "pubkey":
-			return kPubKey, s.str(&r.PublicKey)
-		case "signature":
-			return kSignature, s.str(&r.Signature)
 		case "data":
 			return kData, s.object(&r.Data)
-		case "time":
-			return kTime, s.time(&r.Time)
-		case "ttl":
-			n, ok := s.int()
-			r.TTL = int(n)
-			return kTTL, ok
-		case "filter":
-			// {} leaves the filter as it is, as encoding/json does; a
-			// filter with terms goes to encoding/json on its own.
-			v, ok := s.rawObject()
-			return kFilter, ok && (isEmptyObject(v) || json.Unmarshal(v, &r.Filter) == nil)
 		}
 		return 0, false
 	})
 }
 
-// decodeReply is the fast path of Decode for a Reply.
-func decodeReply(b []byte, r *Reply) bool {
+// decodeReplyBody is the fast path of a reply body.
+func decodeReplyBody(b []byte, r *ReplyBody) bool {
 	return decodeObject(b, func(s *scanner, key []byte) (int, bool) {
 		switch string(key) {
-		case "request_id":
-			return kRequestID, s.str(&r.RequestID)
-		case "identity":
-			return kIdentity, s.str(&r.Identity)
 		case "agent":
 			return kAgent, s.str(&r.Agent)
 		case "action":
 			return kAction, s.str(&r.Action)
 		case "statusmsg":
 			return kStatusMsg, s.str(&r.StatusMsg)
-		case "pubkey":
-			return kPubKey, s.str(&r.PublicKey)
-		case "signature":
-			return kSignature, s.str(&r.Signature)
 		case "data":
 			return kData, s.object(&r.Data)
-		case "time":
-			return kTime, s.time(&r.Time)
 		case "statuscode":
 			n, ok := s.int()
 			r.Status = Status(n)
@@ -203,6 +166,84 @@ func (s *scanner) str(dst *string) bool {
 	return ok
 }
 
+// anyStr reads a string into dst, escapes and all, as encoding/json does.
+func (s *scanner) anyStr(dst *string) bool {
+	if s.str(dst) {
+		return true
+	}
+	s.space()
+	start := s.i
+	if start >= len(s.b) || s.b[start] != '"' {
+		return false
+	}
+	j := start + 1
+	for ; j < len(s.b) && s.b[j] != '"'; j++ {
+		if s.b[j] == '\\' {
+			j++
+		}
+	}
+	if j >= len(s.b) || json.Unmarshal(s.b[start:j+1], dst) != nil {
+		return false
+	}
+	s.i = j + 1
+	return true
+}
+
+// strings reads an array of strings into dst.
+func (s *scanner) strings(dst *[]string) bool {
+	if !s.next('[') {
+		return false
+	}
+	out := []string{}
+	if !s.next(']') {
+		for {
+			var v string
+			if !s.anyStr(&v) {
+				return false
+			}
+			out = append(out, v)
+			if s.next(']') {
+				break
+			}
+			if !s.next(',') {
+				return false
+			}
+		}
+	}
+	*dst = out
+	return true
+}
+
+// skipObject returns the bytes of the object at s.i without checking them
+// beyond what finding its end takes: strings, escapes and nesting. Whoever
+// decodes them checks them.
+func (s *scanner) skipObject() ([]byte, bool) {
+	s.space()
+	start, depth := s.i, 0
+	if start >= len(s.b) || s.b[start] != '{' {
+		return nil, false
+	}
+	for j := start; j < len(s.b); j++ {
+		switch s.b[j] {
+		case '"':
+			for j++; j < len(s.b) && s.b[j] != '"'; j++ {
+				if s.b[j] == '\\' {
+					j++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				s.i = j + 1
+				return s.b[start:s.i], true
+			}
+		}
+	}
+	return nil, false
+}
+
 // time reads a string as time.Time reads its JSON.
 func (s *scanner) time(t *time.Time) bool {
 	v, ok := s.rawStr()
@@ -283,19 +324,30 @@ func isEmptyObject(v []byte) bool {
 	return s.next('{') && s.next('}') && s.end()
 }
 
-// encodeReply is the fast path of Encode for a Reply: the bytes
-// json.Marshal writes, or false when a value needs escaping, data is not
-// compact plain ASCII, or the time is not UTC.
-func encodeReply(r *Reply) ([]byte, bool) {
-	if !plain(r.RequestID) || !plain(r.Identity) || !plain(r.Agent) || !plain(r.Action) ||
-		!plain(r.StatusMsg) || !plain(r.PublicKey) || !plain(r.Signature) || !compactASCII(r.Data) ||
-		r.Time.Location() != time.UTC || uint(r.Time.Year()) > 9999 {
-		return nil, false
+// appendRequestBody writes r as json.Marshal does; false when a value
+// needs escaping or data is not compact plain ASCII.
+func appendRequestBody(b []byte, r *RequestBody) ([]byte, bool) {
+	if !plain(r.Collective) || !plain(r.Agent) || !plain(r.Action) || !compactASCII(r.Data) {
+		return b, false
 	}
-	b := make([]byte, 0, 160+len(r.RequestID)+len(r.Identity)+len(r.StatusMsg)+len(r.Data)+len(r.PublicKey)+len(r.Signature))
-	b = appendField(b, `{"request_id":"`, r.RequestID)
-	b = appendField(b, `","identity":"`, r.Identity)
+	b = appendField(b, `{"collective":"`, r.Collective)
 	b = appendField(b, `","agent":"`, r.Agent)
+	b = appendField(b, `","action":"`, r.Action)
+	b = append(b, '"')
+	if len(r.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, r.Data...)
+	}
+	return append(b, '}'), true
+}
+
+// appendReplyBody writes r as json.Marshal does; false when a value needs
+// escaping or data is not compact plain ASCII.
+func appendReplyBody(b []byte, r *ReplyBody) ([]byte, bool) {
+	if !plain(r.Agent) || !plain(r.Action) || !plain(r.StatusMsg) || !compactASCII(r.Data) {
+		return b, false
+	}
+	b = appendField(b, `{"agent":"`, r.Agent)
 	b = appendField(b, `","action":"`, r.Action)
 	b = append(b, `","statuscode":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
@@ -304,17 +356,6 @@ func encodeReply(r *Reply) ([]byte, bool) {
 	if len(r.Data) > 0 {
 		b = append(b, `,"data":`...)
 		b = append(b, r.Data...)
-	}
-	b = append(b, `,"time":"`...)
-	b = r.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
-	if r.PublicKey != "" {
-		b = appendField(b, `,"pubkey":"`, r.PublicKey)
-		b = append(b, '"')
-	}
-	if r.Signature != "" {
-		b = appendField(b, `,"signature":"`, r.Signature)
-		b = append(b, '"')
 	}
 	return append(b, '}'), true
 }

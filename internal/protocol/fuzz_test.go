@@ -2,8 +2,9 @@ package protocol_test
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -11,74 +12,157 @@ import (
 // fuzzSigner is fixed so fuzz failures reproduce.
 var fuzzSigner = protocol.NewSigner(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
 
-// roundTrip decodes b into a fresh T; when that works, it signs the value,
-// sends it through the wire form again and verifies it, and checks that a
-// message with a flipped signature does not verify. Decoding must never
-// panic, whatever arrives from the bus.
-func roundTrip[T any](t *testing.T, b []byte, sign func(*protocol.Signer, *T) error, verify func(*T) error, sig func(*T) *string) {
-	var v T
-	if err := protocol.Decode(b, &v); err != nil {
-		return
-	}
-	_ = verify(&v) // must not panic on whatever key and signature arrived
-	if err := sign(fuzzSigner, &v); err != nil {
-		return // not encodable (e.g. a NaN that JSON cannot carry)
-	}
-	wire, err := json.Marshal(&v)
-	if err != nil {
-		t.Fatalf("a signed message does not encode: %v", err)
-	}
-	var back T
-	if err := protocol.Decode(wire, &back); err != nil {
-		t.Fatalf("a signed message does not decode: %v\n%s", err, wire)
-	}
-	if err := verify(&back); err != nil {
-		t.Fatalf("a signed message does not verify after the wire: %v\n%s", err, wire)
-	}
-	s := sig(&back)
-	*s = "A" + (*s)[1:]
-	if (*s)[0] == (*sig(&v))[0] {
-		*s = "B" + (*s)[1:]
-	}
-	if verify(&back) == nil {
-		t.Fatalf("a changed signature verifies:\n%s", wire)
+// seed returns the wire form of a message for the fuzzers to start from.
+func seed(f *testing.F, encode func(*protocol.Signer) ([]byte, error)) {
+	for _, s := range []*protocol.Signer{fuzzSigner, nil} {
+		b, err := encode(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 }
 
-func FuzzDecodeRequest(f *testing.F) {
-	f.Add([]byte(`{"id":"r1","collective":"pulse","agent":"service","action":"restart","data":{"service":"nginx"},"filter":{"fact":["role=web"]},"caller":"user=alice","time":"2026-01-01T00:00:00Z","ttl":60}`))
-	f.Add([]byte(`{"id":"x","data":[1,2,{"a":null}],"pubkey":"AAAA","signature":"!!"}`))
-	f.Add([]byte(`{}`))
-	f.Add([]byte(`[`))
+// roundTrip opens b and decodes it as T; when that works, it seals the
+// message again, opens, verifies and decodes that, and checks it is the
+// same message. Nothing that arrives from the bus may panic.
+func roundTrip[T any](t *testing.T, b []byte, decode func(*protocol.Envelope) (*T, error), encode func(*T, *protocol.Signer) ([]byte, error)) {
+	env, err := protocol.Open(b)
+	if err != nil {
+		if protocol.ErrorReason(err) == "invalid" {
+			t.Fatalf("an error without a reason: %v", err)
+		}
+		return
+	}
+	_ = env.Verify() // must not panic on whatever key and signature arrived
+	msg, err := decode(env)
+	if err != nil {
+		return
+	}
+	wire, err := encode(msg, fuzzSigner)
+	if err != nil {
+		return // not encodable (a NaN, a time JSON cannot carry)
+	}
+	env2, err := protocol.Open(wire)
+	if err != nil {
+		t.Fatalf("a sealed message does not open: %v\n%s", err, wire)
+	}
+	if err := env2.Verify(); err != nil && env2.Kind != protocol.KindEvent {
+		t.Fatalf("a sealed message does not verify: %v\n%s", err, wire)
+	}
+	back, err := decode(env2)
+	if err != nil {
+		t.Fatalf("a sealed message does not decode: %v\n%s", err, wire)
+	}
+	// Both sides went through the same codec; only the signer differs.
+	wire2, err := encode(back, fuzzSigner)
+	if err != nil || string(wire2) != string(wire) {
+		t.Fatalf("a message changed on its way through the wire:\n%s\n%s", wire, wire2)
+	}
+}
+
+var ft = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// FuzzOpen is the envelope decoder on its own: any bytes, any kind.
+func FuzzOpen(f *testing.F) {
+	seed(f, func(s *protocol.Signer) ([]byte, error) { return protocol.EncodeRequest(testRequest(), s) })
+	f.Add([]byte(`{"pulse":1,"kind":"event","from":"c","time":"2026-01-01T00:00:00Z","body":{"a":"}\"{"},"signer":"x","sig":"y"}`))
+	f.Add([]byte(`{"pulse":1,"kind":"request","from":"u","id":"r","time":"2026-01-01T00:00:00Z","deadline":"2026-01-01T00:00:05Z","targets":["a","b\u00e9"],"body":{}}`))
+	f.Add([]byte(`{"request_id":"r1"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		roundTrip(t, b, (*protocol.Signer).SignRequest, protocol.VerifyRequest, func(r *protocol.Request) *string { return &r.Signature })
-		var r protocol.Request
-		if protocol.Decode(b, &r) == nil {
-			_ = r.Validate()
+		env, err := protocol.Open(b)
+		if err != nil {
+			return
+		}
+		_ = env.Verify()
+		for _, decode := range []func() error{
+			func() error { _, err := env.Request(); return err },
+			func() error { _, err := env.Reply(); return err },
+			func() error { _, err := env.Registration(); return err },
+			func() error { _, err := env.Result(); return err },
+			func() error { _, err := env.Event(); return err },
+		} {
+			_ = decode()
+		}
+	})
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	seed(f, func(s *protocol.Signer) ([]byte, error) { return protocol.EncodeRequest(testRequest(), s) })
+	directed := testRequest()
+	directed.Subject, directed.Targets = "", []string{"web-01", "web-02"}
+	directed.Filter.Fact = nil
+	seed(f, func(s *protocol.Signer) ([]byte, error) { return protocol.EncodeRequest(directed, s) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		roundTrip(t, b, (*protocol.Envelope).Request, protocol.EncodeRequest)
+		if env, err := protocol.Open(b); err == nil {
+			if r, err := env.Request(); err == nil {
+				_ = r.Validate()
+				_ = r.Expired(ft, time.Second)
+			}
 		}
 	})
 }
 
 func FuzzDecodeReply(f *testing.F) {
-	f.Add([]byte(`{"request_id":"r1","identity":"web-01","agent":"rpcutil","action":"ping","statuscode":0,"statusmsg":"OK","data":{"pong":1},"time":"2026-01-01T00:00:00Z"}`))
-	f.Add([]byte(`{"statuscode":99,"data":"x"}`))
+	seed(f, func(s *protocol.Signer) ([]byte, error) {
+		return protocol.EncodeReply(&protocol.Reply{RequestID: "r1", Identity: "web-01", Time: ft,
+			ReplyBody: protocol.ReplyBody{Agent: "rpcutil", Action: "ping", StatusMsg: "OK", Data: []byte(`{"pong":1}`)}}, s)
+	})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		roundTrip(t, b, (*protocol.Signer).SignReply, protocol.VerifyReply, func(r *protocol.Reply) *string { return &r.Signature })
+		roundTrip(t, b, (*protocol.Envelope).Reply, protocol.EncodeReply)
 	})
 }
 
 func FuzzDecodeRegistration(f *testing.F) {
-	f.Add([]byte(`{"identity":"web-01","collective":"pulse","facts":{"role":"web","os":{"name":"debian"},"cpus":4},"agents":["rpcutil"],"version":"0.1.0","interval":30}`))
-	f.Add([]byte(`{"facts":{"a":[1,{"b":[]}]},"interval":1e308}`))
+	seed(f, func(s *protocol.Signer) ([]byte, error) {
+		return protocol.EncodeRegistration(&protocol.Registration{Identity: "web-01", Time: ft, Stream: protocol.Stream{Boot: "b", Seq: 1},
+			RegistrationBody: protocol.RegistrationBody{Collective: "pulse", Facts: map[string]any{"role": "web", "os": map[string]any{"name": "debian"}, "cpus": 4.0},
+				Agents: []string{"rpcutil"}, Version: "0.1.0", Interval: 30}}, s)
+	})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		roundTrip(t, b, (*protocol.Signer).SignRegistration, protocol.VerifyRegistration, func(r *protocol.Registration) *string { return &r.Signature })
+		roundTrip(t, b, (*protocol.Envelope).Registration, protocol.EncodeRegistration)
 	})
 }
 
 func FuzzDecodeResult(f *testing.F) {
-	f.Add([]byte(`{"identity":"web-01","kind":"check","name":"load","status":0,"output":"OK - load 0.1|load1=0.1;1;2","perfdata":[{"label":"load1","value":0.1}],"runs":{"OK":3},"steps":[{"name":"login","duration":0.2,"phases":{"dns":0.01}}]}`))
-	f.Add([]byte(`{"probe_runs":18446744073709551615}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		roundTrip(t, b, (*protocol.Signer).SignResult, protocol.VerifyResult, func(r *protocol.Result) *string { return &r.Signature })
+	seed(f, func(s *protocol.Signer) ([]byte, error) {
+		return protocol.EncodeResult(&protocol.Result{Identity: "web-01", Time: ft, Stream: protocol.Stream{Boot: "b", Seq: 2},
+			ResultBody: protocol.ResultBody{Kind: "check", Name: "load", Output: "OK - load 0.1|load1=0.1;1;2",
+				Perfdata: []protocol.Perf{{Label: "load1", Value: 0.1}}, Runs: map[string]uint64{"OK": 3},
+				Steps: []protocol.StepResult{{Name: "login", Duration: 0.2, Phases: map[string]float64{"dns": 0.01}}}}}, s)
 	})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		roundTrip(t, b, (*protocol.Envelope).Result, protocol.EncodeResult)
+	})
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add([]byte(`{"pulse":1,"kind":"event","from":"collector","time":"2026-01-01T00:00:00Z","body":{"type":"node_down","time":"2026-01-01T00:00:00Z","identity":"web-01","message":"down","data":{"a":[1]}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		roundTrip(t, b, (*protocol.Envelope).Event, func(e *protocol.Event, _ *protocol.Signer) ([]byte, error) {
+			return protocol.EncodeEvent(e, "collector")
+		})
+	})
+}
+
+// The decoded form of every fuzz seed is what was sealed.
+func TestFuzzSeedsDecode(t *testing.T) {
+	r := testRequest()
+	b, err := protocol.EncodeRequest(r, fuzzSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := protocol.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PublicKey = fuzzSigner.PublicKey()
+	if !reflect.DeepEqual(got, r) {
+		t.Fatalf("got %+v\nwant %+v", got, r)
+	}
 }

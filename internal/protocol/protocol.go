@@ -1,12 +1,13 @@
-// Package protocol defines pulse's wire types (requests, replies,
+// Package protocol defines pulse's wire: the versioned envelope every message
+// travels in (envelope.go), the messages it carries (requests, replies,
 // registrations, check results, events), the NATS subjects they travel on,
 // their JSON codec and their ed25519 signatures. It holds no behaviour beyond
-// encoding, decoding and verifying; it never talks to the network.
+// encoding, decoding and verifying; it never talks to the network, and it
+// leaves to its callers which keys to trust.
 package protocol
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,44 +41,67 @@ func (s Status) String() string {
 	return fmt.Sprintf("status %d", int(s))
 }
 
-// Request asks every agent that matches Filter (or the one node it is sent
-// to directly) to run Agent.Action with Data.
+// Request asks every agent that matches Filter (a broadcast on Subject) or
+// the nodes named in Targets (a directed request) to run Agent.Action with
+// Data. ID, Caller, Time, Deadline, Subject, Targets and Filter travel in the
+// envelope and are signed with the body; see envelope.go.
 type Request struct {
-	ID         string          `json:"id"`
+	ID     string
+	Caller string
+	// Time is when the request was made and Deadline when its client stops
+	// waiting for replies; a node that receives it later refuses it.
+	Time     time.Time
+	Deadline time.Time
+	// Subject is the broadcast subject the request was signed for; Targets
+	// the identities of a directed request. Exactly one of them is set.
+	Subject string
+	Targets []string
+	Filter  filter.Spec
+	// PublicKey is the signer's ed25519 key (base64), set on a request read
+	// from the bus when it was signed.
+	PublicKey string
+	RequestBody
+}
+
+// RequestBody is a request's body on the wire.
+type RequestBody struct {
 	Collective string          `json:"collective"`
 	Agent      string          `json:"agent"`
 	Action     string          `json:"action"`
 	Data       json.RawMessage `json:"data,omitempty"`
-	Filter     filter.Spec     `json:"filter"`
-	Caller     string          `json:"caller"`
-	// Time is when the request was created; with TTL it bounds how long the
-	// request may be acted on.
-	Time time.Time `json:"time"`
-	// TTL in seconds.
-	TTL int `json:"ttl"`
-	// PublicKey is the signer's ed25519 public key (base64) and Signature the
-	// signature over Canonical() (base64).
-	PublicKey string `json:"pubkey,omitempty"`
-	Signature string `json:"signature,omitempty"`
 }
 
-// Reply is one node's answer to a request.
+// Reply is one node's answer to a request. RequestID, Identity and Time
+// travel in the envelope; its JSON form is what `--json` prints.
 type Reply struct {
-	RequestID string          `json:"request_id"`
-	Identity  string          `json:"identity"`
+	RequestID string `json:"request_id"`
+	Identity  string `json:"identity"`
+	ReplyBody
+	Time time.Time `json:"time"`
+	// PublicKey is the key that signed the reply, when it was signed.
+	PublicKey string `json:"pubkey,omitempty"`
+}
+
+// ReplyBody is a reply's body on the wire.
+type ReplyBody struct {
 	Agent     string          `json:"agent"`
 	Action    string          `json:"action"`
 	Status    Status          `json:"statuscode"`
 	StatusMsg string          `json:"statusmsg"`
 	Data      json.RawMessage `json:"data,omitempty"`
-	Time      time.Time       `json:"time"`
-	PublicKey string          `json:"pubkey,omitempty"`
-	Signature string          `json:"signature,omitempty"`
 }
 
 // Registration is a node's heartbeat: who it is and what it knows of itself.
+// Identity, Time, Boot and Seq travel in the envelope.
 type Registration struct {
-	Identity   string         `json:"identity"`
+	Identity string `json:"identity"`
+	RegistrationBody
+	Time time.Time `json:"time"`
+	Stream
+}
+
+// RegistrationBody is a registration's body on the wire.
+type RegistrationBody struct {
 	Collective string         `json:"collective"`
 	Facts      map[string]any `json:"facts"`
 	Classes    []string       `json:"classes,omitempty"`
@@ -85,75 +109,38 @@ type Registration struct {
 	Version    string         `json:"version"`
 	// Started is when the agent started; Interval is the heartbeat period in
 	// seconds, so the collector can tell a late node from a dead one.
-	Started   time.Time `json:"started"`
-	Interval  float64   `json:"interval"`
-	Time      time.Time `json:"time"`
-	PublicKey string    `json:"pubkey,omitempty"`
-	Signature string    `json:"signature,omitempty"`
+	Started  time.Time `json:"started"`
+	Interval float64   `json:"interval"`
 }
 
-// Decode parses a JSON message into v after checking its size. Unknown fields
-// are allowed so that newer agents can talk to older collectors. Requests and
-// replies in pulse's own form take a fast path (fastjson.go) with the same
-// result.
-func Decode(b []byte, v any) error {
-	if len(b) > MaxMessageSize {
-		return fmt.Errorf("message of %d bytes exceeds the %d byte limit", len(b), MaxMessageSize)
-	}
-	if len(b) == 0 {
-		return errors.New("empty message")
-	}
-	switch v := v.(type) {
-	case *Request:
-		if decodeRequest(b, v) {
-			return nil
-		}
-	case *Reply:
-		if decodeReply(b, v) {
-			return nil
-		}
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %T: %w", v, err)
-	}
-	return nil
-}
-
-// EncodeReply writes r as json.Marshal does, faster for the replies pulse
-// sends.
-func EncodeReply(r *Reply) ([]byte, error) {
-	if b, ok := encodeReply(r); ok {
-		return b, nil
-	}
-	return json.Marshal(r)
+// Stream places a registration or result among everything one run of an
+// agent published: Boot is chosen at random when the agent starts and Seq
+// grows by one with every message of that run.
+type Stream struct {
+	Boot string `json:"boot,omitempty"`
+	Seq  uint64 `json:"seq,omitempty"`
 }
 
 // Validate checks the fields every request must have.
 func (r *Request) Validate() error {
 	switch {
-	case r.ID == "":
-		return errors.New("request has no id")
 	case r.Agent == "":
-		return errors.New("request has no agent")
+		return fmt.Errorf("request %s has no agent", r.ID)
 	case r.Action == "":
-		return errors.New("request has no action")
-	case r.Time.IsZero():
-		return errors.New("request has no time")
-	case r.TTL <= 0:
-		return errors.New("request has no ttl")
+		return fmt.Errorf("request %s has no action", r.ID)
 	}
 	return nil
 }
 
-// Expired reports whether the request is older than its TTL at now, or from
-// further in the future than skew allows.
+// Expired reports whether the request's client had stopped waiting at now,
+// or whether the request is dated further in the future than skew allows.
 func (r *Request) Expired(now time.Time, skew time.Duration) error {
-	age := now.Sub(r.Time)
-	if age > time.Duration(r.TTL)*time.Second {
-		return fmt.Errorf("request %s expired: created %s ago with a ttl of %ds", r.ID, age.Round(time.Millisecond), r.TTL)
+	if late := now.Sub(r.Deadline); late > 0 {
+		return fmt.Errorf("request %s arrived %s after its deadline: its client had stopped waiting (sent %s ago)",
+			r.ID, late.Round(time.Millisecond), now.Sub(r.Time).Round(time.Millisecond))
 	}
-	if -age > skew {
-		return fmt.Errorf("request %s is from %s in the future (allowed skew %s)", r.ID, (-age).Round(time.Millisecond), skew)
+	if ahead := r.Time.Sub(now); ahead > skew {
+		return fmt.Errorf("request %s is from %s in the future (allowed skew %s): check the clocks of this node and of the caller", r.ID, ahead.Round(time.Millisecond), skew)
 	}
 	return nil
 }

@@ -39,27 +39,34 @@ type Perf struct {
 // Result is one run of a scheduled check or probe on one node, published on
 // Subjects.Results. Counters are cumulative since the agent started
 // (Started), so a lost message or a collector restart never skews a rate.
+// Identity, Time (when the run started), Boot and Seq travel in the
+// envelope.
 type Result struct {
 	Identity string `json:"identity"`
+	ResultBody
+	Time time.Time `json:"time"`
+	Stream
+}
+
+// ResultBody is a result's body on the wire.
+type ResultBody struct {
 	// Kind is "check" or "probe".
-	Kind       string    `json:"kind"`
-	Name       string    `json:"name"`
-	Status     int       `json:"status"`
-	Output     string    `json:"output"`
-	LongOutput string    `json:"long_output,omitempty"`
-	Perfdata   []Perf    `json:"perfdata,omitempty"`
-	Duration   float64   `json:"duration"` // seconds
-	Time       time.Time `json:"time"`
-	Interval   float64   `json:"interval"` // seconds between runs
-	Started    time.Time `json:"started"`  // agent start: counters reset then
+	Kind       string  `json:"kind"`
+	Name       string  `json:"name"`
+	Status     int     `json:"status"`
+	Output     string  `json:"output"`
+	LongOutput string  `json:"long_output,omitempty"`
+	Perfdata   []Perf  `json:"perfdata,omitempty"`
+	Duration   float64 `json:"duration"` // seconds
+	Interval   float64 `json:"interval"` // seconds between runs
+	// Started is when the agent started: its counters began at zero then.
+	Started time.Time `json:"started"`
 	// Runs counts runs by state name ("OK", "WARNING", ...) for checks.
 	Runs map[string]uint64 `json:"runs,omitempty"`
 	// ProbeRuns and ProbeFailures count probe runs and failed runs.
 	ProbeRuns     uint64       `json:"probe_runs,omitempty"`
 	ProbeFailures uint64       `json:"probe_failures,omitempty"`
 	Steps         []StepResult `json:"steps,omitempty"`
-	PublicKey     string       `json:"pubkey,omitempty"`
-	Signature     string       `json:"signature,omitempty"`
 }
 
 // StepResult is one step of a probe: how long each phase took and, if it

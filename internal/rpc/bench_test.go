@@ -122,7 +122,7 @@ func BenchmarkPingFanout1000Signed(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	cl := rpc.New(nc, rpc.Options{Caller: "user=demo", Signer: sec.User.Signer, VerifyReply: sec.NodeKeys.VerifyReply})
+	cl := rpc.New(nc, rpc.Options{Caller: "user=demo", Signer: sec.User.Signer, VerifyReply: sec.NodeKeys.Verify})
 	var lasts []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

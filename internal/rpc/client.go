@@ -24,6 +24,7 @@ import (
 
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/ratelog"
 )
 
 // Options configure a Client.
@@ -33,9 +34,9 @@ type Options struct {
 	Caller string
 	// Signer signs every request when set.
 	Signer *protocol.Signer
-	// VerifyReply, when set, is asked about every reply; a reply it rejects
-	// is dropped and counted as forged.
-	VerifyReply func(*protocol.Reply) error
+	// VerifyReply, when set, is asked about every reply's envelope before
+	// its body is read; a reply it rejects is dropped and counted as forged.
+	VerifyReply func(*protocol.Envelope) error
 	Logger      *slog.Logger
 }
 
@@ -45,6 +46,7 @@ type Client struct {
 	opts Options
 	subj protocol.Subjects
 	log  *slog.Logger
+	bad  *ratelog.Logger
 }
 
 // New makes a client on nc; the caller owns nc.
@@ -58,7 +60,8 @@ func New(nc *nats.Conn, opts Options) *Client {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{nc: nc, opts: opts, subj: protocol.Subjects{Collective: opts.Collective}, log: opts.Logger.With("component", "rpc")}
+	log := opts.Logger.With("component", "rpc")
+	return &Client{nc: nc, opts: opts, subj: protocol.Subjects{Collective: opts.Collective}, log: log, bad: ratelog.New(log, time.Minute)}
 }
 
 // Call describes one request to many nodes.
@@ -77,10 +80,12 @@ type Call struct {
 	// nodes that do not answer discovery stay targets, to be named silent.
 	NarrowNodes bool
 	// Timeout is how long to wait for replies after the last request of a
-	// batch was sent (default 5s).
+	// batch was sent (default 5s). It is also each batch's request
+	// deadline: a node that receives a request after it refuses it.
 	Timeout time.Duration
-	// DiscoveryTimeout bounds broadcast discovery (default 2s); Quiet ends it
-	// early once no new node has answered for that long (default 300ms).
+	// DiscoveryTimeout bounds broadcast discovery (default 2s), and is a
+	// broadcast's deadline; Quiet ends it early once no new node has
+	// answered for that long (default 300ms).
 	DiscoveryTimeout time.Duration
 	Quiet            time.Duration
 	// Limit caps the targets: "10" or "10%" (of the discovered nodes).
@@ -91,8 +96,6 @@ type Call struct {
 	Batch         string
 	BatchSleep    time.Duration
 	HaltOnFailure bool
-	// TTL of the request in seconds (default 60).
-	TTL int
 	// Progress is told about each batch before it is sent.
 	Progress func(Progress)
 	// OnReply, when set, sees every reply as it arrives.
@@ -175,9 +178,6 @@ func (c *Call) defaults() {
 	}
 	if c.Quiet <= 0 {
 		c.Quiet = 300 * time.Millisecond
-	}
-	if c.TTL <= 0 {
-		c.TTL = 60
 	}
 }
 
@@ -294,33 +294,58 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 	return res, nil
 }
 
-func (c *Client) newRequest(call *Call) (*protocol.Request, []byte, error) {
+// newRequest builds call's request, due by now+wait or by ctx's deadline if
+// that is sooner: the request's deadline is when its client stops waiting.
+func (c *Client) newRequest(ctx context.Context, call *Call, wait time.Duration) (*protocol.Request, error) {
 	var data json.RawMessage
 	if call.Data != nil {
 		b, err := json.Marshal(call.Data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode request data: %w", err)
+			return nil, fmt.Errorf("encode request data: %w", err)
 		}
 		data = b
 	}
-	req := &protocol.Request{
-		ID: newID(), Collective: c.opts.Collective, Agent: call.Agent, Action: call.Action,
-		Data: data, Filter: call.Filter, Caller: c.opts.Caller,
-		Time: time.Now().UTC(), TTL: call.TTL,
+	now := time.Now().UTC()
+	deadline := now.Add(wait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d.UTC()
 	}
-	if c.opts.Signer != nil {
-		if err := c.opts.Signer.SignRequest(req); err != nil {
-			return nil, nil, err
-		}
-	}
-	b, err := json.Marshal(req)
+	return &protocol.Request{
+		ID: newID(), Caller: c.opts.Caller, Time: now, Deadline: deadline,
+		RequestBody: protocol.RequestBody{Collective: c.opts.Collective, Agent: call.Agent, Action: call.Action, Data: data},
+	}, nil
+}
+
+// encode seals req for the bus, signed when the client has a key.
+func (c *Client) encode(req *protocol.Request) ([]byte, error) {
+	b, err := protocol.EncodeRequest(req, c.opts.Signer)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode request: %w", err)
+		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	if len(b) > protocol.MaxMessageSize {
-		return nil, nil, fmt.Errorf("request of %d bytes is larger than the %d byte limit", len(b), protocol.MaxMessageSize)
+	return b, nil
+}
+
+// maxTargetBytes bounds the identities one signed directed request names.
+// Every node of a chunk receives the whole list, so a fan-out to N nodes
+// costs N × this many bytes on the bus, and one signature per chunk.
+const maxTargetBytes = 1024
+
+// chunks splits nodes into runs whose names fit in maxTargetBytes, at least
+// one node each.
+func chunks(nodes []string) [][]string {
+	var out [][]string
+	start, size := 0, 0
+	for i, n := range nodes {
+		if size+len(n)+3 > maxTargetBytes && i > start {
+			out = append(out, nodes[start:i])
+			start, size = i, 0
+		}
+		size += len(n) + 3 // quotes and comma
 	}
-	return req, b, nil
+	if start < len(nodes) {
+		out = append(out, nodes[start:])
+	}
+	return out
 }
 
 // collector gathers replies to one request id from an inbox. Decoding and
@@ -341,13 +366,9 @@ type collector struct {
 	onReply func(*Reply)
 }
 
-// listen builds call's request and starts collecting replies to it; the
-// caller publishes msg with inbox as its reply subject and closes col.
-func (c *Client) listen(call *Call) (col *collector, inbox string, msg []byte, err error) {
-	req, msg, err := c.newRequest(call)
-	if err != nil {
-		return nil, "", nil, err
-	}
+// listen starts collecting replies to req; the caller publishes req with
+// inbox as its reply subject and closes col.
+func (c *Client) listen(call *Call, req *protocol.Request) (col *collector, inbox string, err error) {
 	inbox = c.nc.NewRespInbox()
 	// The channels are generous so a burst of 10,000 replies never hits
 	// the slow-consumer limit while we decode.
@@ -355,7 +376,7 @@ func (c *Client) listen(call *Call) (col *collector, inbox string, msg []byte, e
 		done: make(chan struct{}), seen: map[string]bool{}, onReply: call.OnReply}
 	sub, err := c.nc.ChanSubscribe(inbox, col.raw)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("subscribe to reply inbox: %w", err)
+		return nil, "", fmt.Errorf("subscribe to reply inbox: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, -1)
 	col.sub = sub
@@ -365,7 +386,7 @@ func (c *Client) listen(call *Call) (col *collector, inbox string, msg []byte, e
 		col.wg.Add(1)
 		go col.decode()
 	}
-	return col, inbox, msg, nil
+	return col, inbox, nil
 }
 
 // decode turns raw messages into replies to this request; malformed,
@@ -379,22 +400,30 @@ func (col *collector) decode() {
 			return
 		case m = <-col.raw:
 		}
-		rep := &Reply{}
-		if err := protocol.Decode(m.Data, &rep.Reply); err != nil {
-			col.c.log.Warn("dropped malformed reply", "err", err)
+		rtt := time.Since(col.sent)
+		env, err := protocol.Open(m.Data)
+		if err != nil {
+			reason := protocol.ErrorReason(err)
+			col.c.bad.Warn(reason, "dropped a reply that could not be read", "reason", reason, "err", err)
 			continue
 		}
-		rep.RTT = time.Since(col.sent)
-		if rep.RequestID != col.req.ID || !protocol.ValidToken(rep.Identity) {
+		if env.Kind != protocol.KindReply || env.ID != col.req.ID || !protocol.ValidToken(env.From) {
 			continue
 		}
 		if v := col.c.opts.VerifyReply; v != nil {
-			if err := v(&rep.Reply); err != nil {
+			if err := v(env); err != nil {
 				col.forged.Add(1)
-				col.c.log.Warn("dropped reply that failed verification", "identity", rep.Identity, "err", err)
+				col.c.bad.Warn("forged", "dropped a reply that failed verification", "identity", env.From, "err", err)
 				continue
 			}
 		}
+		r, err := env.Reply()
+		if err != nil {
+			reason := protocol.ErrorReason(err)
+			col.c.bad.Warn(reason, "dropped a reply that could not be read", "reason", reason, "err", err)
+			continue
+		}
+		rep := &Reply{Reply: *r, RTT: rtt}
 		select {
 		case col.ch <- rep:
 		case <-col.done:
@@ -434,7 +463,7 @@ func (col *collector) close() {
 // ends a quiet window after the fleet answered, whether or not any node
 // matched.
 func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
-	col, inbox, b, err := c.listen(call)
+	col, inbox, b, err := c.listenBroadcast(ctx, call)
 	if err != nil {
 		return nil, err
 	}
@@ -443,18 +472,19 @@ func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
 	var fleetInbox string
 	var fleetMsg []byte
 	if !call.Filter.Empty() {
-		if fleet, fleetInbox, fleetMsg, err = c.listen(&Call{Agent: "rpcutil", Action: "ping", TTL: call.TTL}); err != nil {
+		ping := &Call{Agent: "rpcutil", Action: "ping", DiscoveryTimeout: call.DiscoveryTimeout}
+		if fleet, fleetInbox, fleetMsg, err = c.listenBroadcast(ctx, ping); err != nil {
 			return nil, err
 		}
 		defer fleet.close()
 	}
 
-	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Agent(call.Agent), Reply: inbox, Data: b}); err != nil {
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: col.req.Subject, Reply: inbox, Data: b}); err != nil {
 		return nil, fmt.Errorf("publish request: %w", err)
 	}
 	var fleetCh chan *Reply // nil, so never ready, without a filter
 	if fleet != nil {
-		if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Agent("rpcutil"), Reply: fleetInbox, Data: fleetMsg}); err != nil {
+		if err := c.nc.PublishMsg(&nats.Msg{Subject: fleet.req.Subject, Reply: fleetInbox, Data: fleetMsg}); err != nil {
 			return nil, fmt.Errorf("publish discovery ping: %w", err)
 		}
 		fleetCh = fleet.ch
@@ -507,23 +537,63 @@ loop:
 	return res, nil
 }
 
-// directed sends the request to each node's own subject and waits until all
-// answered or Timeout passed.
-func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Result, error) {
-	col, inbox, b, err := c.listen(call)
+// listenBroadcast builds call's broadcast request, bound to its agent's
+// subject and its filter and due when discovery ends, and starts
+// collecting replies to it.
+func (c *Client) listenBroadcast(ctx context.Context, call *Call) (*collector, string, []byte, error) {
+	req, err := c.newRequest(ctx, call, call.DiscoveryTimeout)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	defer col.close()
-	want := map[string]bool{}
+	req.Subject, req.Filter = c.subj.Agent(call.Agent), call.Filter
+	b, err := c.encode(req)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	col, inbox, err := c.listen(call, req)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return col, inbox, b, nil
+}
 
+// directed sends the request to each node's own subject and waits until all
+// answered or Timeout passed. The request names its targets, signed, in
+// chunks of up to maxTargetBytes of names: a node runs it only when it
+// arrives on its own subject and names it, so no copy of it can run
+// anywhere else.
+func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Result, error) {
+	want := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		if !protocol.ValidToken(n) {
 			return nil, fmt.Errorf("node name %q cannot be addressed (no dots, spaces or wildcards)", n)
 		}
 		want[n] = true
-		if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Node(n), Reply: inbox, Data: b}); err != nil {
-			return nil, fmt.Errorf("publish request to %s: %w", n, err)
+	}
+	req, err := c.newRequest(ctx, call, call.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	parts := chunks(nodes)
+	msgs := make([][]byte, 0, len(parts))
+	for _, part := range parts {
+		req.Targets = part
+		b, err := c.encode(req)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, b)
+	}
+	col, inbox, err := c.listen(call, req)
+	if err != nil {
+		return nil, err
+	}
+	defer col.close()
+	for i, part := range parts {
+		for _, n := range part {
+			if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Node(n), Reply: inbox, Data: msgs[i]}); err != nil {
+				return nil, fmt.Errorf("publish request to %s: %w", n, err)
+			}
 		}
 	}
 	if err := c.nc.Flush(); err != nil {

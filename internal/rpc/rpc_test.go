@@ -39,7 +39,7 @@ func TestParseCount(t *testing.T) {
 }
 
 func reply(id string, status protocol.Status, data string) *Reply {
-	return &Reply{Reply: protocol.Reply{Identity: id, Status: status, StatusMsg: status.String(), Data: json.RawMessage(data)}}
+	return &Reply{Reply: protocol.Reply{Identity: id, ReplyBody: protocol.ReplyBody{Status: status, StatusMsg: status.String(), Data: json.RawMessage(data)}}}
 }
 
 func TestSummariesAndRendering(t *testing.T) {
@@ -74,5 +74,33 @@ func TestSummariesAndRendering(t *testing.T) {
 	}
 	if res.OK() || res.Failed() != 1 {
 		t.Fatalf("OK=%v Failed=%d", res.OK(), res.Failed())
+	}
+}
+
+func TestChunksBoundTheTargetsOfOneRequest(t *testing.T) {
+	var nodes []string
+	for i := 0; i < 1000; i++ {
+		nodes = append(nodes, "node-"+strings.Repeat("x", i%40))
+	}
+	parts := chunks(nodes)
+	var all []string
+	for _, p := range parts {
+		size := 0
+		for _, n := range p {
+			size += len(n) + 3
+		}
+		if size > maxTargetBytes && len(p) > 1 {
+			t.Fatalf("a chunk of %d names takes %d bytes", len(p), size)
+		}
+		all = append(all, p...)
+	}
+	if strings.Join(all, ",") != strings.Join(nodes, ",") {
+		t.Fatal("chunks lost, added or reordered nodes")
+	}
+	if got := chunks([]string{strings.Repeat("n", 2000), "b"}); len(got) != 2 || len(got[0]) != 1 {
+		t.Fatalf("a name longer than the budget gets a chunk of its own: %v", got)
+	}
+	if chunks(nil) != nil {
+		t.Fatal("no nodes, no chunks")
 	}
 }

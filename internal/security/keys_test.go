@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
@@ -45,11 +46,17 @@ func TestCreateKeyFilesRoundTripAndRefusesOverwrite(t *testing.T) {
 		t.Fatal("the existing key was changed")
 	}
 	// A key signs requests that verify against its public key.
-	req := &protocol.Request{ID: "1", Agent: "rpcutil", Action: "ping", Caller: "alice"}
-	if err := got.Signer.SignRequest(req); err != nil {
+	req := &protocol.Request{ID: "1", Caller: "alice", Time: time.Now(), Deadline: time.Now().Add(time.Second), Subject: "pulse.pulse.agent.rpcutil",
+		RequestBody: protocol.RequestBody{Agent: "rpcutil", Action: "ping"}}
+	b, err := protocol.EncodeRequest(req, got.Signer)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := protocol.VerifyRequest(req); err != nil {
+	env, err := protocol.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Verify(); err != nil || env.Signer != id.PublicKey() {
 		t.Fatal(err)
 	}
 }

@@ -77,11 +77,13 @@ func (n *NodeKeys) Pin(identity, key string) {
 	}
 }
 
-// check verifies that pub is the identity's key (pinning it under TOFU)
-// and then runs verify, which checks the signature itself. A TOFU pin is
-// only made after the signature verified.
-func (n *NodeKeys) check(kind, identity, pub, sig string, verify func() error) error {
-	if sig == "" || pub == "" {
+// Verify checks a reply, registration or result envelope before its body
+// is read: it must be signed by the key pinned for the node it comes from
+// (pinning it first under TOFU, only once the signature verified). It is
+// rpc.Options.VerifyReply and the collector's Options.Verify.
+func (n *NodeKeys) Verify(env *protocol.Envelope) error {
+	kind, identity, pub := env.Kind, env.From, env.Signer
+	if !env.Signed() {
 		return fmt.Errorf("%s from %s is not signed: %w", kind, identity, protocol.ErrUnsigned)
 	}
 	n.mu.RLock()
@@ -93,7 +95,7 @@ func (n *NodeKeys) check(kind, identity, pub, sig string, verify func() error) e
 	if !known && !n.tofu {
 		return fmt.Errorf("%s from %s: no key is known for this node (add it to the node keys): %w", kind, identity, ErrUntrustedKey)
 	}
-	if err := verify(); err != nil {
+	if err := env.Verify(); err != nil {
 		return fmt.Errorf("%s from %s: %w", kind, identity, err)
 	}
 	if !known {
@@ -108,22 +110,6 @@ func (n *NodeKeys) check(kind, identity, pub, sig string, verify func() error) e
 	return nil
 }
 
-func wrongKey(kind, identity, pub, want string) error {
+func wrongKey(kind protocol.Kind, identity, pub, want string) error {
 	return fmt.Errorf("%s from %s is signed by key %s, not %s's key %s: %w", kind, identity, protocol.Fingerprint(pub), identity, protocol.Fingerprint(want), ErrWrongNodeKey)
-}
-
-// VerifyReply is the rpc.Options.VerifyReply check.
-func (n *NodeKeys) VerifyReply(r *protocol.Reply) error {
-	return n.check("reply", r.Identity, r.PublicKey, r.Signature, func() error { return protocol.VerifyReply(r) })
-}
-
-// VerifyRegistration is the check the collector runs on every heartbeat.
-func (n *NodeKeys) VerifyRegistration(r *protocol.Registration) error {
-	return n.check("registration", r.Identity, r.PublicKey, r.Signature, func() error { return protocol.VerifyRegistration(r) })
-}
-
-// VerifyResult is the check the collector runs on every check or probe
-// result.
-func (n *NodeKeys) VerifyResult(r *protocol.Result) error {
-	return n.check("result", r.Identity, r.PublicKey, r.Signature, func() error { return protocol.VerifyResult(r) })
 }

@@ -172,7 +172,7 @@ func (r *rule) matchCaller(p *Principal) bool {
 // that refused, or says that nothing allowed it.
 func (p *Policy) Authorize(req *protocol.Request, node *filter.Target) (bool, string) {
 	var pr *Principal
-	if req.Signature != "" {
+	if req.PublicKey != "" {
 		pr = p.trust.ByKey(req.PublicKey)
 	}
 	for i := range p.rules {

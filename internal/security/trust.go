@@ -112,45 +112,47 @@ func CallerMatches(caller, name string) bool {
 	return caller == name || caller == "user="+name
 }
 
-// Identify checks req's signature and that its signer is trusted and speaks
-// for the Caller it claims, and returns that signer.
-func (t *Trust) Identify(req *protocol.Request) (*Principal, error) {
-	if req.Signature == "" || req.PublicKey == "" {
-		return nil, fmt.Errorf("request %s from %q is not signed and this node requires signatures: create a key with `pulse keys init` and have its public key added to %s: %w", req.ID, req.Caller, t.source, protocol.ErrUnsigned)
+// Identify checks a request's envelope before its body is read: that it is
+// signed, by a key in the trust, that the key speaks for the caller the
+// request names (From), and that the signature matches the bytes received.
+// It returns the signer.
+func (t *Trust) Identify(env *protocol.Envelope) (*Principal, error) {
+	if !env.Signed() {
+		return nil, fmt.Errorf("request %s from %q is not signed and this node requires signatures: create a key with `pulse keys init` and have its public key added to %s: %w", env.ID, env.From, t.source, protocol.ErrUnsigned)
 	}
-	p := t.byKey[req.PublicKey]
+	p := t.byKey[env.Signer]
 	if p == nil {
-		return nil, fmt.Errorf("request %s from %q is signed by key %s, which is not in %s: %w", req.ID, req.Caller, protocol.Fingerprint(req.PublicKey), t.source, ErrUntrustedKey)
+		return nil, fmt.Errorf("request %s from %q is signed by key %s, which is not in %s: %w", env.ID, env.From, protocol.Fingerprint(env.Signer), t.source, ErrUntrustedKey)
 	}
-	if err := protocol.VerifyRequest(req); err != nil {
-		return nil, fmt.Errorf("request %s signed by %s (key %s): %w", req.ID, p.Name, p.Fingerprint, err)
+	if !CallerMatches(env.From, p.Name) {
+		return nil, fmt.Errorf("request %s claims caller %q but is signed by the key of %q: %w", env.ID, env.From, p.Name, ErrCallerMismatch)
 	}
-	if !CallerMatches(req.Caller, p.Name) {
-		return nil, fmt.Errorf("request %s claims caller %q but is signed by the key of %q: %w", req.ID, req.Caller, p.Name, ErrCallerMismatch)
+	if err := env.Verify(); err != nil {
+		return nil, fmt.Errorf("request %s signed by %s (key %s): %w", env.ID, p.Name, p.Fingerprint, err)
 	}
 	return p, nil
 }
 
 // VerifyRequest is Identify for nodeagent.Options.Verify.
-func (t *Trust) VerifyRequest(req *protocol.Request) error {
-	_, err := t.Identify(req)
+func (t *Trust) VerifyRequest(env *protocol.Envelope) error {
+	_, err := t.Identify(env)
 	return err
 }
 
-// Verifier returns the check an agent runs on every request. With require
-// set every request must be signed by a trusted key; without it unsigned
-// requests pass (for fleets that have not rolled out keys yet), but a
-// request that carries a signature is still checked in full, so a bad or
+// Verifier returns the check an agent runs on every request envelope. With
+// require set every request must be signed by a trusted key; without it
+// unsigned requests pass (for fleets that have not rolled out keys yet), but
+// a request that carries a signature is still checked in full, so a bad or
 // untrusted signature is never waved through.
-func (t *Trust) Verifier(require bool) func(*protocol.Request) error {
-	return func(req *protocol.Request) error {
-		if !require && req.Signature == "" && req.PublicKey == "" {
+func (t *Trust) Verifier(require bool) func(*protocol.Envelope) error {
+	return func(env *protocol.Envelope) error {
+		if !require && !env.Signed() {
 			return nil
 		}
 		if t == nil {
 			return errors.New("request is signed but this node has no trusted keys configured (security.trust_file)")
 		}
-		return t.VerifyRequest(req)
+		return t.VerifyRequest(env)
 	}
 }
 

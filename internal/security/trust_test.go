@@ -44,36 +44,60 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func request(caller, agent, action string) *protocol.Request {
-	return &protocol.Request{ID: "req1", Collective: "pulse", Agent: agent, Action: action, Caller: caller,
-		Data: []byte(`{"service":"nginx"}`), Time: time.Unix(1700000000, 0).UTC(), TTL: 60}
+	t := time.Unix(1700000000, 0).UTC()
+	return &protocol.Request{ID: "req1", Caller: caller, Time: t, Deadline: t.Add(5 * time.Second), Subject: "pulse.pulse.agent." + agent,
+		RequestBody: protocol.RequestBody{Collective: "pulse", Agent: agent, Action: action, Data: []byte(`{"service":"nginx"}`)}}
 }
 
-func signed(t *testing.T, id *security.Identity, r *protocol.Request) *protocol.Request {
+// envelope puts r on the wire, signed by id unless id is nil, and opens it
+// as an agent would; change, when set, edits the bytes in between.
+func envelope(t *testing.T, id *security.Identity, r *protocol.Request, change ...string) *protocol.Envelope {
 	t.Helper()
-	if err := id.Signer.SignRequest(r); err != nil {
+	var s *protocol.Signer
+	if id != nil {
+		s = id.Signer
+	}
+	b, err := protocol.EncodeRequest(r, s)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	if len(change) == 2 {
+		b = []byte(strings.Replace(string(b), change[0], change[1], 1))
+	}
+	env, err := protocol.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// signed is r as an agent decodes it after its envelope verified.
+func signed(t *testing.T, id *security.Identity, r *protocol.Request) *protocol.Request {
+	t.Helper()
+	got, err := envelope(t, id, r).Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestTrustVerifyRequest(t *testing.T) {
 	f := newFixture(t)
-	tampered := signed(t, f.alice, request("user=alice", "service", "status"))
-	tampered.Action = "stop"
+	tampered := envelope(t, f.alice, request("user=alice", "service", "status"), `"action":"status"`, `"action":"stop"`)
 	for _, tc := range []struct {
 		name   string
-		req    *protocol.Request
+		req    *protocol.Envelope
 		want   string
 		wantIs error
 	}{
-		{"signed by alice", signed(t, f.alice, request("user=alice", "service", "restart")), "", nil},
-		{"bare caller name", signed(t, f.bob, request("bob", "service", "restart")), "", nil},
-		{"unsigned", request("user=alice", "service", "restart"),
+		{"signed by alice", envelope(t, f.alice, request("user=alice", "service", "restart")), "", nil},
+		{"bare caller name", envelope(t, f.bob, request("bob", "service", "restart")), "", nil},
+		{"unsigned", envelope(t, nil, request("user=alice", "service", "restart")),
 			`request req1 from "user=alice" is not signed and this node requires signatures: create a key with ` + "`pulse keys init`" + ` and have its public key added to ` + f.trustFile + `: message is not signed`, protocol.ErrUnsigned},
-		{"unknown key", signed(t, f.mallory, request("user=mallory", "service", "restart")),
+		{"unknown key", envelope(t, f.mallory, request("user=mallory", "service", "restart")),
 			`request req1 from "user=mallory" is signed by key ` + f.mallory.Fingerprint() + `, which is not in ` + f.trustFile + `: key is not trusted`, security.ErrUntrustedKey},
-		{"tampered", tampered, "request req1 signed by alice (key " + f.alice.Fingerprint() + "): signature does not match the message", nil},
-		{"caller spoofing", signed(t, f.bob, request("user=alice", "service", "restart")),
+		{"tampered", tampered, "request req1 signed by alice (key " + f.alice.Fingerprint() + "): signature does not match the message", protocol.ErrBadSignature},
+		{"caller spoofing", envelope(t, f.bob, request("user=alice", "service", "restart")),
 			`request req1 claims caller "user=alice" but is signed by the key of "bob": caller does not match the signing key`, security.ErrCallerMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,13 +119,13 @@ func TestTrustVerifyRequest(t *testing.T) {
 func TestVerifierRequireSignatures(t *testing.T) {
 	f := newFixture(t)
 	lax := f.trust.Verifier(false)
-	if err := lax(request("user=anyone", "rpcutil", "ping")); err != nil {
+	if err := lax(envelope(t, nil, request("user=anyone", "rpcutil", "ping"))); err != nil {
 		t.Fatalf("require_signatures false must accept an unsigned request: %v", err)
 	}
-	if err := lax(signed(t, f.mallory, request("user=mallory", "rpcutil", "ping"))); !errors.Is(err, security.ErrUntrustedKey) {
+	if err := lax(envelope(t, f.mallory, request("user=mallory", "rpcutil", "ping"))); !errors.Is(err, security.ErrUntrustedKey) {
 		t.Fatalf("a signed request must be verified even when signatures are optional: %v", err)
 	}
-	if err := f.trust.Verifier(true)(request("user=anyone", "rpcutil", "ping")); !errors.Is(err, protocol.ErrUnsigned) {
+	if err := f.trust.Verifier(true)(envelope(t, nil, request("user=anyone", "rpcutil", "ping"))); !errors.Is(err, protocol.ErrUnsigned) {
 		t.Fatalf("require_signatures true must refuse unsigned: %v", err)
 	}
 }
@@ -223,21 +247,34 @@ func TestNodeKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply := func(id string, by *security.Identity) *protocol.Reply {
-		r := &protocol.Reply{RequestID: "r", Identity: id, Agent: "rpcutil", Action: "ping", Data: []byte(`{"pong":1}`)}
-		if by != nil {
-			if err := by.Signer.SignReply(r); err != nil {
-				t.Fatal(err)
-			}
+	open := func(b []byte, err error) *protocol.Envelope {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
 		}
-		return r
+		env, err := protocol.Open(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
 	}
-	tampered := reply("web-01", web)
-	tampered.Status = protocol.OK
-	tampered.Data = []byte(`{"pong":2}`)
+	now := time.Now()
+	reply := func(id string, by *security.Identity) []byte {
+		r := &protocol.Reply{RequestID: "r", Identity: id, Time: now, ReplyBody: protocol.ReplyBody{Agent: "rpcutil", Action: "ping", Data: []byte(`{"pong":1}`)}}
+		var s *protocol.Signer
+		if by != nil {
+			s = by.Signer
+		}
+		b, err := protocol.EncodeReply(r, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tampered := []byte(strings.Replace(string(reply("web-01", web)), `"pong":1`, `"pong":2`, 1))
 	for _, tc := range []struct {
 		name string
-		r    *protocol.Reply
+		r    []byte
 		want string
 	}{
 		{"genuine", reply("web-01", web), ""},
@@ -247,7 +284,7 @@ func TestNodeKeys(t *testing.T) {
 		{"tampered", tampered, "reply from web-01: signature does not match the message"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := nk.VerifyReply(tc.r)
+			err := nk.Verify(open(tc.r, nil))
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -259,24 +296,19 @@ func TestNodeKeys(t *testing.T) {
 	}
 	// Trust on first use pins the first key, after which another is refused.
 	tofu, _ := security.NewNodeKeys(nil, true)
-	reg := func(by *security.Identity) *protocol.Registration {
-		r := &protocol.Registration{Identity: "new-01", Collective: "pulse", Facts: map[string]any{"role": "web"}}
-		if err := by.Signer.SignRegistration(r); err != nil {
-			t.Fatal(err)
-		}
-		return r
+	reg := func(by *security.Identity) *protocol.Envelope {
+		r := &protocol.Registration{Identity: "new-01", Time: now, Stream: protocol.Stream{Boot: "b", Seq: 1},
+			RegistrationBody: protocol.RegistrationBody{Collective: "pulse", Facts: map[string]any{"role": "web"}}}
+		return open(protocol.EncodeRegistration(r, by.Signer))
 	}
-	if err := tofu.VerifyRegistration(reg(web)); err != nil {
+	if err := tofu.Verify(reg(web)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tofu.VerifyRegistration(reg(evil)); !errors.Is(err, security.ErrWrongNodeKey) {
+	if err := tofu.Verify(reg(evil)); !errors.Is(err, security.ErrWrongNodeKey) {
 		t.Fatalf("second key for a pinned node: %v, want ErrWrongNodeKey", err)
 	}
-	res := &protocol.Result{Identity: "web-01", Kind: "check", Name: "load", Status: 0}
-	if err := evil.Signer.SignResult(res); err != nil {
-		t.Fatal(err)
-	}
-	if err := nk.VerifyResult(res); !errors.Is(err, security.ErrWrongNodeKey) {
+	res := &protocol.Result{Identity: "web-01", Time: now, Stream: protocol.Stream{Boot: "b", Seq: 2}, ResultBody: protocol.ResultBody{Kind: "check", Name: "load"}}
+	if err := nk.Verify(open(protocol.EncodeResult(res, evil.Signer))); !errors.Is(err, security.ErrWrongNodeKey) {
 		t.Fatalf("forged result: %v, want ErrWrongNodeKey", err)
 	}
 }
