@@ -91,10 +91,14 @@ func (n *simNode) serviceCheck(name string) checks.Builtin {
 
 // agents are the RPC agents the node hosts.
 func (n *simNode) agents() []actions.Agent {
+	// Every host may be tested from the demo, as from an agent without
+	// urltest.allow_hosts; with no rules the constructor cannot fail.
+	urltest, _ := actions.NewURLTestAgent(actions.URLTestOptions{}, nil)
 	return []actions.Agent{
 		actions.NewPackageAgent(n.packages, nil),
 		actions.NewServiceAgent(n.services, nil),
 		actions.NewNRPEAgent(n.runner, nil),
+		urltest,
 	}
 }
 

@@ -41,6 +41,7 @@ type Config struct {
 	Package  ProviderConfig `yaml:"package"`
 	Service  ProviderConfig `yaml:"service"`
 	NRPE     NRPEConfig     `yaml:"nrpe"`
+	URLTest  URLTestConfig  `yaml:"urltest"`
 	Checks   []CheckConfig  `yaml:"checks"`
 	Probes   []ProbeConfig  `yaml:"probes"`
 	// Security turns on signed requests, authorization and NATS
@@ -132,6 +133,17 @@ type NRPEConfig struct {
 	Commands       map[string][]string `yaml:"commands"`
 }
 
+// URLTestConfig configures the urltest agent, which fetches a URL on
+// request and reports its phase timings.
+type URLTestConfig struct {
+	Disabled bool `yaml:"disabled"`
+	// AllowHosts, when set, are the only hosts a test may fetch (the URL's
+	// and every redirect's): names, *.domain, addresses or networks.
+	AllowHosts []string `yaml:"allow_hosts"`
+	// Timeout is the longest one test may take (default 10s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
 // CheckConfig schedules one nrpe command.
 type CheckConfig struct {
 	Name string `yaml:"name"`
@@ -215,6 +227,12 @@ func LoadConfig(path string) (*Config, error) {
 			return nil, config.At(path, config.Find(doc, "security", "skew"), "security: skew must not be negative")
 		}
 	}
+	if err := actions.ParseAllowHosts(c.URLTest.AllowHosts); err != nil {
+		return nil, config.At(path, config.Find(doc, "urltest", "allow_hosts"), "urltest.allow_hosts: %v", err)
+	}
+	if c.URLTest.Timeout < 0 {
+		return nil, config.At(path, config.Find(doc, "urltest", "timeout"), "urltest.timeout must not be negative")
+	}
 	for i, p := range c.Probes {
 		if p.File == "" {
 			return nil, config.At(path, config.Find(doc, "probes", i), "probe needs a file")
@@ -287,6 +305,13 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 		AllowArguments: allowArgs, PreferBuiltin: c.NRPE.PreferBuiltin, Log: log,
 	})
 	agents = append(agents, actions.NewNRPEAgent(cr, log))
+	if !c.URLTest.Disabled {
+		ut, err := actions.NewURLTestAgent(actions.URLTestOptions{AllowHosts: c.URLTest.AllowHosts, Timeout: c.URLTest.Timeout}, log)
+		if err != nil {
+			return Options{}, nil, err
+		}
+		agents = append(agents, ut)
+	}
 	var jobs []Job
 	for _, ch := range c.Checks {
 		cmd := ch.command()

@@ -32,7 +32,7 @@ func TestLoadConfigExample(t *testing.T) {
 	if f := g.Facts(); f["role"] != "web" || f["datacenter"] != "dub1" || f["hostname"] == nil {
 		t.Fatalf("facts: role=%v datacenter=%v hostname=%v", f["role"], f["datacenter"], f["hostname"])
 	}
-	if len(opts.Agents) != 3 || len(opts.Jobs) != 3 || len(opts.Classes) != 2 {
+	if len(opts.Agents) != 4 || len(opts.Jobs) != 3 || len(opts.Classes) != 2 {
 		t.Fatalf("agents %d jobs %d classes %v", len(opts.Agents), len(opts.Jobs), opts.Classes)
 	}
 }
@@ -44,6 +44,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"testdata/bad-identity.yaml":   `testdata/bad-identity.yaml:2: identity "web.01" cannot be a NATS subject token: no dots, spaces or wildcards`,
 		"testdata/bad-check-name.yaml": "testdata/bad-check-name.yaml:3: check name:",
 		"testdata/dup-check.yaml":      `testdata/dup-check.yaml:4: check "check_load" is defined twice`,
+		"testdata/bad-urltest.yaml":    `testdata/bad-urltest.yaml:3: urltest.allow_hosts: host pattern "*.exa*mple.com": only a leading *. is allowed, as in *.example.com`,
 		"testdata/missing.yaml":        "read config: open testdata/missing.yaml: no such file or directory",
 	} {
 		_, err := LoadConfig(file)

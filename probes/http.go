@@ -2,6 +2,7 @@ package probes
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -38,6 +39,20 @@ type step struct {
 	tls             *tls.Config
 	expect          expect
 	extract         []extraction
+
+	// adhoc marks URLTest's step: its URL is taken literally, any status
+	// is an answer, and the body is counted instead of kept. allowHost
+	// vets the URL and every redirect; timeoutName names the timeout in
+	// errors.
+	adhoc       bool
+	allowHost   func(*url.URL) error
+	timeoutName string
+}
+
+// fetched is what a step saw of its final response.
+type fetched struct {
+	status int
+	bytes  int64
 }
 
 type expect struct {
@@ -68,6 +83,9 @@ var tagRE = regexp.MustCompile(`<[^>]*>`)
 
 var errRedirectLoop = errors.New("redirect loop")
 
+// errRefused marks a redirect to a host the step may not fetch.
+var errRefused = errors.New("refused")
+
 // runHTTP performs the steps in order with one cookie jar, as a browser
 // session would, and stops at the first failure.
 func runHTTP(ctx context.Context, p *Probe) Result {
@@ -86,7 +104,7 @@ func runHTTP(ctx context.Context, p *Probe) Result {
 			tr = newTransport(st.tls)
 			defer tr.CloseIdleConnections()
 		}
-		sr, err := runStep(ctx, st, jar, tr, vars)
+		sr, err := runStep(ctx, st, jar, tr, vars, nil)
 		res.Steps = append(res.Steps, sr)
 		if err != nil {
 			return fail(res, st.name, err)
@@ -108,7 +126,9 @@ func newTransport(cfg *tls.Config) *http.Transport {
 	}
 }
 
-func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTripper, vars map[string]string) (protocol.StepResult, error) {
+// runStep performs one step; got, when not nil, receives the final
+// response's status and body size.
+func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTripper, vars map[string]string, got *fetched) (protocol.StepResult, error) {
 	start := time.Now()
 	sr := protocol.StepResult{Name: st.name}
 	parent := ctx
@@ -134,14 +154,30 @@ func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTrip
 			if len(via) >= MaxRedirects {
 				return fmt.Errorf("%w: stopped after %d redirects, the last to %s", errRedirectLoop, MaxRedirects, req.URL.Redacted())
 			}
+			if st.allowHost != nil {
+				if err := st.allowHost(req.URL); err != nil {
+					return fmt.Errorf("%w: redirected to %s: %w", errRefused, req.URL.Redacted(), err)
+				}
+			}
 			return nil
 		},
 	}
 	resp, err := client.Do(req)
 	var body []byte
 	if err == nil {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		if st.adhoc {
+			var n int64
+			n, err = io.Copy(io.Discard, resp.Body)
+			if got != nil {
+				got.bytes = n
+			}
+		} else {
+			body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		}
 		resp.Body.Close()
+		if got != nil {
+			got.status = resp.StatusCode
+		}
 		if err != nil {
 			err = fmt.Errorf("read response body from %s: %w", resp.Request.URL.Redacted(), err)
 		}
@@ -151,6 +187,9 @@ func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTrip
 	sr.Phases = ph.result(end)
 	if err != nil {
 		return sr, explain(parent, ctx, st, err)
+	}
+	if st.adhoc {
+		return sr, nil
 	}
 	if err := check(st.expect, resp, body, vars); err != nil {
 		return sr, err
@@ -166,10 +205,18 @@ func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTrip
 }
 
 func buildRequest(ctx context.Context, st step, vars map[string]string) (*http.Request, error) {
-	raw := expand(st.url, vars)
+	raw := st.url
+	if !st.adhoc {
+		raw = expand(st.url, vars)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("url %q is not an absolute http or https URL: check the variables it is built from", raw)
+	}
+	if st.allowHost != nil {
+		if err := st.allowHost(u); err != nil {
+			return nil, err
+		}
 	}
 	var body io.Reader
 	ctype := ""
@@ -209,7 +256,7 @@ func buildRequest(ctx context.Context, st step, vars map[string]string) (*http.R
 // out or what went wrong, instead of Go's `Get "url": context deadline
 // exceeded`. parent is the probe's context, ctx the step's.
 func explain(parent, ctx context.Context, st step, err error) error {
-	if errors.Is(err, errRedirectLoop) {
+	if errors.Is(err, errRedirectLoop) || errors.Is(err, errRefused) {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			return ue.Err
@@ -220,7 +267,7 @@ func explain(parent, ctx context.Context, st step, err error) error {
 	case parent.Err() != nil:
 		return fmt.Errorf("%s %s: the probe's timeout ran out before the response arrived", st.method, redactURL(err))
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s %s: no response within the step timeout of %s", st.method, redactURL(err), st.timeout)
+		return fmt.Errorf("%s %s: no response within %s of %s", st.method, redactURL(err), cmp.Or(st.timeoutName, "the step timeout"), st.timeout)
 	}
 	return err
 }

@@ -11,7 +11,7 @@ const longHelp = "pulse joins mco-style orchestration (ping, facts, package, ser
 func commands() []*cobra.Command {
 	return []*cobra.Command{
 		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
-		newPackageCmd(), newServiceCmd(), newNRPECmd(),
+		newPackageCmd(), newServiceCmd(), newNRPECmd(), newURLTestCmd(),
 		newRemediationsCmd(), newWatchCmd(),
 		newAgentCmd(), newCollectorCmd(), newBrokerCmd(), newDemoCmd(), newShopCmd(),
 		newRulesCmd(), newDashboardsCmd(), newKeysCmd(), newBenchCmd(),

@@ -94,7 +94,7 @@ func TestFactsFindInventoryRPC(t *testing.T) {
 		t.Fatalf("find -W cluster=alfa exit %d, want 6 nodes:\n%s", code, out)
 	}
 	out, _, code = pulse(t, d, "inventory", "ip-10-0-1-12")
-	for _, want := range []string{"Inventory for ip-10-0-1-12:", "Agents:", "nrpe  package  rpcutil  service", "role::web", "role => web"} {
+	for _, want := range []string{"Inventory for ip-10-0-1-12:", "Agents:", "nrpe  package  rpcutil  service  urltest", "role::web", "role => web"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("inventory exit %d lacks %q:\n%s", code, want, out)
 		}

@@ -3,10 +3,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pulseops/pulse/demo"
 )
 
 // tourCommand is one `$ pulse ...` of the README's tour with the output
@@ -66,12 +70,22 @@ func TestReadmeTour(t *testing.T) {
 	if len(cmds) < 8 {
 		t.Fatalf("the tour shows %d commands", len(cmds))
 	}
-	d := fleet(t)
+	// The demo's shop serves on a free port here; the tour's URLs of it
+	// are pointed there.
+	d, err := demo.Start(context.Background(), demo.Options{Nodes: 11, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSPort: -1, ChangeDelay: -1, ShopAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
 	for _, tc := range cmds {
 		if len(tc.args) == 0 || tc.args[0] != "pulse" {
 			t.Fatalf("tour command %q is not pulse", tc.args)
 		}
-		out, errOut, _ := pulse(t, d, tc.args[1:]...)
+		args := slices.Clone(tc.args[1:])
+		for i, a := range args {
+			args[i] = strings.ReplaceAll(a, "http://127.0.0.1:9781", d.ShopURL)
+		}
+		out, errOut, _ := pulse(t, d, args...)
 		got := strings.Split(out, "\n")
 		if tc.grep != "" {
 			var kept []string
