@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/ratelog"
 )
 
 // LabelRule turns one fact into one label on every per-node series.
@@ -63,6 +64,9 @@ type Options struct {
 	// StaleIntervals is how many of its intervals a result may age before it
 	// is stale (3).
 	StaleIntervals int
+	// Skew is how far ahead of the collector's clock a node's signed time
+	// may be (5s); messages dated later are refused.
+	Skew time.Duration
 	// MaxOutputBytes bounds a result's output and long output (4096).
 	MaxOutputBytes int
 	// Replicas of the JetStream streams when they are created (1).
@@ -99,7 +103,8 @@ type Collector struct {
 	mode    string // "jetstream" or "core", for /healthz
 	stop    func()
 
-	logLimit logLimiter
+	// bad logs a flood of bad input once a minute per reason.
+	bad *ratelog.Logger
 }
 
 // New checks opts, fills in defaults and builds a Collector that is not yet
@@ -146,6 +151,9 @@ func New(opts Options) (*Collector, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Skew <= 0 {
+		opts.Skew = 5 * time.Second
+	}
 	c := &Collector{
 		opts:  opts,
 		log:   opts.Logger.With("component", "collector", "collective", opts.Collective),
@@ -154,6 +162,7 @@ func New(opts Options) (*Collector, error) {
 		reg:   prometheus.NewRegistry(),
 		mux:   http.NewServeMux(),
 	}
+	c.bad = ratelog.New(c.log, time.Minute)
 	c.state = newState(c)
 	c.health = newHealthMetrics(c.reg)
 	c.fleet = newFleetCollector(c)
@@ -241,25 +250,4 @@ func (c *Collector) emit(evs []protocol.Event) {
 	for _, e := range evs {
 		c.opts.OnEvent(e)
 	}
-}
-
-// logLimiter keeps a flood of bad messages from flooding the log as well:
-// each reason is logged at most once per period; the counters carry the rest.
-type logLimiter struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-func (l *logLimiter) allow(reason string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last = map[string]time.Time{}
-	}
-	now := time.Now()
-	if t, ok := l.last[reason]; ok && now.Sub(t) < 10*time.Second {
-		return false
-	}
-	l.last[reason] = now
-	return true
 }

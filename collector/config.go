@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
@@ -23,6 +24,8 @@ type Config struct {
 	StaleIntervals  int         `yaml:"stale_intervals"`
 	MaxOutputBytes  int         `yaml:"max_output_bytes"`
 	Replicas        int         `yaml:"replicas"`
+	// Skew is how far ahead a node's clock may run (5s).
+	Skew time.Duration `yaml:"skew"`
 	// RemediationRules is a rules file such as rules/remediation.yaml.
 	RemediationRules string `yaml:"remediation_rules"`
 	// ActionTokenFile and AlertTokenFile hold the bearer tokens for humans

@@ -136,9 +136,11 @@ func checkResult(id, name string, status int, at time.Time) protocol.Result {
 }
 
 // feedReg and feedResult push a message through the collector's ingest as if
-// the broker had stored it at stored.
+// the broker had stored it at stored. A heartbeat is sent when it is stored
+// (its signed time is stored); a result carries the time of its run.
 func feedReg(t testing.TB, c *Collector, r protocol.Registration, stored time.Time) {
 	t.Helper()
+	r.Time = stored
 	c.handle(c.subj.Registry(r.Identity), wire(t, r), stored)
 }
 

@@ -118,9 +118,7 @@ func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream 
 		}
 		c.handle(m.Subject(), m.Data(), stored)
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if c.logLimit.allow("consume/" + stream) {
-			c.log.Warn("JetStream consumer trouble; it resets and resumes by itself", "stream", stream, "err", err)
-		}
+		c.bad.Warn("consume/"+stream, "JetStream consumer trouble; it resets and resumes by itself", "stream", stream, "err", err)
 	}),
 		// Short pulls and heartbeats notice a lost stream leader in seconds,
 		// so the ordered consumer is recreated on the new one quickly.

@@ -33,7 +33,7 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 		}, []string{"kind"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_collector_malformed_messages_total",
-			Help: "Messages dropped because they could not be used, by kind and reason (oversized, unversioned, version, envelope, kind, decode, unverified, identity_mismatch, name_mismatch, subject).",
+			Help: "Messages dropped because they could not be used, by kind and reason (oversized, unversioned, version, envelope, kind, decode, unverified, identity_mismatch, name_mismatch, subject; replayed, older, future: not newer than what the collector has from that node, or dated beyond the allowed skew).",
 		}, []string{"kind", "reason"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_collector_dropped_series_total",
@@ -59,7 +59,7 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 	for _, k := range []string{"registration", "result"} {
 		h.messages.WithLabelValues(k)
 		for _, r := range []string{protocol.ReasonOversized, protocol.ReasonUnversioned, protocol.ReasonVersion, protocol.ReasonEnvelope,
-			protocol.ReasonDecode, "identity_mismatch"} {
+			protocol.ReasonDecode, "identity_mismatch", "unverified", reasonReplayed, reasonOlder, reasonFuture} {
 			h.malformed.WithLabelValues(k, r)
 		}
 	}
@@ -337,9 +337,7 @@ func (f *fleetCollector) buildIndex() []famIndex {
 	add := func(s *slot, kinds ...slotKind) {
 		text, ok := r.render(s.labels)
 		if !ok {
-			if f.c.logLimit.allow("metrics_utf8") {
-				f.c.log.Warn("leaving a series out of /metrics: a label value is not valid UTF-8", "labels", text)
-			}
+			f.c.bad.Warn("metrics_utf8", "leaving a series out of /metrics: a label value is not valid UTF-8", "labels", text)
 			return
 		}
 		s.text = text

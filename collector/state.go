@@ -56,6 +56,7 @@ func newState(c *Collector) *state {
 
 type node struct {
 	id         string
+	fresh      freshness // of its heartbeats
 	registered bool
 	reg        protocol.Registration
 	interval   time.Duration
@@ -73,6 +74,7 @@ type node struct {
 type entry struct {
 	name      string
 	kind      string
+	fresh     freshness // of its results
 	res       protocol.Result
 	truncated bool
 
@@ -128,8 +130,9 @@ func (c *Collector) drop(reason string, n int) {
 }
 
 // handle ingests one message. stored is when the broker stored it (zero for
-// core NATS); the earlier of that and now is when the node was last heard
-// from, so a replayed heartbeat does not make a dead node look alive.
+// core NATS): a message stored before the collector started is history,
+// which rebuilds state without raising events. When a node was last heard
+// from is its own signed time, never the broker's.
 func (c *Collector) handle(subject string, data []byte, stored time.Time) {
 	now := c.opts.Now()
 	if stored.IsZero() || stored.After(now) {
@@ -151,10 +154,8 @@ func (c *Collector) handle(subject string, data []byte, stored time.Time) {
 
 func (c *Collector) malformed(kind, reason, subject string, err error) {
 	c.health.malformed.WithLabelValues(kind, reason).Inc()
-	if c.logLimit.allow(kind + "/" + reason) {
-		c.log.Warn("dropped a message (further ones like it are only counted for 10s)",
-			"kind", kind, "reason", reason, "subject", subject, "err", err)
-	}
+	c.bad.Warn(kind+"/"+reason, "dropped a message (the count by reason is pulse_collector_malformed_messages_total)",
+		"kind", kind, "reason", reason, "subject", subject, "err", err)
 }
 
 // open reads the envelope of a message of kind that arrived on the subject
@@ -184,6 +185,13 @@ func (c *Collector) open(kind, subject, id string, data []byte) (*protocol.Envel
 	return env, true
 }
 
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 func (c *Collector) handleRegistration(subject, id string, data []byte, stored, now time.Time) {
 	if !utf8.ValidString(id) {
 		c.malformed("registration", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
@@ -199,12 +207,23 @@ func (c *Collector) handleRegistration(subject, id string, data []byte, stored, 
 		return
 	}
 	r := *reg
+	if inFuture(r.Time, now, c.opts.Skew) {
+		c.malformed("registration", reasonFuture, subject, fmt.Errorf("heartbeat from %s is dated %s ahead (allowed skew %s): check the node's clock",
+			id, r.Time.Sub(now).Round(time.Millisecond), c.opts.Skew))
+		return
+	}
 
 	c.mu.Lock()
 	n := c.state.nodes[id]
 	if n == nil {
 		n = c.newNode(id)
 		c.state.nodes[id] = n
+	}
+	if reason := n.fresh.accept(r.Stream, r.Time); reason != "" {
+		c.mu.Unlock()
+		c.malformed("registration", reason, subject, fmt.Errorf("heartbeat %s/%d from %s sent %s is not newer than the one accepted (%s/%d sent %s)",
+			r.Boot, r.Seq, id, r.Time.Format(time.RFC3339Nano), n.fresh.boot, n.fresh.seq, n.fresh.time.Format(time.RFC3339Nano)))
+		return
 	}
 	historical := stored.Before(c.state.started)
 	n.registered = true
@@ -213,8 +232,10 @@ func (c *Collector) handleRegistration(subject, id string, data []byte, stored, 
 	if n.interval <= 0 {
 		n.interval = defaultInterval
 	}
-	if stored.After(n.lastSeen) {
-		n.lastSeen = stored
+	// The node was last heard from when it says it sent the heartbeat:
+	// signed, so a replay cannot make it newer, and never later than now.
+	if seen := earlier(r.Time, now); seen.After(n.lastSeen) {
+		n.lastSeen = seen
 	}
 	c.relabel(n)
 	if !n.admitted {
@@ -255,10 +276,8 @@ func (c *Collector) relabel(n *node) {
 		v := c.state.guard.acquire(i, raw)
 		if v == overflowValue && (old != overflowValue || raw != n.raw[i]) {
 			c.health.overflow.WithLabelValues(r.label).Inc()
-			if c.logLimit.allow("overflow/" + r.label) {
-				c.log.Warn("fact label has too many distinct values; new values become "+overflowValue,
-					"label", r.label, "fact", r.fact, "value", raw, "identity", n.id, "max", c.opts.MaxLabelValues)
-			}
+			c.bad.Warn("overflow/"+r.label, "fact label has too many distinct values; new values become "+overflowValue,
+				"label", r.label, "fact", r.fact, "value", raw, "identity", n.id, "max", c.opts.MaxLabelValues)
 		}
 		n.raw[i], n.values[i] = raw, v
 		if v != old {
@@ -442,6 +461,10 @@ func (c *Collector) handleResult(subject, id, name string, data []byte, stored, 
 	}
 	r := *res
 	switch {
+	case inFuture(r.Time, now, c.opts.Skew):
+		c.malformed("result", reasonFuture, subject, fmt.Errorf("result of %s from %s is dated %s ahead (allowed skew %s): check the node's clock",
+			name, id, r.Time.Sub(now).Round(time.Millisecond), c.opts.Skew))
+		return
 	case r.Name != name:
 		c.malformed("result", "name_mismatch", subject,
 			fmt.Errorf("result for %q arrived on the subject of %q", r.Name, name))
@@ -451,12 +474,6 @@ func (c *Collector) handleResult(subject, id, name string, data []byte, stored, 
 		return
 	}
 	truncated := c.cleanResult(&r)
-	if truncated {
-		c.health.truncated.Inc()
-	}
-	if r.Time.IsZero() {
-		r.Time = stored
-	}
 
 	c.mu.Lock()
 	historical := stored.Before(c.state.started)
@@ -477,18 +494,26 @@ func (c *Collector) handleResult(subject, id, name string, data []byte, stored, 
 		if len(n.entries) >= maxEntriesPerNode {
 			c.mu.Unlock()
 			c.drop("checks_per_node", resultSeries(&r))
-			if c.logLimit.allow("checks_per_node") {
-				c.log.Warn("node has too many checks and probes; dropping results for new ones",
-					"identity", id, "check", name, "max", maxEntriesPerNode)
-			}
+			c.bad.Warn("checks_per_node", "node has too many checks and probes; dropping results for new ones",
+				"identity", id, "check", name, "max", maxEntriesPerNode)
 			return
 		}
 		e = &entry{name: name, kind: r.Kind}
 		n.entries[name] = e
-	} else if e.kind != r.Kind {
+	}
+	if reason := e.fresh.accept(r.Stream, r.Time); reason != "" {
+		c.mu.Unlock()
+		c.malformed("result", reason, subject, fmt.Errorf("result %s/%d of %s from %s sent %s is not newer than the one accepted (%s/%d sent %s)",
+			r.Boot, r.Seq, name, id, r.Time.Format(time.RFC3339Nano), e.fresh.boot, e.fresh.seq, e.fresh.time.Format(time.RFC3339Nano)))
+		return
+	}
+	if truncated {
+		c.health.truncated.Inc()
+	}
+	if e.kind != r.Kind {
 		// The same name changed from check to probe: its series change shape.
 		c.release(e)
-		*e = entry{name: name, kind: r.Kind}
+		*e = entry{name: name, kind: r.Kind, fresh: e.fresh}
 	}
 	hadResult := !e.res.Time.IsZero()
 	prev := e.res.Status

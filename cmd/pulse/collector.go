@@ -62,7 +62,7 @@ func newCollectorCmd() *cobra.Command {
 				Collector: collector.Options{
 					Conn: nc, Collective: cfg.Collective, Labels: cfg.Labels, MaxLabelValues: cfg.MaxLabelValues,
 					MaxSeries: cfg.MaxSeries, HeartbeatMisses: cfg.HeartbeatMisses, StaleIntervals: cfg.StaleIntervals,
-					MaxOutputBytes: cfg.MaxOutputBytes, Replicas: cfg.Replicas, Logger: log,
+					MaxOutputBytes: cfg.MaxOutputBytes, Replicas: cfg.Replicas, Skew: cfg.Skew, Logger: log,
 				},
 			}
 			if audit != nil {
