@@ -7,67 +7,16 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
-// NodeView is what the API shows of one node. Facts is shared with the
-// collector's state and must not be modified.
-type NodeView struct {
-	Identity string            `json:"identity"`
-	Up       bool              `json:"up"`
-	LastSeen time.Time         `json:"last_seen,omitzero"`
-	Interval float64           `json:"interval"` // heartbeat period, seconds
-	Labels   map[string]string `json:"labels"`   // allow-listed fact labels as exported
-	Facts    map[string]any    `json:"facts"`
-	Classes  []string          `json:"classes"`
-	Agents   []string          `json:"agents"`
-	Version  string            `json:"version,omitempty"`
-	Started  time.Time         `json:"started,omitzero"`
-	// Registered is false for a node whose results arrived before any
-	// heartbeat.
-	Registered bool        `json:"registered"`
-	Checks     []CheckView `json:"checks"`
-	Probes     []ProbeView `json:"probes"`
-}
-
-// CheckView is the last result of one check on one node.
-type CheckView struct {
-	Name       string            `json:"name"`
-	Status     int               `json:"status"`
-	State      string            `json:"state"`
-	Output     string            `json:"output"`
-	LongOutput string            `json:"long_output,omitempty"`
-	Truncated  bool              `json:"truncated,omitempty"`
-	Perfdata   []protocol.Perf   `json:"perfdata,omitempty"`
-	Duration   float64           `json:"duration"`
-	LastRun    time.Time         `json:"last_run"`
-	Interval   float64           `json:"interval"`
-	Stale      bool              `json:"stale"`
-	Runs       map[string]uint64 `json:"runs,omitempty"`
-}
-
-// ProbeView is the last result of one probe on one node, with its steps.
-type ProbeView struct {
-	Name      string                `json:"name"`
-	Success   bool                  `json:"success"`
-	Status    int                   `json:"status"`
-	Output    string                `json:"output"`
-	Truncated bool                  `json:"truncated,omitempty"`
-	Duration  float64               `json:"duration"`
-	LastRun   time.Time             `json:"last_run"`
-	Interval  float64               `json:"interval"`
-	Stale     bool                  `json:"stale"`
-	Runs      uint64                `json:"runs"`
-	Failures  uint64                `json:"failures"`
-	Steps     []protocol.StepResult `json:"steps,omitempty"`
-}
-
 // Nodes returns every known node, sorted by identity.
-func (c *Collector) Nodes() []NodeView {
+func (c *Collector) Nodes() []api.NodeView {
 	now := c.opts.Now()
 	c.mu.RLock()
-	out := make([]NodeView, 0, len(c.state.nodes))
+	out := make([]api.NodeView, 0, len(c.state.nodes))
 	for _, n := range c.state.nodes {
 		out = append(out, c.view(n, now))
 	}
@@ -77,13 +26,13 @@ func (c *Collector) Nodes() []NodeView {
 }
 
 // Node returns one node and whether it is known.
-func (c *Collector) Node(identity string) (NodeView, bool) {
+func (c *Collector) Node(identity string) (api.NodeView, bool) {
 	now := c.opts.Now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n, ok := c.state.nodes[identity]
 	if !ok {
-		return NodeView{}, false
+		return api.NodeView{}, false
 	}
 	return c.view(n, now), true
 }
@@ -108,13 +57,25 @@ func (c *Collector) Count(spec filter.Spec) int {
 	return count
 }
 
+// Target is one node as filters see it, for filtered event subscriptions.
+// The facts map is shared with the state and only read.
+func (c *Collector) Target(id string) (*filter.Target, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n, ok := c.state.nodes[id]
+	if !ok {
+		return nil, false
+	}
+	return target(n), true
+}
+
 func target(n *node) *filter.Target {
 	return &filter.Target{Identity: n.id, Facts: n.reg.Facts, Classes: n.reg.Classes, Agents: n.reg.Agents}
 }
 
 // view copies n for the API. Lock must be held.
-func (c *Collector) view(n *node, now time.Time) NodeView {
-	v := NodeView{
+func (c *Collector) view(n *node, now time.Time) api.NodeView {
+	v := api.NodeView{
 		Identity:   n.id,
 		Up:         c.alive(n, now),
 		LastSeen:   n.lastSeen,
@@ -126,8 +87,8 @@ func (c *Collector) view(n *node, now time.Time) NodeView {
 		Version:    n.reg.Version,
 		Started:    n.reg.Started,
 		Registered: n.registered,
-		Checks:     []CheckView{},
-		Probes:     []ProbeView{},
+		Checks:     []api.CheckView{},
+		Probes:     []api.ProbeView{},
 	}
 	if v.Facts == nil {
 		v.Facts = map[string]any{}
@@ -138,14 +99,14 @@ func (c *Collector) view(n *node, now time.Time) NodeView {
 	for _, e := range n.entries {
 		r := &e.res
 		if e.kind == "probe" {
-			v.Probes = append(v.Probes, ProbeView{
+			v.Probes = append(v.Probes, api.ProbeView{
 				Name: e.name, Success: r.Status == protocol.StateOK, Status: r.Status, Output: r.Output,
 				Truncated: e.truncated, Duration: r.Duration, LastRun: r.Time, Interval: r.Interval,
 				Stale: c.stale(e, now), Runs: r.ProbeRuns, Failures: r.ProbeFailures, Steps: r.Steps,
 			})
 			continue
 		}
-		v.Checks = append(v.Checks, CheckView{
+		v.Checks = append(v.Checks, api.CheckView{
 			Name: e.name, Status: r.Status, State: protocol.StateName(r.Status), Output: r.Output,
 			LongOutput: r.LongOutput, Truncated: e.truncated, Perfdata: r.Perfdata, Duration: r.Duration,
 			LastRun: r.Time, Interval: r.Interval, Stale: c.stale(e, now), Runs: r.Runs,
@@ -156,19 +117,21 @@ func (c *Collector) view(n *node, now time.Time) NodeView {
 	return v
 }
 
-// Handler serves /metrics, /api/v1/nodes, /api/v1/nodes/{identity},
-// /healthz and whatever was added with Handle.
-func (c *Collector) Handler() http.Handler { return c.mux }
+// Handler serves the collector's read API alone: /metrics,
+// /api/v1/nodes, /api/v1/nodes/{identity} and /healthz.
+func (c *Collector) Handler() http.Handler {
+	mux := http.NewServeMux()
+	c.Register(mux)
+	return mux
+}
 
-// Handle mounts h on the collector's mux, so one listener serves the API,
-// the metrics and the routes other packages add.
-func (c *Collector) Handle(pattern string, h http.Handler) { c.mux.Handle(pattern, h) }
-
-func (c *Collector) routes() {
-	c.mux.Handle("GET /metrics", &metricsHandler{c: c})
-	c.mux.HandleFunc("GET /api/v1/nodes", c.serveNodes)
-	c.mux.HandleFunc("GET /api/v1/nodes/{identity}", c.serveNode)
-	c.mux.HandleFunc("GET /healthz", c.serveHealth)
+// Register mounts the read API on mux, beside the routes of other parts
+// that one listener serves.
+func (c *Collector) Register(mux *http.ServeMux) {
+	mux.Handle("GET /metrics", &metricsHandler{c: c})
+	mux.HandleFunc("GET /api/v1/nodes", c.serveNodes)
+	mux.HandleFunc("GET /api/v1/nodes/{identity}", c.serveNode)
+	mux.HandleFunc("GET /healthz", c.serveHealth)
 }
 
 // serveNodes lists nodes, optionally narrowed by the CLI's filters as query
@@ -176,7 +139,7 @@ func (c *Collector) routes() {
 // or up=false narrows by liveness.
 func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	_, f, err := specFromQuery(q)
+	_, f, err := api.SpecFromQuery(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
 		return
@@ -188,7 +151,7 @@ func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	now := c.opts.Now()
 	c.mu.RLock()
-	out := []NodeView{}
+	out := []api.NodeView{}
 	for _, n := range c.state.nodes {
 		if f != nil && !f.Match(target(n)) {
 			continue

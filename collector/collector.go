@@ -1,7 +1,10 @@
-// Package collector turns the fleet's NATS traffic (registrations and check
-// and probe results) into node and check state, Prometheus metrics keyed by
-// allow-listed facts, liveness events and a JSON API. It rebuilds its state
-// from JetStream on start, so it keeps nothing on disk of its own.
+// Package collector is the collector's listening core: it turns the fleet's
+// NATS traffic (registrations and check and probe results) into node and
+// check state, Prometheus metrics keyed by allow-listed facts, liveness
+// events and a read-only JSON API. It rebuilds its state from JetStream on
+// start, so it keeps nothing on disk of its own. The daemon around it (the
+// action API, remediation, the event hub, the web view and their HTTP
+// server) is collector/app.
 //
 // It must never act on the fleet: it only listens. It never trusts a message
 // to speak for another node, never lets facts become labels outside the
@@ -14,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +94,6 @@ type Collector struct {
 	subj   protocol.Subjects
 	reg    *prometheus.Registry
 	health *healthMetrics
-	mux    *http.ServeMux
 	fleet  *fleetCollector
 
 	mu    sync.RWMutex
@@ -113,6 +114,36 @@ func New(opts Options) (*Collector, error) {
 	if opts.Conn == nil {
 		return nil, errors.New("collector: Options.Conn is nil: connect to NATS first and pass the connection")
 	}
+	rules, err := opts.complete()
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{
+		opts:  opts,
+		log:   opts.Logger.With("component", "collector", "collective", opts.Collective),
+		rules: rules,
+		subj:  protocol.Subjects{Collective: opts.Collective},
+		reg:   prometheus.NewRegistry(),
+	}
+	c.bad = ratelog.New(c.log, time.Minute)
+	c.state = newState(c)
+	c.health = newHealthMetrics(c.reg)
+	c.fleet = newFleetCollector(c)
+	c.reg.MustRegister(c.fleet,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return c, nil
+}
+
+// CheckOptions reports what New would refuse in opts, apart from the
+// connection, so a daemon can check its configuration before it connects.
+func CheckOptions(opts Options) error {
+	_, err := opts.complete()
+	return err
+}
+
+// complete checks o and fills in its defaults.
+func (opts *Options) complete() ([]labelRule, error) {
 	if opts.Collective == "" {
 		opts.Collective = "pulse" // as the agent and the CLI default
 	}
@@ -154,23 +185,17 @@ func New(opts Options) (*Collector, error) {
 	if opts.Skew <= 0 {
 		opts.Skew = 5 * time.Second
 	}
-	c := &Collector{
-		opts:  opts,
-		log:   opts.Logger.With("component", "collector", "collective", opts.Collective),
-		rules: rules,
-		subj:  protocol.Subjects{Collective: opts.Collective},
-		reg:   prometheus.NewRegistry(),
-		mux:   http.NewServeMux(),
-	}
-	c.bad = ratelog.New(c.log, time.Minute)
-	c.state = newState(c)
-	c.health = newHealthMetrics(c.reg)
-	c.fleet = newFleetCollector(c)
-	c.reg.MustRegister(c.fleet,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c.routes()
-	return c, nil
+	return rules, nil
+}
+
+// Collective is the collective the collector listens to.
+func (c *Collector) Collective() string { return c.opts.Collective }
+
+// Ingest applies one message as if it had arrived on subject and the broker
+// had stored it at stored (zero: now). The bus subscriptions call it, and
+// so do tests and tools that feed a collector without a broker.
+func (c *Collector) Ingest(subject string, data []byte, stored time.Time) {
+	c.handle(subject, data, stored)
 }
 
 // Registry is the collector's own Prometheus registry, for callers that add

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
@@ -207,14 +208,14 @@ func TestReplayedResultsNeverGoBack(t *testing.T) {
 					}},
 			}
 			w.startAgent(time.Hour, jobs...)
-			check := func() (CheckView, bool) {
+			check := func() (api.CheckView, bool) {
 				v, _ := w.c.Node("web-01")
 				for _, c := range v.Checks {
 					if c.Name == "check_app" {
 						return c, true
 					}
 				}
-				return CheckView{}, false
+				return api.CheckView{}, false
 			}
 			testkit.WaitFor(t, 10*time.Second, "a few OK runs of check_app", func() bool {
 				c, ok := check()

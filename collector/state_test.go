@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -341,15 +342,15 @@ func TestAPI(t *testing.T) {
 	feedResult(t, c, checkResult("web-1", "check_load", 1, t0), t0)
 	h := c.Handler()
 
-	var all []NodeView
+	var all []api.NodeView
 	if code := getJSON(t, h, "/api/v1/nodes", &all); code != 200 || len(all) != 2 || all[0].Identity != "db-1" || all[1].Identity != "web-1" {
 		t.Fatalf("nodes: %d %+v", code, all)
 	}
-	var web []NodeView
+	var web []api.NodeView
 	if code := getJSON(t, h, "/api/v1/nodes?fact=role=web", &web); code != 200 || len(web) != 1 || web[0].Identity != "web-1" {
 		t.Fatalf("filtered nodes: %d %+v", code, web)
 	}
-	var one NodeView
+	var one api.NodeView
 	if code := getJSON(t, h, "/api/v1/nodes/web-1", &one); code != 200 || one.Checks[0].State != "WARNING" || one.Labels["role"] != "web" || !one.Up {
 		t.Fatalf("node: %d %+v", code, one)
 	}
@@ -373,8 +374,14 @@ func TestAPI(t *testing.T) {
 	if code := getJSON(t, h, "/healthz", &health); code != http.StatusServiceUnavailable {
 		t.Fatalf("healthz of a collector that was never started: %d %v", code, health)
 	}
-	c.Handle("GET /extra", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
-	if code := getJSON(t, h, "/extra", nil); code != http.StatusTeapot {
+	// The read API shares one listener with the routes of other parts.
+	mux := http.NewServeMux()
+	c.Register(mux)
+	mux.Handle("GET /extra", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	if code := getJSON(t, mux, "/extra", nil); code != http.StatusTeapot {
 		t.Fatalf("mounted route: %d", code)
+	}
+	if code := getJSON(t, mux, "/api/v1/nodes", nil); code != http.StatusOK {
+		t.Fatalf("registered read API: %d", code)
 	}
 }

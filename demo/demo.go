@@ -20,9 +20,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/demo/shop"
 	"github.com/pulseops/pulse/internal/broker"
@@ -72,7 +71,7 @@ type Demo struct {
 	Agents       []*nodeagent.Agent
 	Specs        []NodeSpec
 	nodes        []*simNode
-	Collector    *collector.Server
+	Collector    *app.App
 	Shop         *shop.Shop
 	ShopURL      string
 	Prometheus   *Process
@@ -83,13 +82,13 @@ type Demo struct {
 	alertToken string
 	// Keys sign and verify everything on the demo's bus: requests from the
 	// user and the collector, replies, heartbeats and results of the nodes.
-	Keys        *security.DemoKeys
-	log         *slog.Logger
-	tmpDir      string
-	collectorNC *nats.Conn
-	shopSrv     *http.Server
-	audit       *os.File
-	cancel      context.CancelFunc
+	Keys          *security.DemoKeys
+	log           *slog.Logger
+	tmpDir        string
+	stopCollector func() error
+	shopSrv       *http.Server
+	audit         *os.File
+	cancel        context.CancelFunc
 	// loadDone is closed when the simulated load stopped moving.
 	loadDone chan struct{}
 }
@@ -239,9 +238,6 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.collectorNC, err = bus.Connect(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse collector"}, d.opts.Logger); err != nil {
-		return err
-	}
 	d.ActionToken, d.alertToken = token(), token()
 	// The collector's own audit: actions and remediations it started.
 	audit, err := os.OpenFile(filepath.Join(d.opts.Dir, "collector-audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -249,19 +245,17 @@ func (d *Demo) startCollector(ctx context.Context) error {
 		return err
 	}
 	d.audit = audit
-	d.Collector, err = collector.NewServer(collector.ServerOptions{Audit: audit,
+	d.Collector, err = app.New(app.Options{Audit: audit,
+		NATS:   bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse collector"},
 		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken,
 		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.Verify,
-		Collector: collector.Options{Conn: d.collectorNC, Collective: "pulse", Logger: d.opts.Logger,
-			Verify: d.Keys.NodeKeys.Verify},
+		Collector: collector.Options{Collective: "pulse", Logger: d.opts.Logger, Verify: d.Keys.NodeKeys.Verify},
 	})
 	if err != nil {
 		return err
 	}
-	if err := d.Collector.EnableWeb(collector.WebOptions{Context: ctx}); err != nil {
-		return err
-	}
-	return d.Collector.Start(ctx)
+	d.stopCollector, err = d.Collector.Start(ctx)
+	return err
 }
 
 func token() string {
@@ -288,11 +282,10 @@ func (d *Demo) Node(identity string) (*simNode, bool) {
 func (d *Demo) Stop() {
 	d.Prometheus.Stop()
 	d.Alertmanager.Stop()
-	if d.Collector != nil {
-		d.Collector.Stop()
-	}
-	if d.collectorNC != nil {
-		d.collectorNC.Close()
+	if d.stopCollector != nil {
+		if err := d.stopCollector(); err != nil {
+			d.log.Warn("collector stopped with an error", "err", err)
+		}
 	}
 	if d.audit != nil {
 		d.audit.Close()

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/hostlock"
@@ -79,11 +79,11 @@ func startLoop(t *testing.T) *Demo {
 
 func remediations(t *testing.T, d *Demo) []remediation.Record {
 	t.Helper()
-	api := &collector.APIClient{Base: "http://" + d.Collector.Addr(), Token: d.ActionToken}
+	client := &api.Client{Base: "http://" + d.Collector.Addr(), Token: d.ActionToken}
 	var out struct {
 		Remediations []remediation.Record `json:"remediations"`
 	}
-	if err := api.Do("GET", "/api/v1/remediations", nil, &out); err != nil {
+	if err := client.Do("GET", "/api/v1/remediations", nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	return out.Remediations
@@ -120,7 +120,7 @@ func TestLoopRepairsExactlyTheBrokenNode(t *testing.T) {
 	d := startLoop(t)
 	const victim = "ip-10-0-1-12"
 	// Wait until Prometheus has the fleet, so the stop is what it sees next.
-	eventually(t, 60*time.Second, "11 nodes in the collector", func() bool { return len(d.Collector.Col.Nodes()) == 11 })
+	eventually(t, 60*time.Second, "11 nodes in the collector", func() bool { return len(d.Collector.Collector().Nodes()) == 11 })
 	node, _ := d.Node(victim)
 	stopped := time.Now()
 	node.services.SetRunning("nginx", false)
@@ -214,7 +214,7 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 	}
 	t.Cleanup(a.Stop)
 	eventually(t, 60*time.Second, id+" check_nginx OK in the collector", func() bool {
-		n, ok := d.Collector.Col.Node(id)
+		n, ok := d.Collector.Collector().Node(id)
 		return ok && checkStatus(n, "check_nginx") == protocol.StateOK
 	})
 	if out, err := exec.Command("service", "nginx", "stop").CombinedOutput(); err != nil {
@@ -233,7 +233,7 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 	}
 }
 
-func checkStatus(n collector.NodeView, check string) int {
+func checkStatus(n api.NodeView, check string) int {
 	for _, c := range n.Checks {
 		if c.Name == check {
 			return c.Status

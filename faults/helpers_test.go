@@ -25,6 +25,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
@@ -204,29 +205,47 @@ type facts map[string]any
 
 func (f facts) Facts() map[string]any { return f }
 
-// startCollector runs a collector on its own connection to urls; seen, when
-// set, receives every applied result's sequence per node.
-func startCollector(t testing.TB, urls []string, replicas int, seen *seqLog) *collector.Collector {
+// startCollector runs the collector app (as `pulse collector` does) on its
+// own connection to urls; seen, when set, receives every applied result's
+// sequence per node.
+func startCollector(t testing.TB, urls []string, replicas int, seen *seqLog) *runningCollector {
 	t.Helper()
-	nc := connect(t, urls, "collector")
-	opts := collector.Options{Conn: nc, Collective: "pulse", Replicas: replicas, HeartbeatMisses: 3, Logger: discard()}
-	if seen != nil {
-		opts.OnEvent = seen.onEvent
+	opts := app.Options{
+		NATS: bus.Config{URLs: urls, Name: "collector"}, Listen: "127.0.0.1:0",
+		Collector: collector.Options{Collective: "pulse", Replicas: replicas, HeartbeatMisses: 3, Logger: discard()},
 	}
-	c, err := collector.New(opts)
-	if err != nil {
-		t.Fatalf("new collector: %v", err)
+	if seen != nil {
+		opts.Collector.OnEvent = seen.onEvent
 	}
 	// A fresh cluster places replicated streams only once every server has
-	// reported itself to the meta leader; until then Start fails with "no
-	// suitable peers for placement", and trying again is the cure.
+	// reported itself to the meta leader; until then the collector fails to
+	// start with "no suitable peers for placement", and trying again (with
+	// a new App: one runs once) is the cure.
+	var rc *runningCollector
 	eventually(t, 30*time.Second, "collector started", func() (bool, string) {
-		err := c.Start(context.Background())
-		return err == nil, fmt.Sprint(err)
+		a, err := app.New(opts)
+		if err != nil {
+			t.Fatalf("new collector: %v", err)
+		}
+		stop, err := a.Start(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		rc = &runningCollector{Collector: a.Collector(), stop: stop}
+		return true, ""
 	})
-	t.Cleanup(c.Stop)
-	return c
+	t.Cleanup(rc.Stop)
+	return rc
 }
+
+// runningCollector is a started collector app: its core, and Stop.
+type runningCollector struct {
+	*collector.Collector
+	stop func() error
+}
+
+// Stop stops the whole app; it may be called more than once.
+func (r *runningCollector) Stop() { _ = r.stop() }
 
 // seqLog records which result sequences the collector applied, per node.
 type seqLog struct {
@@ -295,7 +314,7 @@ func missingFrom(got map[string]bool, nodes []*node) []string {
 
 // gauge reads one fleet series per node from the collector's registry:
 // metric name to identity to the sum of its values.
-func gather(t testing.TB, c *collector.Collector, name string) map[string]float64 {
+func gather(t testing.TB, c *runningCollector, name string) map[string]float64 {
 	t.Helper()
 	mfs, err := c.Registry().Gather()
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
@@ -187,7 +187,7 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 	}
 	switch {
 	case f.discovery == "collector" && f.nodesFile == "":
-		nodes, err := (&collector.APIClient{Base: f.collectorURL}).Discover(spec)
+		nodes, err := (&api.Client{Base: f.collectorURL}).Discover(spec)
 		if err != nil {
 			return c, fmt.Errorf("--discovery collector: %w", err)
 		}
@@ -197,7 +197,7 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 		if len(nodes) == 0 && !spec.Empty() {
 			// Nothing matched: the collector's whole fleet says whether
 			// that is the filter or an empty registry.
-			all, err := (&collector.APIClient{Base: f.collectorURL}).Discover(filter.Spec{})
+			all, err := (&api.Client{Base: f.collectorURL}).Discover(filter.Spec{})
 			if err != nil {
 				return c, fmt.Errorf("--discovery collector: %w", err)
 			}

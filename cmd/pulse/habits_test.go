@@ -156,7 +156,7 @@ func waitRegistered(t *testing.T, d *demo.Demo, n int) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got := 0
-		for _, v := range d.Collector.Col.Nodes() {
+		for _, v := range d.Collector.Collector().Nodes() {
 			if v.Registered {
 				got++
 			}

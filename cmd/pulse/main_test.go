@@ -145,7 +145,7 @@ func TestDiscoveryFromCollector(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	registered := func() int {
 		n := 0
-		for _, v := range d.Collector.Col.Nodes() {
+		for _, v := range d.Collector.Collector().Nodes() {
 			if v.Registered {
 				n++
 			}

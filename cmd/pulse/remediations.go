@@ -11,8 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pulseops/pulse/collector"
-	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/config"
 )
 
@@ -38,11 +37,11 @@ func demoTokenFile() string {
 	return filepath.Join(d, "pulse", "demo.token")
 }
 
-func (f *apiFlags) client(c *cobra.Command) (*collector.APIClient, error) {
+func (f *apiFlags) client(c *cobra.Command) (*api.Client, error) {
 	if err := config.Resolve(c.Flags(), "PULSE", nil); err != nil {
 		return nil, usageError{err}
 	}
-	return &collector.APIClient{Base: f.collector, Token: tokenOrDemo(f.token)}, nil
+	return &api.Client{Base: f.collector, Token: tokenOrDemo(f.token)}, nil
 }
 
 // tokenOrDemo is the token given, else the one a running pulse demo left.
@@ -63,14 +62,14 @@ func newRemediationsCmd() *cobra.Command {
 		Short: "List remediations the collector ran for alerts; approve or reject pending ones",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			api, err := f.client(c)
+			cl, err := f.client(c)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Remediations []remediation.Record `json:"remediations"`
+				Remediations []api.Remediation `json:"remediations"`
 			}
-			if err := api.Do("GET", "/api/v1/remediations", nil, &out); err != nil {
+			if err := cl.Do("GET", "/api/v1/remediations", nil, &out); err != nil {
 				return err
 			}
 			if f.json {
@@ -84,12 +83,12 @@ func newRemediationsCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show one remediation in full", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			api, err := f.client(c)
+			cl, err := f.client(c)
 			if err != nil {
 				return err
 			}
-			var rec remediation.Record
-			if err := api.Do("GET", "/api/v1/remediations/"+args[0], nil, &rec); err != nil {
+			var rec api.Remediation
+			if err := cl.Do("GET", "/api/v1/remediations/"+args[0], nil, &rec); err != nil {
 				return err
 			}
 			return printJSON(c.OutOrStdout(), rec)
@@ -99,12 +98,12 @@ func newRemediationsCmd() *cobra.Command {
 		return &cobra.Command{
 			Use: verb + " ID", Short: strings.ToUpper(verb[:1]) + verb[1:] + " a remediation waiting for approval", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				api, err := f.client(c)
+				cl, err := f.client(c)
 				if err != nil {
 					return err
 				}
-				var rec remediation.Record
-				if err := api.Do("POST", "/api/v1/remediations/"+args[0]+"/"+verb, map[string]string{"by": caller()}, &rec); err != nil {
+				var rec api.Remediation
+				if err := cl.Do("POST", "/api/v1/remediations/"+args[0]+"/"+verb, map[string]string{"by": caller()}, &rec); err != nil {
 					return err
 				}
 				if f.json {
@@ -118,11 +117,11 @@ func newRemediationsCmd() *cobra.Command {
 	reset := &cobra.Command{
 		Use: "reset-circuit RULE", Short: "Let a rule stopped by its circuit breaker act again", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			api, err := f.client(c)
+			cl, err := f.client(c)
 			if err != nil {
 				return err
 			}
-			if err := api.Do("POST", "/api/v1/remediations/circuits/"+args[0]+"/reset", nil, nil); err != nil {
+			if err := cl.Do("POST", "/api/v1/remediations/circuits/"+args[0]+"/reset", nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "circuit of %s reset\n", args[0])
@@ -133,7 +132,7 @@ func newRemediationsCmd() *cobra.Command {
 	return root
 }
 
-func renderRemediations(c *cobra.Command, recs []remediation.Record) {
+func renderRemediations(c *cobra.Command, recs []api.Remediation) {
 	if len(recs) == 0 {
 		fmt.Fprintln(c.OutOrStdout(), "No remediations yet.")
 		return

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/hub"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/testkit"
 )
@@ -38,10 +38,16 @@ func TestFormatEvent(t *testing.T) {
 }
 
 func TestWatchAgainstHub(t *testing.T) {
-	hub := collector.NewHub(collector.HubOptions{Token: "tok"})
-	defer hub.Close()
+	h := hub.New(hub.Options{Token: "tok"})
+	hctx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(hctx) }()
+	defer func() {
+		stopHub()
+		<-hubDone
+	}()
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/v1/events", hub.Handler())
+	mux.Handle("GET /api/v1/events", h.Handler())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -62,13 +68,13 @@ func TestWatchAgainstHub(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- watch(ctx, u, "tok", asJSON, out, errw) }()
 		deadline := time.Now().Add(10 * time.Second)
-		for hub.Stats().Clients != 1 {
+		for h.Stats().Clients != 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("watch never connected: %s", errw.String())
 			}
 			time.Sleep(10 * time.Millisecond) // poll interval
 		}
-		hub.Publish(protocol.Event{Type: protocol.EventNodeUp, Time: time.Date(2025, 6, 1, 9, 0, 0, 0, time.Local), Identity: "n1", Message: "n1 is up"})
+		h.Publish(protocol.Event{Type: protocol.EventNodeUp, Time: time.Date(2025, 6, 1, 9, 0, 0, 0, time.Local), Identity: "n1", Message: "n1 is up"})
 		want := "09:00:00 n1 node_up  n1 is up\n"
 		if asJSON {
 			want = `"identity":"n1","message":"n1 is up"}` + "\n"
@@ -83,7 +89,7 @@ func TestWatchAgainstHub(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("watch after cancel: %v", err)
 		}
-		for hub.Stats().Clients != 0 {
+		for h.Stats().Clients != 0 {
 			if time.Now().After(deadline) {
 				t.Fatal("watch did not disconnect")
 			}

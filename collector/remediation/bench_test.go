@@ -51,7 +51,8 @@ func BenchmarkHandle100Targets(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer e.Close()
+		e.Start(b.Context())
+		defer e.Stop()
 		b.ReportAllocs()
 		for b.Loop() {
 			w, err := ParseWebhook(bytes.NewReader(body), 1<<20)

@@ -44,124 +44,6 @@ type Fleet interface {
 	Count(filter.Spec) int
 }
 
-// Action is what a remediation asks the Executor to do.
-type Action struct {
-	Agent      string         `json:"agent"`
-	Action     string         `json:"action"`
-	Data       map[string]any `json:"data,omitempty"`
-	Filter     filter.Spec    `json:"filter"`
-	Batch      int            `json:"batch,omitempty"`
-	BatchSleep time.Duration  `json:"batch_sleep,omitempty"`
-}
-
-// NodeResult is one node's answer to an Action.
-type NodeResult struct {
-	Identity string          `json:"identity"`
-	Status   protocol.Status `json:"statuscode"`
-	Message  string          `json:"message,omitempty"`
-	Data     json.RawMessage `json:"data,omitempty"`
-}
-
-// State is where a remediation record is in its life.
-type State string
-
-// Record states. Pending and running are live; the others are final.
-const (
-	StatePending     State = "pending"
-	StateRunning     State = "running"
-	StateSucceeded   State = "succeeded"
-	StateFailed      State = "failed"
-	StateIneffective State = "ineffective"
-	StateDryRun      State = "dry_run"
-	StateRejected    State = "rejected"
-)
-
-func (s State) live() bool { return s == StatePending || s == StateRunning }
-
-// AlertRef is the part of an alert a record keeps.
-type AlertRef struct {
-	Name        string            `json:"name"`
-	Fingerprint string            `json:"fingerprint"`
-	Labels      map[string]string `json:"labels"`
-	StartsAt    time.Time         `json:"startsAt"`
-}
-
-// Record is one remediation: what triggered it, what it did and how it went.
-type Record struct {
-	ID      string   `json:"id"`
-	Rule    string   `json:"rule"`
-	Alert   AlertRef `json:"alert"`
-	Action  Action   `json:"action"`
-	Targets []string `json:"targets,omitempty"`
-	State   State    `json:"state"`
-	// VerifyCheck is the check re-run to verify the fix ("" for none).
-	VerifyCheck string       `json:"verify_check,omitempty"`
-	Results     []NodeResult `json:"results,omitempty"`
-	// Verification holds the replies of the verify check.
-	Verification []NodeResult `json:"verification,omitempty"`
-	Verified     bool         `json:"verified"`
-	Created      time.Time    `json:"created"`
-	Started      time.Time    `json:"started,omitzero"`
-	Finished     time.Time    `json:"finished,omitzero"`
-	Error        string       `json:"error,omitempty"`
-	ApprovedBy   string       `json:"approved_by,omitempty"`
-	RejectedBy   string       `json:"rejected_by,omitempty"`
-
-	// groupKey and held are the max_group_percent share a live record
-	// holds, given back when it finishes.
-	groupKey string
-	held     int
-}
-
-func (r *Record) clone() Record {
-	c := *r
-	c.Alert.Labels = maps.Clone(r.Alert.Labels)
-	c.Action.Data = maps.Clone(r.Action.Data)
-	c.Targets = slices.Clone(r.Targets)
-	c.Results = slices.Clone(r.Results)
-	c.Verification = slices.Clone(r.Verification)
-	return c
-}
-
-// Outcome says whether the engine acted on an alert.
-type Outcome string
-
-// Outcomes of a decision.
-const (
-	Acted   Outcome = "acted"
-	Skipped Outcome = "skipped"
-)
-
-// Reason says why an alert was skipped.
-type Reason string
-
-// Reasons for skipping an alert.
-const (
-	ReasonResolved        Reason = "resolved"
-	ReasonNoRule          Reason = "no_matching_rule"
-	ReasonDuplicate       Reason = "duplicate"
-	ReasonCircuitOpen     Reason = "circuit_open"
-	ReasonNoTarget        Reason = "no_target"
-	ReasonInvalidValue    Reason = "invalid_value"
-	ReasonTooManyTargets  Reason = "too_many_targets"
-	ReasonCooldown        Reason = "cooldown"
-	ReasonBudget          Reason = "budget"
-	ReasonPendingApproval Reason = "pending_approval"
-	ReasonDryRun          Reason = "dry_run"
-)
-
-// Decision is what the engine decided for one alert of a webhook.
-type Decision struct {
-	Alert       string   `json:"alert"`
-	Fingerprint string   `json:"fingerprint"`
-	Rule        string   `json:"rule,omitempty"`
-	Outcome     Outcome  `json:"outcome"`
-	Reason      Reason   `json:"reason,omitempty"`
-	Detail      string   `json:"detail,omitempty"`
-	RecordID    string   `json:"record_id,omitempty"`
-	Targets     []string `json:"targets,omitempty"`
-}
-
 // Errors returned by Approve and Reject; the HTTP handler maps them to 404
 // and 409.
 var (
@@ -211,6 +93,10 @@ type Engine struct {
 	auditMu sync.Mutex
 	audit   io.Writer
 
+	// runMu guards ctx and cancel, set by Start and cleared by Stop: a
+	// remediation only starts under ctx, and wg is only added to under
+	// runMu while ctx is set, so it never races Stop's Wait.
+	runMu  sync.Mutex
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -225,6 +111,14 @@ type Engine struct {
 	failures      map[string]int         // rule → consecutive failed or ineffective
 	open          map[string]bool        // rule → circuit open
 	active        map[string]int         // rule + group → targets in live records
+	holds         map[string]hold        // record ID → the group share it holds
+}
+
+// hold is the max_group_percent share a live record holds, given back when
+// it finishes.
+type hold struct {
+	group string
+	n     int
 }
 
 // New builds an Engine from opts.
@@ -260,6 +154,7 @@ func New(opts Options) (*Engine, error) {
 		failures:      map[string]int{},
 		open:          map[string]bool{},
 		active:        map[string]int{},
+		holds:         map[string]hold{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -291,16 +186,39 @@ func New(opts Options) (*Engine, error) {
 	// A random prefix keeps IDs unique across collector restarts, which the
 	// audit log outlives.
 	e.idPrefix = hex.EncodeToString(b[:])
-	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
+}
+
+// Start lets the engine run remediations, under ctx: they are cancelled
+// when it ends. Decisions need no Start; an alert decided on before Start
+// or after Stop is recorded as failed, never left running.
+func (e *Engine) Start(ctx context.Context) {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.ctx == nil {
+		e.ctx, e.cancel = context.WithCancel(ctx)
+	}
+}
+
+// running reports whether the engine is between Start and Stop.
+func (e *Engine) running() bool {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	return e.ctx != nil
 }
 
 // Wait blocks until every running remediation has finished.
 func (e *Engine) Wait() { e.wg.Wait() }
 
-// Close cancels running remediations and waits for them.
-func (e *Engine) Close() {
-	e.cancel()
+// Stop cancels running remediations and waits for them; it is safe to call
+// more than once.
+func (e *Engine) Stop() {
+	e.runMu.Lock()
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.ctx, e.cancel = nil, nil
+	e.runMu.Unlock()
 	e.wg.Wait()
 }
 
@@ -341,7 +259,7 @@ func (e *Engine) Handle(ctx context.Context, w *Webhook) []Decision {
 			if audited == nil {
 				audited = map[string]Record{}
 			}
-			audited[rec.ID] = rec.clone()
+			audited[rec.ID] = cloneRecord(rec)
 		}
 	}
 	e.mu.Unlock()
@@ -383,7 +301,7 @@ func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
 	g := r.Guards
 	if id, ok := e.byFingerprint[a.Fingerprint]; ok {
 		if prev := e.records[id]; prev != nil {
-			if prev.State.live() {
+			if prev.State.Live() {
 				return skip(ReasonDuplicate, "remediation %s for this alert is %s", prev.ID, prev.State)
 			}
 			if until := prev.Created.Add(g.Cooldown); now.Before(until) {
@@ -500,9 +418,9 @@ func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
 		d.Outcome = Acted
 		run = &pendingRun{id: rec.ID, rule: r, act: rec.Action, check: rec.VerifyCheck}
 	}
-	if rec.State.live() && groupKey != "" {
+	if rec.State.Live() && groupKey != "" {
 		e.active[groupKey] += n
-		rec.groupKey, rec.held = groupKey, n
+		e.holds[rec.ID] = hold{group: groupKey, n: n}
 	}
 	// Pruned only now that rec has its state: before, a new record looks
 	// finished and could be dropped while it is about to run.
@@ -514,7 +432,7 @@ func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
 // held.
 func (e *Engine) prune() {
 	for len(e.order) > e.maxRecords {
-		i := slices.IndexFunc(e.order, func(id string) bool { return !e.records[id].State.live() })
+		i := slices.IndexFunc(e.order, func(id string) bool { return !e.records[id].State.Live() })
 		if i < 0 {
 			return
 		}
@@ -541,7 +459,7 @@ func (e *Engine) List() []Record {
 	defer e.mu.Unlock()
 	out := make([]Record, 0, len(e.order))
 	for _, id := range e.order {
-		out = append(out, e.records[id].clone())
+		out = append(out, cloneRecord(e.records[id]))
 	}
 	return out
 }
@@ -554,7 +472,7 @@ func (e *Engine) Get(id string) (Record, bool) {
 	if !ok {
 		return Record{}, false
 	}
-	return r.clone(), true
+	return cloneRecord(r), true
 }
 
 // Approve starts a pending remediation on behalf of by.
@@ -595,7 +513,7 @@ func (e *Engine) Reject(id, by string) error {
 	e.release(rec)
 	e.metrics.total.WithLabelValues(rec.Rule, string(StateRejected)).Inc()
 	ev := e.event(rec, fmt.Sprintf("remediation %s (%s) rejected by %s", id, rec.Rule, by))
-	c := rec.clone()
+	c := cloneRecord(rec)
 	e.mu.Unlock()
 	e.writeAudit("record", c)
 	e.emit([]protocol.Event{ev})
@@ -638,14 +556,15 @@ func (e *Engine) CircuitOpen(rule string) bool {
 
 // release gives back the group share a live record held. Lock must be held.
 func (e *Engine) release(rec *Record) {
-	if rec.groupKey == "" {
+	h, ok := e.holds[rec.ID]
+	if !ok {
 		return
 	}
-	e.active[rec.groupKey] -= rec.held
-	if e.active[rec.groupKey] <= 0 {
-		delete(e.active, rec.groupKey)
+	delete(e.holds, rec.ID)
+	e.active[h.group] -= h.n
+	if e.active[h.group] <= 0 {
+		delete(e.active, h.group)
 	}
-	rec.groupKey, rec.held = "", 0
 }
 
 // event describes rec for OnEvent. Copying the record is the costly part, so
@@ -654,7 +573,7 @@ func (e *Engine) event(rec *Record, msg string) protocol.Event {
 	if e.onEvent == nil {
 		return protocol.Event{}
 	}
-	ev := protocol.Event{Type: protocol.EventRemediation, Time: e.now(), Check: rec.Alert.Labels["check"], Message: msg, Data: rec.clone()}
+	ev := protocol.Event{Type: protocol.EventRemediation, Time: e.now(), Check: rec.Alert.Labels["check"], Message: msg, Data: cloneRecord(rec)}
 	if len(rec.Targets) == 1 {
 		ev.Identity = rec.Targets[0]
 	}

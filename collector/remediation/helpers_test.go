@@ -149,7 +149,8 @@ func newHarness(t testing.TB, rules string, fleet Fleet) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.e.Close)
+	h.e.Start(context.Background())
+	t.Cleanup(h.e.Stop)
 	return h
 }
 
@@ -230,6 +231,8 @@ func newFuzzEngine(t *testing.T) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Start(context.Background())
+	t.Cleanup(e.Stop)
 	return e
 }
 

@@ -17,6 +17,11 @@ func (e *Engine) AlertsHandler() http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "use POST with an Alertmanager webhook payload")
 			return
 		}
+		if !e.running() {
+			// Alertmanager sends the webhook again after a 5xx.
+			writeError(w, http.StatusServiceUnavailable, "the remediation engine is not running (the collector is starting or stopping): send the alerts again")
+			return
+		}
 		hook, err := ParseWebhook(r.Body, e.maxBody)
 		if errors.Is(err, ErrTooLarge) {
 			writeError(w, http.StatusRequestEntityTooLarge, err.Error())

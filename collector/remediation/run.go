@@ -14,10 +14,18 @@ import (
 
 // start runs a remediation in the background so the webhook answers at once.
 func (e *Engine) start(p pendingRun) {
+	e.runMu.Lock()
+	ctx := e.ctx
+	if ctx == nil {
+		e.runMu.Unlock()
+		e.finish(p, outcome{state: StateFailed, notRun: true, err: "not run: the remediation engine was stopping"}, 0)
+		return
+	}
 	e.wg.Add(1)
+	e.runMu.Unlock()
 	go func() {
 		defer e.wg.Done()
-		e.run(p)
+		e.run(ctx, p)
 	}()
 }
 
@@ -29,10 +37,13 @@ type outcome struct {
 	results      []NodeResult
 	verification []NodeResult
 	verified     bool
+	// notRun is a remediation the engine never started because it was
+	// stopping; it says nothing about the rule, so the breaker ignores it.
+	notRun bool
 }
 
-func (e *Engine) run(p pendingRun) {
-	ctx, cancel := context.WithTimeout(e.ctx, e.timeout)
+func (e *Engine) run(ctx context.Context, p pendingRun) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	began := time.Now()
 	o := e.execute(ctx, p.rule, p.act, p.check)
@@ -170,9 +181,11 @@ func (e *Engine) finish(p pendingRun, o outcome, took time.Duration) {
 		e.metrics.timeToFix.WithLabelValues(rec.Rule).Observe(now.Sub(rec.Alert.StartsAt).Seconds())
 	}
 	events := []protocol.Event{e.event(rec, fmt.Sprintf("remediation %s (%s) %s%s", rec.ID, rec.Rule, rec.State, suffix(rec.Error)))}
-	if o.state == StateSucceeded {
+	switch {
+	case o.state == StateSucceeded:
 		e.failures[rec.Rule] = 0
-	} else {
+	case o.notRun:
+	default:
 		e.failures[rec.Rule]++
 		k := p.rule.Guards.CircuitBreaker
 		if e.failures[rec.Rule] >= k && !e.open[rec.Rule] {
@@ -183,7 +196,7 @@ func (e *Engine) finish(p pendingRun, o outcome, took time.Duration) {
 			events = append(events, protocol.Event{Type: protocol.EventRemediation, Time: now, Message: msg, Data: map[string]any{"rule": rec.Rule, "circuit_open": true}})
 		}
 	}
-	c := rec.clone()
+	c := cloneRecord(rec)
 	e.mu.Unlock()
 
 	e.log.Info("remediation finished", "id", c.ID, "rule", c.Rule, "state", c.State, "targets", c.Targets, "verified", c.Verified, "err", c.Error)

@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
@@ -143,7 +143,7 @@ func TestPulseConfigsLoad(t *testing.T) {
 		case "collector":
 			collectors++
 			path, ms := pulseConfig(t, c, name)
-			cfg, err := collector.LoadConfig(path)
+			cfg, err := app.LoadConfig(path)
 			if err != nil {
 				t.Errorf("service %s: %v", name, err)
 				continue

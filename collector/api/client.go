@@ -1,4 +1,4 @@
-package collector
+package api
 
 import (
 	"bytes"
@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/pulseops/pulse/internal/filter"
 )
 
-// APIClient talks to a collector's HTTP API, for the CLI.
-type APIClient struct {
+// Client talks to a collector's HTTP API, for the CLI.
+type Client struct {
 	// Base is the collector's URL, e.g. http://127.0.0.1:9780.
 	Base  string
 	Token string
@@ -23,7 +22,7 @@ type APIClient struct {
 
 // Do sends a request with an optional JSON body and decodes a JSON answer
 // into out. A non-2xx answer is an error carrying the collector's message.
-func (c *APIClient) Do(method, path string, body, out any) error {
+func (c *Client) Do(method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -79,16 +78,12 @@ func (c *APIClient) Do(method, path string, body, out any) error {
 // Discover returns the identities of every node the collector has
 // registered that matches spec, down ones included: that is the point, so
 // the silent ones can be named. The collector evaluates the filter.
-func (c *APIClient) Discover(spec filter.Spec) ([]string, error) {
+func (c *Client) Discover(spec filter.Spec) ([]string, error) {
 	if _, err := filter.Compile(spec); err != nil {
 		return nil, err
 	}
-	q := url.Values{"fact": spec.Fact, "class": spec.Class, "identity": spec.Identity, "agent": spec.Agent}
-	if spec.Compound != "" {
-		q.Set("compound", spec.Compound)
-	}
 	var nodes []NodeView
-	if err := c.Do("GET", "/api/v1/nodes?"+q.Encode(), nil, &nodes); err != nil {
+	if err := c.Do("GET", "/api/v1/nodes?"+SpecQuery(spec).Encode(), nil, &nodes); err != nil {
 		return nil, err
 	}
 	var ids []string

@@ -1,7 +1,8 @@
-package collector
+package hub
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,25 +23,49 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
-// hubServer serves a collector fed directly, with a hub mounted at
-// /api/v1/events, as EnableWeb mounts it.
-func hubServer(t testing.TB, opts HubOptions) (*Collector, *Hub, *httptest.Server) {
+// hubServer serves a collector fed directly, with a running hub mounted at
+// /api/v1/events beside the collector's read API, as the collector app
+// mounts it. stop ends the hub's Run and waits for it.
+func hubServer(t testing.TB, opts Options) (c *collector.Collector, h *Hub, srv *httptest.Server, stop func()) {
 	t.Helper()
-	c, _, _ := newDirect(t, nil)
-	opts.Lookup = c.filterTarget
+	c = newDirect(t, nil)
+	opts.Lookup = c.Target
 	opts.Registerer = c.Registry()
 	opts.Logger = discardLogger()
-	h := NewHub(opts)
-	c.Handle("GET /api/v1/events", h.Handler())
-	srv := httptest.NewServer(c.Handler())
+	h = New(opts)
+	mux := http.NewServeMux()
+	c.Register(mux)
+	mux.Handle("GET /api/v1/events", h.Handler())
+	srv = httptest.NewServer(mux)
+	stop = runHub(t, h)
 	t.Cleanup(func() {
-		h.Close()
+		stop()
 		srv.Close()
 	})
-	return c, h, srv
+	return c, h, srv, stop
+}
+
+// runHub runs h until the returned stop is called (or the test ends) and
+// checks that Run returned.
+func runHub(t testing.TB, h *Hub) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("hub Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func wsURL(srv *httptest.Server, query string) string {
@@ -120,7 +145,7 @@ func waitClients(t testing.TB, h *Hub, n int) {
 }
 
 func TestSlowConsumerIsDroppedAndOthersKeepReceiving(t *testing.T) {
-	c, h, srv := hubServer(t, HubOptions{QueueSize: 8})
+	c, h, srv, _ := hubServer(t, Options{QueueSize: 8})
 	slow := dial(t, wsURL(srv, ""), nil) // never reads until dropped
 	fast := readAll(dial(t, wsURL(srv, ""), nil))
 	waitClients(t, h, 2)
@@ -190,7 +215,7 @@ func TestSlowConsumerIsDroppedAndOthersKeepReceiving(t *testing.T) {
 }
 
 func TestHubRefusesWrongOriginAndToken(t *testing.T) {
-	_, h, srv := hubServer(t, HubOptions{Token: "s3cret", AllowedOrigins: []string{"https://ops.example.com"}})
+	_, h, srv, _ := hubServer(t, Options{Token: "s3cret", AllowedOrigins: []string{"https://ops.example.com"}})
 	host := strings.TrimPrefix(srv.URL, "http://")
 	tokenHdr := http.Header{"Authorization": {"Bearer s3cret"}}
 	with := func(h http.Header, k, v string) http.Header {
@@ -258,7 +283,7 @@ func TestHubRefusesWrongOriginAndToken(t *testing.T) {
 }
 
 func TestHubFilter(t *testing.T) {
-	c, h, srv := hubServer(t, HubOptions{})
+	c, h, srv, _ := hubServer(t, Options{})
 	feedReg(t, c, registration("web1", map[string]any{"role": "web"}), t0)
 	feedReg(t, c, registration("db1", map[string]any{"role": "db"}), t0)
 
@@ -307,18 +332,18 @@ func TestHubFilter(t *testing.T) {
 }
 
 func TestHubCloseSaysGoingAway(t *testing.T) {
-	_, h, srv := hubServer(t, HubOptions{})
+	_, h, srv, stop := hubServer(t, Options{})
 	conn := dial(t, wsURL(srv, ""), nil)
 	waitClients(t, h, 1)
-	h.Close()
-	h.Publish(protocol.Event{Type: protocol.EventAction}) // after Close: ignored, not blocking
+	stop()
+	h.Publish(protocol.Event{Type: protocol.EventAction}) // after Run ended: ignored, not blocking
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, _, err := conn.ReadMessage()
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "collector shutting down" {
-		t.Fatalf("read after Close: %v, want close 1001 \"collector shutting down\"", err)
+		t.Fatalf("read after Run ended: %v, want close 1001 \"collector shutting down\"", err)
 	}
-	// A client arriving after Close is told the same.
+	// A client arriving after Run ended is told the same.
 	late := dial(t, wsURL(srv, ""), nil)
 	_ = late.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := late.ReadMessage(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
@@ -329,7 +354,7 @@ func TestHubCloseSaysGoingAway(t *testing.T) {
 func TestHubKeepaliveClosesSilentClient(t *testing.T) {
 	// A client that answers no ping (its reads are blocked, so gorilla
 	// never replies with a pong) is closed after two intervals.
-	_, h, srv := hubServer(t, HubOptions{PingInterval: 50 * time.Millisecond})
+	_, h, srv, _ := hubServer(t, Options{PingInterval: 50 * time.Millisecond})
 	conn, _, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -365,8 +390,8 @@ func TestHubKeepaliveClosesSilentClient(t *testing.T) {
 }
 
 func TestPublishNeverBlocks(t *testing.T) {
-	h := NewHub(HubOptions{InputSize: 1})
-	defer h.Close()
+	h := New(Options{InputSize: 1})
+	runHub(t, h)
 	// Holding h.mu stalls fan-out, so nothing reads h.in beyond the one
 	// event fan-out may have taken: Publish must discard, not wait.
 	h.mu.Lock()
@@ -381,7 +406,7 @@ func TestPublishNeverBlocks(t *testing.T) {
 }
 
 func TestEventJSONOnTheWire(t *testing.T) {
-	_, h, srv := hubServer(t, HubOptions{})
+	_, h, srv, _ := hubServer(t, Options{})
 	conn := dial(t, wsURL(srv, ""), nil)
 	waitClients(t, h, 1)
 	at := time.Date(2025, 6, 1, 9, 12, 1, 0, time.UTC)
@@ -563,17 +588,19 @@ func BenchmarkEventFanOut(b *testing.B) {
 	for _, mode := range []string{"websocket", "tcp-baseline"} {
 		b.Run(mode, func(b *testing.B) {
 			var publish func(protocol.Event)
-			c, _, _ := newDirect(b, func(o *Options) {
+			c := newDirect(b, func(o *collector.Options) {
 				o.Now = time.Now
 				o.OnEvent = func(e protocol.Event) { publish(e) }
 			})
 			var helper string
 			var connected func() int
 			if mode == "websocket" {
-				h := NewHub(HubOptions{Lookup: c.filterTarget})
-				b.Cleanup(h.Close)
-				c.Handle("GET /api/v1/events", h.Handler())
-				srv := httptest.NewServer(c.Handler())
+				h := New(Options{Lookup: c.Target})
+				runHub(b, h)
+				mux := http.NewServeMux()
+				c.Register(mux)
+				mux.Handle("GET /api/v1/events", h.Handler())
+				srv := httptest.NewServer(mux)
 				b.Cleanup(srv.Close)
 				publish = h.Publish
 				helper = fmt.Sprintf("ws %s %d", wsURL(srv, ""), clients)

@@ -1,11 +1,11 @@
-package collector
-
-// The event hub fans the collector's events out to websocket clients: the
-// web view and `pulse watch`. It must never let a client slow the
-// collector down: Publish does not block, fan-out only does non-blocking
-// sends, and a client whose queue fills is dropped rather than waited for.
+// Package hub fans the collector's events out to websocket clients: the web
+// view and `pulse watch`. It must never let a client slow the collector
+// down: Publish does not block, fan-out only does non-blocking sends, and a
+// client whose queue fills is dropped rather than waited for.
+package hub
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -32,8 +33,8 @@ const (
 	TokenProtocolPrefix = "pulse.token."
 )
 
-// HubOptions configure a Hub. Zero values take the defaults named.
-type HubOptions struct {
+// Options configure a Hub. Zero values take the defaults named.
+type Options struct {
 	// QueueSize is each client's send queue (256 events). A client that
 	// falls this far behind is dropped.
 	QueueSize int
@@ -61,24 +62,29 @@ type HubOptions struct {
 }
 
 // Hub is the websocket fan-out of protocol.Events. It is safe for
-// concurrent use.
+// concurrent use. It fans out while Run runs; a client served before Run
+// starts waits for it, and one that arrives after Run ended is told the
+// collector is going away.
 type Hub struct {
-	opts     HubOptions
+	opts     Options
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	in       chan protocol.Event
 	quit     chan struct{}
-	done     chan struct{}
 	close    sync.Once
 
 	mu      sync.Mutex
 	clients map[*hubClient]struct{}
+	// conns counts the goroutines of every connected client (its reader
+	// and its writer); Run waits for them, so none outlives the hub. It
+	// is only added to under mu while the hub is open.
+	conns sync.WaitGroup
 
 	published, discarded, sent, dropped, refused atomic.Uint64
 }
 
-// HubStats are the hub's counters, as also exported on /metrics.
-type HubStats struct {
+// Stats are the hub's counters, as also exported on /metrics.
+type Stats struct {
 	Clients   int    // connected now
 	Published uint64 // events handed to Publish
 	Discarded uint64 // events Publish discarded because fan-out was behind
@@ -98,8 +104,8 @@ type hubClient struct {
 	code   int
 }
 
-// NewHub builds a hub and starts its fan-out goroutine; Close stops it.
-func NewHub(opts HubOptions) *Hub {
+// New builds a hub; it starts nothing until Run.
+func New(opts Options) *Hub {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 256
 	}
@@ -120,7 +126,6 @@ func NewHub(opts HubOptions) *Hub {
 		log:     opts.Logger.With("component", "event-hub"),
 		in:      make(chan protocol.Event, opts.InputSize),
 		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
 		clients: map[*hubClient]struct{}{},
 	}
 	h.upgrader = websocket.Upgrader{
@@ -133,7 +138,6 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.Registerer != nil {
 		h.register(opts.Registerer)
 	}
-	go h.run()
 	return h
 }
 
@@ -171,18 +175,18 @@ func (h *Hub) Publish(e protocol.Event) {
 }
 
 // Stats returns the hub's counters.
-func (h *Hub) Stats() HubStats {
+func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	n := len(h.clients)
 	h.mu.Unlock()
-	return HubStats{
+	return Stats{
 		Clients: n, Published: h.published.Load(), Discarded: h.discarded.Load(),
 		Sent: h.sent.Load(), Dropped: h.dropped.Load(), Refused: h.refused.Load(),
 	}
 }
 
-// isClosed reports whether Close has begun. A client added under h.mu
-// before that is dropped by Close; one added after it is refused.
+// isClosed reports whether Run has ended. A client added under h.mu
+// before that is dropped as Run ends; one added after it is refused.
 func (h *Hub) isClosed() bool {
 	select {
 	case <-h.quit:
@@ -192,28 +196,23 @@ func (h *Hub) isClosed() bool {
 	}
 }
 
-// Close drops every client with "going away" and stops fan-out. It is safe
-// to call more than once.
-func (h *Hub) Close() {
-	h.close.Do(func() {
-		close(h.quit)
-		<-h.done
-		h.mu.Lock()
-		for c := range h.clients {
-			h.dropLocked(c, websocket.CloseGoingAway, "collector shutting down")
-		}
-		h.mu.Unlock()
-	})
-}
-
-// run is the fan-out loop: one JSON encoding per event, one node lookup
-// per event, and only non-blocking sends.
-func (h *Hub) run() {
-	defer close(h.done)
+// Run fans events out until ctx ends, then drops every client with "going
+// away" (http.Server.Shutdown does not close upgraded connections) and
+// returns once their goroutines have ended. A hub runs once.
+func (h *Hub) Run(ctx context.Context) error {
 	for {
 		select {
-		case <-h.quit:
-			return
+		case <-ctx.Done():
+			h.close.Do(func() {
+				h.mu.Lock()
+				close(h.quit)
+				for c := range h.clients {
+					h.dropLocked(c, websocket.CloseGoingAway, "collector shutting down")
+				}
+				h.mu.Unlock()
+			})
+			h.conns.Wait()
+			return nil
 		case e := <-h.in:
 			h.fanOut(e)
 		}
@@ -296,7 +295,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing or wrong token for /api/v1/events: send Authorization: Bearer <token>, or from a browser offer the websocket subprotocols \""+Subprotocol+"\" and \""+TokenProtocolPrefix+"<token>\"", http.StatusUnauthorized)
 		return
 	}
-	spec, match, err := specFromQuery(r.URL.Query())
+	spec, match, err := api.SpecFromQuery(r.URL.Query())
 	if err != nil {
 		h.refused.Add(1)
 		http.Error(w, "bad event filter: "+err.Error(), http.StatusBadRequest)
@@ -317,9 +316,14 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.clients[c] = struct{}{}
+	h.conns.Add(2)
 	h.mu.Unlock()
 	h.log.Debug("websocket client connected", "remote", c.remote, "filter", spec)
-	go h.read(c)
+	go func() {
+		defer h.conns.Done()
+		h.read(c)
+	}()
+	defer h.conns.Done()
 	h.write(c)
 }
 

@@ -1,4 +1,4 @@
-package collector
+package app
 
 import (
 	"fmt"
@@ -6,24 +6,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
+	"github.com/pulseops/pulse/internal/security"
 )
 
 // Config is the collector's YAML file (`pulse collector --config`).
 type Config struct {
 	// NATS is how the collector reaches the bus: URLs, TLS, credentials
 	// (the same block as the agent's; a plain list of URLs also works).
-	NATS            bus.Config  `yaml:"nats"`
-	Collective      string      `yaml:"collective"`
-	Listen          string      `yaml:"listen"`
-	Labels          []LabelRule `yaml:"labels"`
-	MaxLabelValues  int         `yaml:"max_label_values"`
-	MaxSeries       int         `yaml:"max_series"`
-	HeartbeatMisses int         `yaml:"heartbeat_misses"`
-	StaleIntervals  int         `yaml:"stale_intervals"`
-	MaxOutputBytes  int         `yaml:"max_output_bytes"`
-	Replicas        int         `yaml:"replicas"`
+	NATS            bus.Config            `yaml:"nats"`
+	Collective      string                `yaml:"collective"`
+	Listen          string                `yaml:"listen"`
+	Labels          []collector.LabelRule `yaml:"labels"`
+	MaxLabelValues  int                   `yaml:"max_label_values"`
+	MaxSeries       int                   `yaml:"max_series"`
+	HeartbeatMisses int                   `yaml:"heartbeat_misses"`
+	StaleIntervals  int                   `yaml:"stale_intervals"`
+	MaxOutputBytes  int                   `yaml:"max_output_bytes"`
+	Replicas        int                   `yaml:"replicas"`
 	// Skew is how far ahead a node's clock may run (5s).
 	Skew time.Duration `yaml:"skew"`
 	// RemediationRules is a rules file such as rules/remediation.yaml.
@@ -66,6 +69,54 @@ func LoadConfig(path string) (*Config, error) {
 		c.Listen = "127.0.0.1:9780"
 	}
 	return &c, nil
+}
+
+// Options turns the configuration into the app's Options, reading every
+// file it names (tokens, rules, keys), so a missing or unsafe file is an
+// error now, before anything connects. The audit log is the caller's to
+// open.
+func (c *Config) Options() (Options, error) {
+	o := Options{
+		NATS: c.NATS, Listen: c.Listen, TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile, WebOrigins: c.WebOrigins,
+		Collector: collector.Options{
+			Collective: c.Collective, Labels: c.Labels, MaxLabelValues: c.MaxLabelValues,
+			MaxSeries: c.MaxSeries, HeartbeatMisses: c.HeartbeatMisses, StaleIntervals: c.StaleIntervals,
+			MaxOutputBytes: c.MaxOutputBytes, Replicas: c.Replicas, Skew: c.Skew,
+		},
+	}
+	var err error
+	if o.ActionToken, err = ReadToken(c.ActionTokenFile); err != nil {
+		return o, err
+	}
+	if o.AlertToken, err = ReadToken(c.AlertTokenFile); err != nil {
+		return o, err
+	}
+	if c.RemediationRules != "" {
+		if o.Rules, err = remediation.LoadRules(c.RemediationRules); err != nil {
+			return o, err
+		}
+	}
+	if c.KeyFile != "" {
+		id, err := security.LoadIdentity(c.KeyFile)
+		if err != nil {
+			return o, err
+		}
+		o.Signer = id.Signer
+	}
+	if c.NodeKeysFile != "" || c.NodeKeysTOFU {
+		var nk *security.NodeKeys
+		if c.NodeKeysFile != "" {
+			nk, err = security.LoadNodeKeys(c.NodeKeysFile, c.NodeKeysTOFU)
+		} else {
+			nk, err = security.NewNodeKeys(nil, true)
+		}
+		if err != nil {
+			return o, err
+		}
+		o.VerifyReply = nk.Verify
+		o.Collector.Verify = nk.Verify
+	}
+	return o, nil
 }
 
 // ReadToken reads a bearer token file: its first line, trimmed. A token

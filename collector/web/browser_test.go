@@ -1,8 +1,8 @@
-package collector_test
+package web_test
 
 // Browser tests drive the real web view in headless Debian chromium over
 // the DevTools protocol. They live in the external test package so they can
-// run the whole demo, which imports the collector.
+// run the whole demo, which imports the web view.
 
 import (
 	"bytes"
@@ -24,6 +24,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/api"
+	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/demo"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/protocol"
@@ -102,44 +104,24 @@ func evalCond[T comparable](ctx context.Context, expr string, want T) func() (bo
 	}
 }
 
-// webServer returns the base URL of a collector serving the web view for
-// d: the demo's own when it enables the web view, otherwise one started
-// here on the demo's bus with the demo's token.
-func webServer(t *testing.T, ctx context.Context, d *demo.Demo) string {
+// webServer returns the base URL of the demo's collector, which serves the
+// web view.
+func webServer(t *testing.T, d *demo.Demo) string {
 	t.Helper()
 	base := "http://" + d.Collector.Addr()
-	if resp, err := http.Get(base + "/"); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Logf("web view served by the demo's collector at %s", base)
-			return base
-		}
-	}
-	nc, err := nats.Connect(d.NATSURL())
+	resp, err := http.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
-	s, err := collector.NewServer(collector.ServerOptions{
-		Listen: "127.0.0.1:0", ActionToken: d.ActionToken,
-		Collector: collector.Options{Conn: nc, Collective: "pulse"},
-	})
-	if err != nil {
-		t.Fatal(err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the demo's collector does not serve the web view at %s: %s", base, resp.Status)
 	}
-	if err := s.EnableWeb(collector.WebOptions{Context: ctx}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	t.Logf("demo's collector has no web view yet; serving it from a second collector at %s", s.Addr())
-	return "http://" + s.Addr()
+	return base
 }
 
-func getView(base, query string) (collector.FleetView, error) {
-	var v collector.FleetView
+func getView(base, query string) (api.FleetView, error) {
+	var v api.FleetView
 	resp, err := http.Get(base + "/api/v1/view" + query)
 	if err != nil {
 		return v, err
@@ -152,7 +134,7 @@ func getView(base, query string) (collector.FleetView, error) {
 	return v, json.NewDecoder(resp.Body).Decode(&v)
 }
 
-func checkState(v collector.FleetView, id, check string) string {
+func checkState(v api.FleetView, id, check string) string {
 	for _, z := range v.Zones {
 		for _, n := range z.Nodes {
 			if n.Identity != id {
@@ -180,7 +162,7 @@ func TestBrowserFleetViewGoesCriticalLiveAndFilters(t *testing.T) {
 		t.Fatalf("start demo: %v", err)
 	}
 	t.Cleanup(d.Stop)
-	base := webServer(t, ctx, d)
+	base := webServer(t, d)
 	const node, check = "ip-10-0-1-12", "check_nginx"
 
 	// The collector has the whole fleet, with nginx checked, before the
@@ -367,19 +349,15 @@ func BenchmarkWebFirstLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	s, err := collector.NewServer(collector.ServerOptions{Listen: "127.0.0.1:0", Collector: collector.Options{Conn: nc, Collective: "bench"}})
+	s, err := app.New(app.Options{Listen: "127.0.0.1:0", Conn: nc, Collector: collector.Options{Collective: "bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.EnableWeb(collector.WebOptions{Context: ctx}); err != nil {
+	stop, err := s.Start(context.Background())
+	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Stop)
+	b.Cleanup(func() { _ = stop() })
 	base := "http://" + s.Addr()
 	publishFleetOf(b, nc, nodes)
 	within(b, 60*time.Second, "collector has the fleet", func() (bool, string) {

@@ -1,0 +1,39 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/rpc"
+)
+
+// ActionRequest is the body of POST /api/v1/actions: any agent action, on
+// the nodes a filter (or a node list) selects, as the CLI would run it.
+type ActionRequest struct {
+	Agent  string         `json:"agent"`
+	Action string         `json:"action"`
+	Data   map[string]any `json:"data,omitempty"`
+	Filter filter.Spec    `json:"filter"`
+	Nodes  []string       `json:"nodes,omitempty"`
+	// Batch is "N" or "N%" (a JSON number is accepted too).
+	Batch      json.RawMessage `json:"batch,omitempty"`
+	BatchSleep string          `json:"batch_sleep,omitempty"`
+	Limit      string          `json:"limit,omitempty"`
+	Timeout    string          `json:"timeout,omitempty"`
+	// Async answers 202 with the action's id at once; poll
+	// GET /api/v1/actions/{id} for the result.
+	Async bool `json:"async,omitempty"`
+}
+
+// ActionRecord is an action the collector ran and what came of it.
+type ActionRecord struct {
+	ID       string        `json:"id"`
+	Request  ActionRequest `json:"request"`
+	State    string        `json:"state"` // running, done, failed
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished,omitzero"`
+	Error    string        `json:"error,omitempty"`
+	Result   *rpc.Result   `json:"result,omitempty"`
+	OK       bool          `json:"ok"`
+}
