@@ -62,9 +62,14 @@ type Options struct {
 	Authorize func(req *protocol.Request, node *filter.Target) (ok bool, reason string)
 	// Skew is how far in the future a request may be dated (default 5s).
 	Skew time.Duration
-	// MaxConcurrent bounds actions running at once (default 16); rpcutil
-	// is answered inline and never waits for a slot.
+	// MaxConcurrent bounds actions running at once (default 16); a request
+	// beyond it is answered at once with "busy" (status 1) instead of
+	// queueing, so a flood cannot pile up goroutines. rpcutil is answered
+	// inline and never needs a slot.
 	MaxConcurrent int
+	// Refresh, when set, runs beside the agent from Start until Stop: the
+	// fact gatherer's refresh loop, say. Stop waits for it.
+	Refresh func(ctx context.Context)
 	// Audit receives one JSON line per request that reaches an action.
 	Audit  *Audit
 	Logger *slog.Logger
@@ -85,10 +90,16 @@ type Agent struct {
 	sem         chan struct{}
 	stats       Stats
 	subs        []*nats.Subscription
-	wg          sync.WaitGroup
 	cancel      context.CancelFunc
-	seen        *replayCache
-	bad         *ratelog.Logger
+	// wg counts every goroutine the agent started; Stop waits for it. A
+	// NATS callback adds to it only under life while stopping is false,
+	// so no Add can race Stop's Wait.
+	wg       sync.WaitGroup
+	life     sync.Mutex
+	stopping bool
+	stopOnce sync.Once
+	seen     *replayCache
+	bad      *ratelog.Logger
 	// boot names this run of the agent and seq counts what it published,
 	// so the collector can tell every registration and result from an
 	// older one, across restarts too (protocol.Stream).
@@ -104,6 +115,9 @@ type Stats struct {
 	Errors       atomic.Uint64
 	TTLExpired   atomic.Uint64
 	Unauthorized atomic.Uint64
+	// Busy counts requests refused because MaxConcurrent actions were
+	// running or the agent was stopping.
+	Busy atomic.Uint64
 	// Malformed counts dropped messages by protocol reason (oversized,
 	// unversioned, version, envelope, kind, decode, invalid); they are
 	// also in Errors.
@@ -210,20 +224,49 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.wg.Add(1)
 		go a.schedule(ctx, j)
 	}
+	if a.opts.Refresh != nil {
+		a.wg.Go(func() { a.opts.Refresh(ctx) })
+	}
 	a.log.Info("agent started", "agents", a.names, "jobs", len(a.opts.Jobs))
 	return nil
 }
 
-// Stop unsubscribes, waits for running work and closes the connection.
+// Stop unsubscribes, waits for running work (an action already started
+// runs to its end) and closes the connection. It is safe to call more than
+// once.
 func (a *Agent) Stop() {
-	if a.cancel != nil {
-		a.cancel()
+	a.stopOnce.Do(func() {
+		a.life.Lock()
+		a.stopping = true
+		a.life.Unlock()
+		if a.cancel != nil {
+			a.cancel()
+		}
+		for _, s := range a.subs {
+			_ = s.Unsubscribe()
+		}
+		a.wg.Wait()
+		a.opts.Conn.Close()
+	})
+}
+
+// begin reserves a slot and a place in wg for one action, or says why it
+// cannot run now. It never blocks: the NATS callback that calls it also
+// delivers this node's other requests.
+func (a *Agent) begin() (ok bool, why string) {
+	select {
+	case a.sem <- struct{}{}:
+	default:
+		return false, fmt.Sprintf("busy: %d actions are already running on %s; try again when they have finished", cap(a.sem), a.opts.Identity)
 	}
-	for _, s := range a.subs {
-		_ = s.Unsubscribe()
+	a.life.Lock()
+	defer a.life.Unlock()
+	if a.stopping {
+		<-a.sem
+		return false, fmt.Sprintf("%s is shutting down", a.opts.Identity)
 	}
-	a.wg.Wait()
-	a.opts.Conn.Close()
+	a.wg.Add(1)
+	return true, ""
 }
 
 // Identity is the node's name on the bus.
@@ -410,10 +453,14 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		a.run(m.Reply, req, ag)
 		return
 	}
-	a.wg.Add(1)
+	if ok, why := a.begin(); !ok {
+		a.stats.Busy.Add(1)
+		a.opts.Audit.Write(a.opts.Identity, req, protocol.Aborted, "refused: "+why, 0)
+		a.reply(m.Reply, req, actions.Fail(protocol.Aborted, why))
+		return
+	}
 	go func() {
 		defer a.wg.Done()
-		a.sem <- struct{}{}
 		defer func() { <-a.sem }()
 		a.run(m.Reply, req, ag)
 	}()

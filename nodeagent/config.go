@@ -244,18 +244,52 @@ func LoadConfig(path string) (*Config, error) {
 	return &c, nil
 }
 
-// Build turns a config into agent Options: fact sources gathered once, RPC
-// agents with their providers, scheduled checks and probes. It fails on
-// anything that would only fail later: a missing nrpe.cfg, an unknown
-// provider, a check naming an unknown command, an invalid probe spec.
-func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.Gatherer, error) {
+// Build turns a config into agent Options: fact sources gathered once (and
+// refreshed every facts.interval while the agent runs, through
+// Options.Refresh), RPC agents with their providers, scheduled checks and
+// probes, and the audit log opened. It fails on anything that would only
+// fail later: a missing nrpe.cfg, an unknown provider, a check naming an
+// unknown command, an invalid probe spec.
+func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, error) {
 	g := facts.NewGatherer(c.Facts.Sources(log), log)
 	g.Gather(ctx)
+	opts, err := c.options(g.Facts(), log)
+	if err != nil {
+		return Options{}, err
+	}
+	opts.Facts = g
+	opts.Refresh = func(ctx context.Context) { g.Run(ctx, c.Facts.Interval) }
+	switch c.AuditLog {
+	case "":
+	case "-":
+		opts.Audit = NewAudit(os.Stderr)
+	default:
+		f, err := os.OpenFile(c.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return Options{}, fmt.Errorf("open audit log: %w", err)
+		}
+		opts.Audit = NewAudit(f)
+	}
+	return opts, nil
+}
+
+// Check validates the config as Build would, without doing anything: only
+// the system facts are read (to choose the "auto" providers); no external
+// fact program runs, no instance metadata is asked for and no audit log is
+// created. `pulse agent --config-check` uses it.
+func (c *Config) Check(ctx context.Context, log *slog.Logger) (Options, error) {
+	sys, _ := facts.NewSystem(facts.SystemOptions{Root: c.Facts.Root}).Gather(ctx)
+	return c.options(sys, log)
+}
+
+// options builds everything of Options that reads files only; nodeFacts
+// chooses the "auto" providers.
+func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, error) {
 	var classes []string
 	if c.ClassesFile != "" {
 		cl, err := facts.LoadClasses(c.ClassesFile)
 		if err != nil {
-			return Options{}, nil, err
+			return Options{}, err
 		}
 		classes = cl
 	}
@@ -264,13 +298,13 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	if !c.Package.Disabled {
 		name := c.Package.Provider
 		if name == "" || name == "auto" {
-			fam, _ := filter.Lookup(g.Facts(), "os.family")
+			fam, _ := filter.Lookup(nodeFacts, "os.family")
 			s, _ := fam.(string)
 			name = actions.DetectPackageProvider(s)
 		}
 		p, err := actions.NewPackageProvider(name, runner)
 		if err != nil {
-			return Options{}, nil, fmt.Errorf("package provider: %w", err)
+			return Options{}, fmt.Errorf("package provider: %w", err)
 		}
 		agents = append(agents, actions.NewPackageAgent(p, log))
 	}
@@ -281,7 +315,7 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 		}
 		p, err := actions.NewServiceProvider(name, runner)
 		if err != nil {
-			return Options{}, nil, fmt.Errorf("service provider: %w", err)
+			return Options{}, fmt.Errorf("service provider: %w", err)
 		}
 		agents = append(agents, actions.NewServiceAgent(p, log))
 	}
@@ -290,7 +324,7 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	if c.NRPE.Config != "" {
 		nc, err := checks.LoadNRPE(c.NRPE.Config)
 		if err != nil {
-			return Options{}, nil, err
+			return Options{}, err
 		}
 		for k, v := range nc.Commands {
 			cmds[k] = v
@@ -308,7 +342,7 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	if !c.URLTest.Disabled {
 		ut, err := actions.NewURLTestAgent(actions.URLTestOptions{AllowHosts: c.URLTest.AllowHosts, Timeout: c.URLTest.Timeout}, log)
 		if err != nil {
-			return Options{}, nil, err
+			return Options{}, err
 		}
 		agents = append(agents, ut)
 	}
@@ -316,37 +350,25 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, *facts.G
 	for _, ch := range c.Checks {
 		cmd := ch.command()
 		if _, ok := cmds[cmd]; !ok && cmd != "check_load" {
-			return Options{}, nil, fmt.Errorf("check %q runs nrpe command %q, which is not configured: add it under nrpe.commands or to the nrpe.cfg", ch.Name, cmd)
+			return Options{}, fmt.Errorf("check %q runs nrpe command %q, which is not configured: add it under nrpe.commands or to the nrpe.cfg", ch.Name, cmd)
 		}
 		jobs = append(jobs, CheckJob(cr, ch))
 	}
 	for _, pc := range c.Probes {
 		p, err := probes.Load(pc.File)
 		if err != nil {
-			return Options{}, nil, err
+			return Options{}, err
 		}
 		jobs = append(jobs, ProbeJob(p.WithVars(pc.Vars), pc.Interval, pc.Splay))
 	}
-	var audit *Audit
-	switch c.AuditLog {
-	case "":
-	case "-":
-		audit = NewAudit(os.Stderr)
-	default:
-		f, err := os.OpenFile(c.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err != nil {
-			return Options{}, nil, fmt.Errorf("open audit log: %w", err)
-		}
-		audit = NewAudit(f)
-	}
 	opts := Options{
-		Identity: c.Identity, Collective: c.Collective, Facts: g, Classes: classes,
-		Agents: agents, RegisterInterval: c.RegisterInterval, Jobs: jobs, Audit: audit, Logger: log,
+		Identity: c.Identity, Collective: c.Collective, Classes: classes,
+		Agents: agents, RegisterInterval: c.RegisterInterval, Jobs: jobs, Logger: log,
 	}
 	if err := c.applySecurity(&opts, log); err != nil {
-		return Options{}, nil, err
+		return Options{}, err
 	}
-	return opts, g, nil
+	return opts, nil
 }
 
 // applySecurity loads the node key, trusted keys and policy into opts.

@@ -2,10 +2,14 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pulseops/pulse/internal/bus"
@@ -25,11 +29,11 @@ func TestLoadConfigExample(t *testing.T) {
 	c.Facts.ExternalDir = "testdata/facts.d"
 	c.ClassesFile = "testdata/classes.txt"
 	c.Package.Provider, c.Service.Provider = "sim", "sim"
-	opts, g, err := c.Build(context.Background(), nil)
+	opts, err := c.Build(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := g.Facts(); f["role"] != "web" || f["datacenter"] != "dub1" || f["hostname"] == nil {
+	if f := opts.Facts.Facts(); f["role"] != "web" || f["datacenter"] != "dub1" || f["hostname"] == nil {
 		t.Fatalf("facts: role=%v datacenter=%v hostname=%v", f["role"], f["datacenter"], f["hostname"])
 	}
 	if len(opts.Agents) != 4 || len(opts.Jobs) != 3 || len(opts.Classes) != 2 {
@@ -56,12 +60,12 @@ func TestLoadConfigErrors(t *testing.T) {
 
 func TestBuildRejectsUnknownCommandAndProvider(t *testing.T) {
 	c := &Config{Identity: "a", Package: ProviderConfig{Provider: "pacman"}}
-	if _, _, err := c.Build(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "pacman") {
+	if _, err := c.Build(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "pacman") {
 		t.Fatalf("unknown provider: %v", err)
 	}
 	c = &Config{Identity: "a", Package: ProviderConfig{Provider: "sim"}, Service: ProviderConfig{Provider: "sim"},
 		Checks: []CheckConfig{{Name: "check_nothing"}}}
-	if _, _, err := c.Build(context.Background(), nil); err == nil || !strings.Contains(err.Error(), `nrpe command "check_nothing", which is not configured`) {
+	if _, err := c.Build(context.Background(), nil); err == nil || !strings.Contains(err.Error(), `nrpe command "check_nothing", which is not configured`) {
 		t.Fatalf("unknown command: %v", err)
 	}
 }
@@ -104,4 +108,68 @@ func TestLoadConfigNATSBlock(t *testing.T) {
 			t.Errorf("%q: got %v, want %s", body, err, want)
 		}
 	}
+}
+
+// `pulse agent --config-check` checks what Build would refuse without doing
+// anything: no external fact program runs, no instance metadata is asked
+// for, no audit log is created. Build does all three.
+func TestCheckRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	factsDir := filepath.Join(dir, "facts.d")
+	if err := os.MkdirAll(factsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(factsDir, "run.sh"), []byte("#!/bin/sh\ntouch "+marker+"\necho role=web\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var metadata atomic.Int64
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		metadata.Add(1)
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer imds.Close()
+	audit := filepath.Join(dir, "audit.log")
+	cfgFile := filepath.Join(dir, "agent.yaml")
+	body := fmt.Sprintf("identity: web-01\nfacts: {external_dir: %s, ec2: {enabled: true, base_url: %q, timeout: 1s}}\naudit_log: %s\npackage: {provider: sim}\nservice: {provider: sim}\nchecks: [{name: check_load}]\n", factsDir, imds.URL, audit)
+	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := c.Check(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opts.Agents) != 4 || len(opts.Jobs) != 1 {
+		t.Fatalf("checked config: %d agents, %d jobs", len(opts.Agents), len(opts.Jobs))
+	}
+	for what, done := range map[string]bool{
+		"ran the external fact program": exists(marker),
+		"asked the instance metadata":   metadata.Load() > 0,
+		"created the audit log":         exists(audit),
+	} {
+		if done {
+			t.Errorf("Check %s", what)
+		}
+	}
+	// Check refuses what Build refuses.
+	c.Checks = append(c.Checks, CheckConfig{Name: "check_nothing"})
+	if _, err := c.Check(context.Background(), nil); err == nil || !strings.Contains(err.Error(), `nrpe command "check_nothing", which is not configured`) {
+		t.Fatalf("Check of an unknown command: %v", err)
+	}
+	c.Checks = c.Checks[:1]
+	if _, err := c.Build(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(marker) || metadata.Load() == 0 || !exists(audit) {
+		t.Fatalf("Build: fact program ran %v, metadata asked %d times, audit log %v", exists(marker), metadata.Load(), exists(audit))
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -92,6 +92,7 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 			"errors":       s.Errors.Load(),
 			"ttlexpired":   s.TTLExpired.Load(),
 			"unauthorized": s.Unauthorized.Load(),
+			"busy":         s.Busy.Load(),
 			"started":      a.started.Unix(),
 			"uptime":       int64(time.Since(a.started).Seconds()),
 			"version":      Version,

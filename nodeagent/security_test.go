@@ -595,7 +595,7 @@ func TestConfigSecurityBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, _, err := c.Build(context.Background(), nil)
+	opts, err := c.Build(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,13 +36,17 @@ func newAgentCmd() *cobra.Command {
 				return usageError{err}
 			}
 			log := newLogger(logLevel)
-			opts, gatherer, err := cfg.Build(c.Context(), log)
-			if err != nil {
-				return usageError{fmt.Errorf("%s: %w", cfgPath, err)}
-			}
 			if check {
+				opts, err := cfg.Check(c.Context(), log)
+				if err != nil {
+					return usageError{fmt.Errorf("%s: %w", cfgPath, err)}
+				}
 				fmt.Fprintf(c.OutOrStdout(), "%s: OK (%d agents, %d scheduled jobs)\n", cfgPath, len(opts.Agents)+1, len(opts.Jobs))
 				return nil
+			}
+			opts, err := cfg.Build(c.Context(), log)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", cfgPath, err)}
 			}
 			nc, err := cfg.Connect(log)
 			if err != nil {
@@ -56,7 +60,6 @@ func newAgentCmd() *cobra.Command {
 			if err := a.Start(c.Context()); err != nil {
 				return err
 			}
-			go gatherer.Run(c.Context(), cfg.Facts.Interval)
 			// Most of the binary is the broker, collector and client, which
 			// an agent never runs; give back what starting up touched.
 			if kb, err := procmem.ReleaseCode(); err != nil {
