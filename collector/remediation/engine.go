@@ -11,14 +11,10 @@ package remediation
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -78,17 +74,15 @@ type Options struct {
 
 // Engine decides and runs remediations. It is safe for concurrent use.
 type Engine struct {
-	rules      *RuleSet
-	exec       Executor
-	fleet      Fleet
-	log        *slog.Logger
-	onEvent    func(protocol.Event)
-	now        func() time.Time
-	timeout    time.Duration
-	maxRecords int
-	maxBody    int64
-	metrics    *metrics
-	idPrefix   string
+	rules   *RuleSet
+	exec    Executor
+	fleet   Fleet
+	log     *slog.Logger
+	onEvent func(protocol.Event)
+	now     func() time.Time
+	timeout time.Duration
+	maxBody int64
+	metrics *metrics
 
 	auditMu sync.Mutex
 	audit   io.Writer
@@ -101,17 +95,17 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu            sync.Mutex // guards everything below
-	seq           uint64
-	records       map[string]*Record
-	order         []string               // record IDs, oldest first
-	byFingerprint map[string]string      // alert fingerprint → latest record ID
-	lastRun       map[string]time.Time   // rule + target → when last acted
-	runs          map[string][]time.Time // rule → action times in the last hour
-	failures      map[string]int         // rule → consecutive failed or ineffective
-	open          map[string]bool        // rule → circuit open
-	active        map[string]int         // rule + group → targets in live records
-	holds         map[string]hold        // record ID → the group share it holds
+	// stages are the guards an alert passes, in order (see stages).
+	stages []stage
+
+	mu       sync.Mutex // guards everything below
+	store    *store
+	lastRun  map[string]time.Time   // rule + target → when last acted
+	runs     map[string][]time.Time // rule → action times in the last hour
+	failures map[string]int         // rule → consecutive failed or ineffective
+	open     map[string]bool        // rule → circuit open
+	active   map[string]int         // rule + group → targets in live records
+	holds    map[string]hold        // record ID → the group share it holds
 }
 
 // hold is the max_group_percent share a live record holds, given back when
@@ -137,24 +131,22 @@ func New(opts Options) (*Engine, error) {
 		}
 	}
 	e := &Engine{
-		rules:         opts.Rules,
-		exec:          opts.Executor,
-		fleet:         opts.Fleet,
-		log:           opts.Logger,
-		onEvent:       opts.OnEvent,
-		now:           opts.Now,
-		audit:         opts.Audit,
-		timeout:       opts.Timeout,
-		maxRecords:    opts.MaxRecords,
-		maxBody:       opts.MaxBodyBytes,
-		records:       map[string]*Record{},
-		byFingerprint: map[string]string{},
-		lastRun:       map[string]time.Time{},
-		runs:          map[string][]time.Time{},
-		failures:      map[string]int{},
-		open:          map[string]bool{},
-		active:        map[string]int{},
-		holds:         map[string]hold{},
+		rules:    opts.Rules,
+		exec:     opts.Executor,
+		fleet:    opts.Fleet,
+		log:      opts.Logger,
+		onEvent:  opts.OnEvent,
+		now:      opts.Now,
+		audit:    opts.Audit,
+		timeout:  opts.Timeout,
+		maxBody:  opts.MaxBodyBytes,
+		stages:   stages,
+		lastRun:  map[string]time.Time{},
+		runs:     map[string][]time.Time{},
+		failures: map[string]int{},
+		open:     map[string]bool{},
+		active:   map[string]int{},
+		holds:    map[string]hold{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -166,9 +158,10 @@ func New(opts Options) (*Engine, error) {
 	if e.timeout <= 0 {
 		e.timeout = 5 * time.Minute
 	}
-	if e.maxRecords <= 0 {
-		e.maxRecords = 1000
+	if opts.MaxRecords <= 0 {
+		opts.MaxRecords = 1000
 	}
+	e.store = newStore(opts.MaxRecords)
 	if e.maxBody <= 0 {
 		e.maxBody = 1 << 20
 	}
@@ -181,11 +174,6 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.metrics = m
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	// A random prefix keeps IDs unique across collector restarts, which the
-	// audit log outlives.
-	e.idPrefix = hex.EncodeToString(b[:])
 	return e, nil
 }
 
@@ -255,7 +243,7 @@ func (e *Engine) Handle(ctx context.Context, w *Webhook) []Decision {
 		}
 		// A dry run's record is finished at once and may already be
 		// pruned; it is then left out of the log.
-		if rec := e.records[d.RecordID]; rec != nil {
+		if rec := e.store.get(d.RecordID); rec != nil {
 			if audited == nil {
 				audited = map[string]Record{}
 			}
@@ -278,280 +266,22 @@ func (e *Engine) Handle(ctx context.Context, w *Webhook) []Decision {
 	return decisions
 }
 
-// decide runs the guards for one alert, in the order that gives the most
-// useful reason: cheap and certain refusals first, budgets last so a refused
-// alert never consumes budget. Lock must be held.
-func (e *Engine) decide(a Alert) (Decision, *pendingRun, []protocol.Event) {
-	d := Decision{Alert: a.Name(), Fingerprint: a.Fingerprint, Outcome: Skipped}
-	skip := func(reason Reason, format string, args ...any) (Decision, *pendingRun, []protocol.Event) {
-		d.Reason = reason
-		d.Detail = fmt.Sprintf(format, args...)
-		e.metrics.skipped.WithLabelValues(d.Rule, string(reason)).Inc()
-		return d, nil, nil
-	}
-	if a.Status != StatusFiring {
-		return skip(ReasonResolved, "alert is %s; only firing alerts are remediated", a.Status)
-	}
-	r := e.rules.Match(a.Labels)
-	if r == nil {
-		return skip(ReasonNoRule, "no remediation rule matches this alert")
-	}
-	d.Rule = r.Name
-	now := e.now()
-	g := r.Guards
-	if id, ok := e.byFingerprint[a.Fingerprint]; ok {
-		if prev := e.records[id]; prev != nil {
-			if prev.State.Live() {
-				return skip(ReasonDuplicate, "remediation %s for this alert is %s", prev.ID, prev.State)
-			}
-			if until := prev.Created.Add(g.Cooldown); now.Before(until) {
-				return skip(ReasonDuplicate, "remediation %s handled this alert %s ago (cooldown %s)", prev.ID, now.Sub(prev.Created).Round(time.Second), g.Cooldown)
-			}
-		}
-	}
-	if e.open[r.Name] {
-		return skip(ReasonCircuitOpen, "circuit breaker for rule %s is open after %d failed or ineffective remediations; reset it once the cause is fixed", r.Name, g.CircuitBreaker)
-	}
-	spec, key, err := r.target(a)
-	if errors.Is(err, errNoTarget) {
-		return skip(ReasonNoTarget, "refused: %v; a remediation never runs without a target", err)
-	}
-	if err != nil {
-		return skip(ReasonInvalidValue, "refused: %v", err)
-	}
-	data, err := r.renderData(a)
-	if err != nil {
-		return skip(ReasonInvalidValue, "refused: %v", err)
-	}
-	verifyCheck := ""
-	if r.verifyCheck != nil {
-		if verifyCheck, err = render(r.verifyCheck, a); err != nil {
-			return skip(ReasonInvalidValue, "refused: %v", err)
-		}
-	}
-	var targets []string
-	n := len(spec.Identity)
-	if len(spec.Fact) > 0 {
-		n = e.fleet.Count(spec)
-		if n == 0 {
-			return skip(ReasonNoTarget, "refused: no node matches %s", key)
-		}
-	} else {
-		targets = slices.Clone(spec.Identity)
-	}
-	if n > g.MaxTargets {
-		return skip(ReasonTooManyTargets, "%d nodes match %s, more than max_targets %d", n, key, g.MaxTargets)
-	}
-	groupKey := ""
-	if g.MaxGroupPercent > 0 {
-		gv := a.Labels[g.GroupLabel]
-		if !safeValue.MatchString(gv) {
-			return skip(ReasonTooManyTargets, "alert has no valid %q label, so the share of its group cannot be bounded", g.GroupLabel)
-		}
-		fact := g.GroupFact
-		if fact == "" {
-			fact = g.GroupLabel
-		}
-		size := e.fleet.Count(filter.Spec{Fact: []string{fact + "=" + gv}})
-		allowed := int(float64(size) * g.MaxGroupPercent / 100)
-		groupKey = r.Name + "\x00" + gv
-		if busy := e.active[groupKey]; busy+n > allowed {
-			return skip(ReasonTooManyTargets, "%d of %d nodes in %s=%s already under remediation; %d more would exceed max_group_percent %g (%d nodes)", busy, size, g.GroupLabel, gv, n, g.MaxGroupPercent, allowed)
-		}
-	}
-	cdKey := r.Name + "\x00" + key
-	if last, ok := e.lastRun[cdKey]; ok && now.Before(last.Add(g.Cooldown)) {
-		return skip(ReasonCooldown, "rule %s acted on %s %s ago (cooldown %s)", r.Name, key, now.Sub(last).Round(time.Second), g.Cooldown)
-	}
-	recent := e.runs[r.Name][:0]
-	for _, t := range e.runs[r.Name] {
-		if now.Sub(t) < time.Hour {
-			recent = append(recent, t)
-		}
-	}
-	e.runs[r.Name] = recent
-	if len(recent) >= g.MaxPerHour {
-		return skip(ReasonBudget, "rule %s already acted %d times in the last hour (max_per_hour %d)", r.Name, len(recent), g.MaxPerHour)
-	}
-
-	// Every guard passed: the remediation takes budget and cooldown now,
-	// including dry runs and pending approvals, so that what a dry run
-	// records is what would really have happened.
-	e.runs[r.Name] = append(e.runs[r.Name], now)
-	e.lastRun[cdKey] = now
-	e.seq++
-	rec := &Record{
-		ID:   fmt.Sprintf("%s-%06d", e.idPrefix, e.seq),
-		Rule: r.Name,
-		Alert: AlertRef{
-			Name: a.Name(), Fingerprint: a.Fingerprint,
-			Labels: maps.Clone(a.Labels), StartsAt: a.StartsAt,
-		},
-		Action: Action{
-			Agent: r.Agent, Action: r.Action, Data: data, Filter: spec,
-			Batch: g.Batch, BatchSleep: g.BatchSleep,
-		},
-		Targets:     targets,
-		VerifyCheck: verifyCheck,
-		Created:     now,
-	}
-	e.records[rec.ID] = rec
-	e.order = append(e.order, rec.ID)
-	e.byFingerprint[a.Fingerprint] = rec.ID
-	d.RecordID = rec.ID
-	d.Targets = slices.Clone(targets)
-
-	var run *pendingRun
-	switch {
-	case g.DryRun:
-		rec.State = StateDryRun
-		rec.Finished = now
-		d.Reason, d.Detail = ReasonDryRun, fmt.Sprintf("dry run: would run %s.%s on %s", r.Agent, r.Action, key)
-		e.metrics.total.WithLabelValues(r.Name, string(StateDryRun)).Inc()
-	case g.Approval:
-		rec.State = StatePending
-		d.Reason, d.Detail = ReasonPendingApproval, fmt.Sprintf("waiting for approval to run %s.%s on %s", r.Agent, r.Action, key)
-		e.metrics.skipped.WithLabelValues(r.Name, string(ReasonPendingApproval)).Inc()
-	default:
-		rec.State = StateRunning
-		rec.Started = now
-		d.Outcome = Acted
-		run = &pendingRun{id: rec.ID, rule: r, act: rec.Action, check: rec.VerifyCheck}
-	}
-	if rec.State.Live() && groupKey != "" {
-		e.active[groupKey] += n
-		e.holds[rec.ID] = hold{group: groupKey, n: n}
-	}
-	// Pruned only now that rec has its state: before, a new record looks
-	// finished and could be dropped while it is about to run.
-	e.prune()
-	return d, run, []protocol.Event{e.event(rec, fmt.Sprintf("remediation %s (%s): %s.%s on %s: %s", rec.ID, r.Name, r.Agent, r.Action, key, rec.State))}
-}
-
-// prune drops the oldest finished records beyond maxRecords. Lock must be
-// held.
-func (e *Engine) prune() {
-	for len(e.order) > e.maxRecords {
-		i := slices.IndexFunc(e.order, func(id string) bool { return !e.records[id].State.Live() })
-		if i < 0 {
-			return
-		}
-		id := e.order[i]
-		fp := e.records[id].Alert.Fingerprint
-		if e.byFingerprint[fp] == id {
-			delete(e.byFingerprint, fp)
-		}
-		delete(e.records, id)
-		if i == 0 {
-			// The usual case: the oldest record is finished. Reslicing
-			// avoids shifting every other ID on each new record; append
-			// reallocates the backing array once it runs out.
-			e.order = e.order[1:]
-		} else {
-			e.order = slices.Delete(e.order, i, i+1)
-		}
-	}
-}
-
 // List returns copies of all records, oldest first.
 func (e *Engine) List() []Record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]Record, 0, len(e.order))
-	for _, id := range e.order {
-		out = append(out, cloneRecord(e.records[id]))
-	}
-	return out
+	return e.store.list()
 }
 
 // Get returns a copy of the record with id.
 func (e *Engine) Get(id string) (Record, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, ok := e.records[id]
-	if !ok {
+	r := e.store.get(id)
+	if r == nil {
 		return Record{}, false
 	}
 	return cloneRecord(r), true
-}
-
-// Approve starts a pending remediation on behalf of by.
-func (e *Engine) Approve(id, by string) error {
-	e.mu.Lock()
-	rec, err := e.pending(id)
-	if err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	r := e.rules.Rule(rec.Rule)
-	if e.open[rec.Rule] {
-		e.mu.Unlock()
-		return fmt.Errorf("approve remediation %s: circuit breaker for rule %s is open; reset it or reject the remediation", id, rec.Rule)
-	}
-	rec.State = StateRunning
-	rec.ApprovedBy = by
-	rec.Started = e.now()
-	run := pendingRun{id: id, rule: r, act: rec.Action, check: rec.VerifyCheck}
-	ev := e.event(rec, fmt.Sprintf("remediation %s (%s) approved by %s", id, rec.Rule, by))
-	e.mu.Unlock()
-	e.emit([]protocol.Event{ev})
-	e.start(run)
-	return nil
-}
-
-// Reject closes a pending remediation without running it.
-func (e *Engine) Reject(id, by string) error {
-	e.mu.Lock()
-	rec, err := e.pending(id)
-	if err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	rec.State = StateRejected
-	rec.RejectedBy = by
-	rec.Finished = e.now()
-	e.release(rec)
-	e.metrics.total.WithLabelValues(rec.Rule, string(StateRejected)).Inc()
-	ev := e.event(rec, fmt.Sprintf("remediation %s (%s) rejected by %s", id, rec.Rule, by))
-	c := cloneRecord(rec)
-	e.mu.Unlock()
-	e.writeAudit("record", c)
-	e.emit([]protocol.Event{ev})
-	return nil
-}
-
-// pending returns the pending record id. Lock must be held.
-func (e *Engine) pending(id string) (*Record, error) {
-	rec, ok := e.records[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	if rec.State != StatePending {
-		return nil, fmt.Errorf("%w: %s is %s", ErrNotPending, id, rec.State)
-	}
-	return rec, nil
-}
-
-// ResetCircuit closes the circuit breaker of rule, after a human has fixed
-// whatever made its remediations fail.
-func (e *Engine) ResetCircuit(rule string) {
-	e.mu.Lock()
-	wasOpen := e.open[rule]
-	delete(e.open, rule)
-	delete(e.failures, rule)
-	e.metrics.circuit.WithLabelValues(rule).Set(0)
-	e.mu.Unlock()
-	if wasOpen {
-		e.log.Info("circuit breaker reset", "rule", rule)
-		e.emit([]protocol.Event{{Type: protocol.EventRemediation, Time: e.now(), Message: fmt.Sprintf("circuit breaker for rule %s reset", rule)}})
-	}
-}
-
-// CircuitOpen reports whether the circuit breaker of rule is open.
-func (e *Engine) CircuitOpen(rule string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.open[rule]
 }
 
 // release gives back the group share a live record held. Lock must be held.
@@ -564,62 +294,6 @@ func (e *Engine) release(rec *Record) {
 	e.active[h.group] -= h.n
 	if e.active[h.group] <= 0 {
 		delete(e.active, h.group)
-	}
-}
-
-// event describes rec for OnEvent. Copying the record is the costly part, so
-// nothing is built when nobody listens.
-func (e *Engine) event(rec *Record, msg string) protocol.Event {
-	if e.onEvent == nil {
-		return protocol.Event{}
-	}
-	ev := protocol.Event{Type: protocol.EventRemediation, Time: e.now(), Check: rec.Alert.Labels["check"], Message: msg, Data: cloneRecord(rec)}
-	if len(rec.Targets) == 1 {
-		ev.Identity = rec.Targets[0]
-	}
-	return ev
-}
-
-func (e *Engine) emit(evs []protocol.Event) {
-	if e.onEvent == nil {
-		return
-	}
-	for _, ev := range evs {
-		e.onEvent(ev)
-	}
-}
-
-func (e *Engine) logDecision(ctx context.Context, d Decision) {
-	level := slog.LevelInfo
-	switch d.Reason {
-	case ReasonResolved, ReasonNoRule, ReasonDuplicate:
-		level = slog.LevelDebug
-	case ReasonNoTarget, ReasonInvalidValue, ReasonCircuitOpen, ReasonTooManyTargets:
-		level = slog.LevelWarn
-	}
-	e.log.Log(ctx, level, "remediation decision", "alert", d.Alert, "fingerprint", d.Fingerprint,
-		"rule", d.Rule, "outcome", d.Outcome, "reason", d.Reason, "detail", d.Detail, "record", d.RecordID)
-}
-
-type auditLine struct {
-	Time time.Time `json:"time"`
-	Kind string    `json:"kind"`
-	Data any       `json:"data"`
-}
-
-func (e *Engine) writeAudit(kind string, v any) {
-	if e.audit == nil {
-		return
-	}
-	b, err := json.Marshal(auditLine{Time: e.now(), Kind: kind, Data: v})
-	if err != nil {
-		e.log.Error("encode audit line", "kind", kind, "err", err)
-		return
-	}
-	e.auditMu.Lock()
-	defer e.auditMu.Unlock()
-	if _, err := e.audit.Write(append(b, '\n')); err != nil {
-		e.log.Error("write audit line; the audit log is incomplete", "kind", kind, "err", err)
 	}
 }
 

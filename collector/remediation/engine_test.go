@@ -488,7 +488,7 @@ func TestGuardMaxGroupPercentCountsByGroupFact(t *testing.T) {
 // (here pending approval) are kept wherever they are in the order.
 func TestPruneDropsOldestFinishedRecords(t *testing.T) {
 	h := newHarness(t, nginxRule("{cooldown: 1s, approval: true}"), nil)
-	h.e.maxRecords = 2
+	h.e.store.max = 2
 	ids := func() []string {
 		var out []string
 		for _, r := range h.e.List() {

@@ -159,7 +159,7 @@ func checkVerification(targets []string, results []NodeResult) string {
 // breaker, and tells the humans.
 func (e *Engine) finish(p pendingRun, o outcome, took time.Duration) {
 	e.mu.Lock()
-	rec := e.records[p.id]
+	rec := e.store.get(p.id)
 	if rec == nil { // cannot happen: live records are never pruned
 		e.mu.Unlock()
 		return
