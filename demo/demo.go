@@ -12,12 +12,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pulseops/pulse/collector"
@@ -58,8 +58,10 @@ type Options struct {
 	// Dir keeps JetStream, generated configs and logs; a temporary one is
 	// made (and removed) when empty.
 	Dir string
-	// UserKeyDir is where the demo leaves its user key for the CLI (the
-	// CLI's key directory, ~/.config/pulse); empty keeps it in Dir only.
+	// UserKeyDir is where the demo leaves its user key and action token
+	// for the CLI (the CLI's key directory, ~/.config/pulse); empty keeps
+	// them in Dir only. Only one running demo owns them: a second one keeps
+	// its own in its Dir, and its intro names them.
 	UserKeyDir string
 	Logger     *slog.Logger
 }
@@ -91,6 +93,13 @@ type Demo struct {
 	cancel        context.CancelFunc
 	// loadDone is closed when the simulated load stopped moving.
 	loadDone chan struct{}
+	// lease holds UserKeyDir's demo files while this demo owns them;
+	// Holder is the demo that owns them instead, and Stale the children an
+	// earlier demo left running.
+	lease   *lease
+	Holder  *Instance
+	Stale   []Child
+	started time.Time
 }
 
 type mapFacts map[string]any
@@ -108,7 +117,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if opts.Intervals == (Intervals{}) {
 		opts.Intervals = DefaultIntervals()
 	}
-	d = &Demo{opts: opts, log: opts.Logger.With("component", "demo"), Specs: Fleet(opts.Nodes, opts.Zones)}
+	// Nothing is written before every address is known to be free, so a
+	// demo that cannot start leaves the running one's files alone.
+	holder, previous := peek(opts.UserKeyDir)
+	if err := opts.checkPorts(holder, previous); err != nil {
+		return nil, err
+	}
+	d = &Demo{opts: opts, log: opts.Logger.With("component", "demo"), Specs: Fleet(opts.Nodes, opts.Zones), started: time.Now()}
 	ctx, d.cancel = context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
@@ -116,6 +131,17 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			d = nil
 		}
 	}()
+	userKeyDir := opts.UserKeyDir
+	if userKeyDir != "" {
+		if d.lease, d.Holder, previous, err = claim(userKeyDir); err != nil {
+			return d, err
+		}
+		if d.lease == nil {
+			userKeyDir = "" // another demo owns the CLI's files
+		} else {
+			d.Stale = previous.running()
+		}
+	}
 	if opts.Dir == "" {
 		if d.tmpDir, err = os.MkdirTemp("", "pulse-demo-"); err != nil {
 			return d, err
@@ -127,10 +153,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	for i, sp := range d.Specs {
 		ids[i] = sp.Identity
 	}
-	if d.Keys, err = security.DemoSetup(opts.Dir, opts.UserKeyDir, ids); err != nil {
+	if d.Keys, err = security.DemoSetup(opts.Dir, userKeyDir, ids); err != nil {
 		return d, err
 	}
 	if d.Broker, err = broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: opts.Dir + "/jetstream", Logger: opts.Logger}); err != nil {
+		return d, err
+	}
+	if err := d.record(); err != nil {
 		return d, err
 	}
 	if opts.ShopAddr != "" {
@@ -172,7 +201,30 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			}
 		}
 	}
-	return d, nil
+	if d.lease != nil && d.ActionToken != "" {
+		if err := d.lease.writeToken(d.ActionToken); err != nil {
+			return d, err
+		}
+	}
+	return d, d.record()
+}
+
+// record tells later demos which demo owns the CLI's files, where it runs
+// and which processes it started.
+func (d *Demo) record() error {
+	if d.lease == nil {
+		return nil
+	}
+	in := &Instance{PID: os.Getpid(), Started: d.started, NATS: d.NATSURL(), Dir: d.opts.Dir}
+	if d.Collector != nil {
+		in.Collector = "http://" + d.Collector.Addr() + "/"
+	}
+	for _, p := range []*Process{d.Prometheus, d.Alertmanager} {
+		if p != nil {
+			in.Children = append(in.Children, Child{Name: p.Name, PID: p.PID(), Addr: strings.TrimPrefix(p.URL, "http://")})
+		}
+	}
+	return d.lease.record(in)
 }
 
 func (d *Demo) startShop() error {
@@ -308,66 +360,7 @@ func (d *Demo) Stop() {
 	if d.tmpDir != "" {
 		_ = os.RemoveAll(d.tmpDir)
 	}
-}
-
-// PrintIntro tells a new user what is running and what to try.
-func (d *Demo) PrintIntro(w io.Writer) {
-	zones := map[string]int{}
-	for _, s := range d.Specs {
-		zones[s.Zone]++
+	if d.lease != nil {
+		d.lease.release()
 	}
-	fmt.Fprintf(w, "pulse demo is running\n\n")
-	fmt.Fprintf(w, "  NATS          %s\n", d.NATSURL())
-	fmt.Fprintf(w, "  nodes         %d simulated agents (", len(d.Specs))
-	for i, z := range d.opts.Zones {
-		if i > 0 {
-			fmt.Fprint(w, ", ")
-		}
-		fmt.Fprintf(w, "%d in %s", zones[z], z)
-	}
-	fmt.Fprintln(w, ")")
-	if d.Collector != nil {
-		fmt.Fprintf(w, "  web view      http://%s/#token=%s\n", d.Collector.Addr(), d.ActionToken)
-		fmt.Fprintf(w, "  collector     http://%s/metrics, /api/v1/nodes\n", d.Collector.Addr())
-	}
-	if d.ShopURL != "" {
-		fmt.Fprintf(w, "  demo shop     %s/login  (alice / wonderland; faults at /admin/fault)\n", d.ShopURL)
-	}
-	if d.Prometheus != nil {
-		fmt.Fprintf(w, "  prometheus    %s\n", d.Prometheus.URL)
-	}
-	if d.Alertmanager != nil {
-		fmt.Fprintf(w, "  alertmanager  %s\n", d.Alertmanager.URL)
-	}
-	if d.Collector != nil && (d.Prometheus == nil || d.Alertmanager == nil) {
-		fmt.Fprintf(w, "  (Prometheus/Alertmanager not on PATH: apt-get install prometheus prometheus-alertmanager for the full loop)\n")
-	}
-	if d.ActionToken != "" {
-		fmt.Fprintf(w, "\n  export PULSE_TOKEN=%s   # for the action API and pulse remediations\n", d.ActionToken)
-	}
-	key := d.Keys.UserKeyPath
-	if d.opts.UserKeyDir != "" {
-		key = filepath.Join(d.opts.UserKeyDir, security.DemoKeyFileName)
-	}
-	fmt.Fprintf(w, "  requests are signed with the demo's key %s, which the CLI finds by itself\n", key)
-	fmt.Fprintf(w, "\nIn another terminal try:\n\n")
-	for _, c := range []string{
-		"pulse ping",
-		"pulse facts ec2_placement_availability_zone",
-		"pulse find -W cluster=alfa",
-		"pulse inventory " + d.Specs[0].Identity,
-		"pulse rpc rpcutil get_fact fact=role -W role=web",
-		"pulse package status httpd",
-		"pulse package install httpd -F ec2_placement_availability_zone=" + d.opts.Zones[0],
-		"pulse service httpd status",
-		"pulse nrpe check_load",
-	} {
-		fmt.Fprintf(w, "  %s\n", c)
-	}
-	if d.Collector != nil && len(d.Specs) > 2 {
-		fmt.Fprintf(w, "  pulse service nginx stop -I %s   # break a web node; watch it being repaired\n", d.Specs[2].Identity)
-		fmt.Fprintf(w, "  pulse remediations\n")
-		fmt.Fprintf(w, "  pulse watch\n")
-	}
-	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 }

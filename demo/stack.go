@@ -24,6 +24,9 @@ type Process struct {
 	done chan error
 }
 
+// PID is the process's ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Stop ends the process and waits for it.
 func (p *Process) Stop() {
 	if p == nil || p.cmd.Process == nil {
@@ -170,8 +173,7 @@ func start(ctx context.Context, name string, log io.Writer, url, bin string, arg
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &Process{Name: name, URL: url, cmd: cmd, done: make(chan error, 1)}

@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -41,13 +40,7 @@ func newDemoCmd() *cobra.Command {
 				return err
 			}
 			defer d.Stop()
-			if tf := demoTokenFile(); tf != "" && d.ActionToken != "" {
-				// Leave the token where pulse remediations finds it.
-				if err := os.MkdirAll(filepath.Dir(tf), 0o700); err == nil && os.WriteFile(tf, []byte(d.ActionToken+"\n"), 0o600) == nil {
-					defer os.Remove(tf)
-				}
-			}
-			d.PrintIntro(os.Stdout)
+			d.PrintIntro(os.Stdout, demo.IntroOptions{Pulse: pulseCommand()})
 			<-c.Context().Done()
 			fmt.Fprintln(os.Stderr, "stopping demo")
 			return nil

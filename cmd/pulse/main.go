@@ -43,7 +43,9 @@ func usage(format string, args ...any) error { return usageError{fmt.Errorf(form
 func main() { os.Exit(run()) }
 
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal stops a daemon (the demo, its
+	// Prometheus and Alertmanager with it) as cleanly as Ctrl-C does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	root := newRoot()
 	err := root.ExecuteContext(ctx)

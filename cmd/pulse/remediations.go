@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/collector/api"
+	"github.com/pulseops/pulse/demo"
 	"github.com/pulseops/pulse/internal/config"
 )
 
@@ -34,7 +35,7 @@ func demoTokenFile() string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(d, "pulse", "demo.token")
+	return filepath.Join(d, "pulse", demo.TokenFileName)
 }
 
 func (f *apiFlags) client(c *cobra.Command) (*api.Client, error) {
