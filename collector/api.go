@@ -18,7 +18,7 @@ func (c *Collector) Nodes() []api.NodeView {
 	c.mu.RLock()
 	out := make([]api.NodeView, 0, len(c.state.nodes))
 	for _, n := range c.state.nodes {
-		out = append(out, c.view(n, now))
+		out = append(out, c.state.view(n, now))
 	}
 	c.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
@@ -34,7 +34,7 @@ func (c *Collector) Node(identity string) (api.NodeView, bool) {
 	if !ok {
 		return api.NodeView{}, false
 	}
-	return c.view(n, now), true
+	return c.state.view(n, now), true
 }
 
 // Count returns how many live nodes match spec, as discovery would find
@@ -50,7 +50,7 @@ func (c *Collector) Count(spec filter.Spec) int {
 	defer c.mu.RUnlock()
 	count := 0
 	for _, n := range c.state.nodes {
-		if c.alive(n, now) && f.Match(target(n)) {
+		if c.state.alive(n, now) && f.Match(target(n)) {
 			count++
 		}
 	}
@@ -73,14 +73,14 @@ func target(n *node) *filter.Target {
 	return &filter.Target{Identity: n.id, Facts: n.reg.Facts, Classes: n.reg.Classes, Agents: n.reg.Agents}
 }
 
-// view copies n for the API. Lock must be held.
-func (c *Collector) view(n *node, now time.Time) api.NodeView {
+// view copies n for the API.
+func (m *fleetModel) view(n *node, now time.Time) api.NodeView {
 	v := api.NodeView{
 		Identity:   n.id,
-		Up:         c.alive(n, now),
+		Up:         m.alive(n, now),
 		LastSeen:   n.lastSeen,
 		Interval:   n.interval.Seconds(),
-		Labels:     make(map[string]string, len(c.rules)),
+		Labels:     make(map[string]string, len(m.cfg.rules)),
 		Facts:      n.reg.Facts,
 		Classes:    n.reg.Classes,
 		Agents:     n.reg.Agents,
@@ -93,7 +93,7 @@ func (c *Collector) view(n *node, now time.Time) api.NodeView {
 	if v.Facts == nil {
 		v.Facts = map[string]any{}
 	}
-	for i, r := range c.rules {
+	for i, r := range m.cfg.rules {
 		v.Labels[r.label] = n.values[i]
 	}
 	for _, e := range n.entries {
@@ -102,14 +102,14 @@ func (c *Collector) view(n *node, now time.Time) api.NodeView {
 			v.Probes = append(v.Probes, api.ProbeView{
 				Name: e.name, Success: r.Status == protocol.StateOK, Status: r.Status, Output: r.Output,
 				Truncated: e.truncated, Duration: r.Duration, LastRun: r.Time, Interval: r.Interval,
-				Stale: c.stale(e, now), Runs: r.ProbeRuns, Failures: r.ProbeFailures, Steps: r.Steps,
+				Stale: m.stale(e, now), Runs: r.ProbeRuns, Failures: r.ProbeFailures, Steps: r.Steps,
 			})
 			continue
 		}
 		v.Checks = append(v.Checks, api.CheckView{
 			Name: e.name, Status: r.Status, State: protocol.StateName(r.Status), Output: r.Output,
 			LongOutput: r.LongOutput, Truncated: e.truncated, Perfdata: r.Perfdata, Duration: r.Duration,
-			LastRun: r.Time, Interval: r.Interval, Stale: c.stale(e, now), Runs: r.Runs,
+			LastRun: r.Time, Interval: r.Interval, Stale: m.stale(e, now), Runs: r.Runs,
 		})
 	}
 	sort.Slice(v.Checks, func(i, j int) bool { return v.Checks[i].Name < v.Checks[j].Name })
@@ -156,10 +156,10 @@ func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 		if f != nil && !f.Match(target(n)) {
 			continue
 		}
-		if up != "" && c.alive(n, now) != (up == "true") {
+		if up != "" && c.state.alive(n, now) != (up == "true") {
 			continue
 		}
-		out = append(out, c.view(n, now))
+		out = append(out, c.state.view(n, now))
 	}
 	c.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })

@@ -97,7 +97,7 @@ type Collector struct {
 	fleet  *fleetCollector
 
 	mu    sync.RWMutex
-	state *state
+	state *fleetModel
 
 	runMu   sync.Mutex
 	running bool
@@ -126,7 +126,10 @@ func New(opts Options) (*Collector, error) {
 		reg:   prometheus.NewRegistry(),
 	}
 	c.bad = ratelog.New(c.log, time.Minute)
-	c.state = newState(c)
+	c.state = newFleetModel(fleetConfig{
+		rules: rules, maxLabelValues: opts.MaxLabelValues, maxSeries: opts.MaxSeries,
+		heartbeatMisses: opts.HeartbeatMisses, staleIntervals: opts.StaleIntervals, maxOutputBytes: opts.MaxOutputBytes,
+	})
 	c.health = newHealthMetrics(c.reg)
 	c.fleet = newFleetCollector(c)
 	c.reg.MustRegister(c.fleet,
@@ -264,6 +267,15 @@ func (c *Collector) sweepLoop(ctx context.Context) {
 			c.sweep()
 		}
 	}
+}
+
+// sweep marks nodes that stopped heartbeating as down and tells OnEvent.
+func (c *Collector) sweep() {
+	now := c.opts.Now()
+	c.mu.Lock()
+	evs := c.state.sweep(now)
+	c.mu.Unlock()
+	c.emit(evs)
 }
 
 // emit hands events to OnEvent; it must be called without c.mu held so that

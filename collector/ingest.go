@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -148,4 +150,151 @@ func (c *Collector) subscribeCore() (func(), error) {
 		subs = append(subs, s)
 	}
 	return stop, nil
+}
+
+// handle ingests one message. stored is when the broker stored it (zero for
+// core NATS): a message stored before the collector started is history,
+// which rebuilds state without raising events. When a node was last heard
+// from is its own signed time, never the broker's.
+func (c *Collector) handle(subject string, data []byte, stored time.Time) {
+	now := c.opts.Now()
+	if stored.IsZero() || stored.After(now) {
+		stored = now
+	}
+	tokens := strings.Split(subject, ".")
+	switch {
+	case len(tokens) == 4 && tokens[2] == "registry":
+		c.health.messages.WithLabelValues("registration").Inc()
+		c.handleRegistration(subject, tokens[3], data, stored, now)
+	case len(tokens) == 5 && tokens[2] == "results":
+		c.health.messages.WithLabelValues("result").Inc()
+		c.handleResult(subject, tokens[3], tokens[4], data, stored, now)
+	default:
+		c.health.messages.WithLabelValues("unknown").Inc()
+		c.malformed("unknown", "subject", subject, fmt.Errorf("subject %q is neither a registry nor a results subject", subject))
+	}
+}
+
+func (c *Collector) malformed(kind, reason, subject string, err error) {
+	c.health.malformed.WithLabelValues(kind, reason).Inc()
+	c.bad.Warn(kind+"/"+reason, "dropped a message (the count by reason is pulse_collector_malformed_messages_total)",
+		"kind", kind, "reason", reason, "subject", subject, "err", err)
+}
+
+// open reads the envelope of a message of kind that arrived on the subject
+// of node id, and checks that it comes from that node, is that kind and
+// passes Verify. What fails is counted and logged by reason.
+func (c *Collector) open(kind, subject, id string, data []byte) (*protocol.Envelope, bool) {
+	env, err := protocol.Open(data)
+	if err != nil {
+		c.malformed(kind, protocol.ErrorReason(err), subject, err)
+		return nil, false
+	}
+	switch {
+	case string(env.Kind) != kind:
+		c.malformed(kind, protocol.ReasonKind, subject, fmt.Errorf("a %s from %s arrived on a %s subject", env.Kind, env.From, kind))
+		return nil, false
+	case env.From != id:
+		c.malformed(kind, "identity_mismatch", subject,
+			fmt.Errorf("%s from %q arrived on the subject of %q: a node may only speak for itself", kind, env.From, id))
+		return nil, false
+	}
+	if v := c.opts.Verify; v != nil {
+		if err := v(env); err != nil {
+			c.malformed(kind, "unverified", subject, err)
+			return nil, false
+		}
+	}
+	return env, true
+}
+
+func (c *Collector) handleRegistration(subject, id string, data []byte, stored, now time.Time) {
+	if !utf8.ValidString(id) {
+		c.malformed("registration", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
+		return
+	}
+	env, ok := c.open("registration", subject, id, data)
+	if !ok {
+		return
+	}
+	reg, err := env.Registration()
+	if err != nil {
+		c.malformed("registration", protocol.ErrorReason(err), subject, err)
+		return
+	}
+	r := *reg
+	if inFuture(r.Time, now, c.opts.Skew) {
+		c.malformed("registration", reasonFuture, subject, fmt.Errorf("heartbeat from %s is dated %s ahead (allowed skew %s): check the node's clock",
+			id, r.Time.Sub(now).Round(time.Millisecond), c.opts.Skew))
+		return
+	}
+
+	c.mu.Lock()
+	o := c.state.applyRegistration(r, stored, now)
+	c.mu.Unlock()
+	c.account("registration", subject, o)
+}
+
+func (c *Collector) handleResult(subject, id, name string, data []byte, stored, now time.Time) {
+	if !utf8.ValidString(id) || !utf8.ValidString(name) {
+		c.malformed("result", "subject", subject, fmt.Errorf("identity %q or check %q is not UTF-8", id, name))
+		return
+	}
+	env, ok := c.open("result", subject, id, data)
+	if !ok {
+		return
+	}
+	res, err := env.Result()
+	if err != nil {
+		c.malformed("result", protocol.ErrorReason(err), subject, err)
+		return
+	}
+	r := *res
+	switch {
+	case inFuture(r.Time, now, c.opts.Skew):
+		c.malformed("result", reasonFuture, subject, fmt.Errorf("result of %s from %s is dated %s ahead (allowed skew %s): check the node's clock",
+			name, id, r.Time.Sub(now).Round(time.Millisecond), c.opts.Skew))
+		return
+	case r.Name != name:
+		c.malformed("result", "name_mismatch", subject,
+			fmt.Errorf("result for %q arrived on the subject of %q", r.Name, name))
+		return
+	case r.Kind != "check" && r.Kind != "probe":
+		c.malformed("result", "kind", subject, fmt.Errorf("result kind %q is neither check nor probe", r.Kind))
+		return
+	}
+	o := c.state.clean(&r)
+
+	c.mu.Lock()
+	if !c.state.historical(stored) {
+		c.health.lag.Observe(max(now.Sub(r.Time).Seconds(), 0))
+	}
+	c.state.applyResult(r, stored, now, &o)
+	c.mu.Unlock()
+	c.account("result", subject, o)
+}
+
+// account turns what applying a message did into metrics, log lines and
+// events: a refusal is a malformed message of its reason, dropped items
+// count by reason, an overflowing fact label is counted and logged.
+func (c *Collector) account(kind, subject string, o outcome) {
+	if o.refused != "" {
+		c.malformed(kind, o.refused, subject, o.err)
+	}
+	for reason, n := range o.dropped {
+		c.health.dropped.WithLabelValues(reason).Add(float64(n))
+	}
+	if o.dropped["checks_per_node"] > 0 {
+		c.bad.Warn("checks_per_node", "node has too many checks and probes; dropping results for new ones",
+			"subject", subject, "max", maxEntriesPerNode)
+	}
+	for _, ov := range o.overflowed {
+		c.health.overflow.WithLabelValues(ov.label).Inc()
+		c.bad.Warn("overflow/"+ov.label, "fact label has too many distinct values; new values become "+overflowValue,
+			"label", ov.label, "fact", ov.fact, "value", ov.value, "identity", ov.identity, "max", c.opts.MaxLabelValues)
+	}
+	if o.truncated && o.refused == "" {
+		c.health.truncated.Inc()
+	}
+	c.emit(o.events)
 }
