@@ -24,6 +24,7 @@ type watchFlags struct {
 	collector string
 	token     string
 	json      bool
+	recent    int
 	filterFlags
 }
 
@@ -50,6 +51,7 @@ func newWatchCmd() *cobra.Command {
 	fs.StringVar(&f.collector, "collector", "http://127.0.0.1:9780", "collector base URL (env PULSE_COLLECTOR)")
 	fs.StringVar(&f.token, "token", "", "the collector's action token, when it has one (env PULSE_TOKEN)")
 	fs.BoolVar(&f.json, "json", false, "print each event as a JSON line")
+	fs.IntVar(&f.recent, "recent", 0, "first print up to this many of the events the collector saw last")
 	addFilterFlags(cmd, &f.filterFlags)
 	return cmd
 }
@@ -81,6 +83,12 @@ func (f *watchFlags) url() (string, error) {
 	}
 	if f.sel != "" {
 		q.Set("select", f.sel)
+	}
+	if f.recent < 0 {
+		return "", usage("--recent %d: give a count of past events, such as --recent 20", f.recent)
+	}
+	if f.recent > 0 {
+		q.Set("recent", fmt.Sprint(f.recent))
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil

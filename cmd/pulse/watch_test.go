@@ -105,6 +105,8 @@ func TestWatchFilterFlags(t *testing.T) {
 	}{
 		{watchFlags{collector: "http://127.0.0.1:9780"}, "ws://127.0.0.1:9780/api/v1/events"},
 		{watchFlags{collector: "https://c.example/pulse/", filterFlags: filterFlags{with: []string{"role=web"}, sel: "not x"}}, "wss://c.example/pulse/api/v1/events?filter=role%3Dweb&select=not+x"},
+		{watchFlags{collector: "http://h", recent: 20}, "ws://h/api/v1/events?recent=20"},
+		{watchFlags{collector: "http://h", recent: -1}, "--recent -1: give a count of past events, such as --recent 20"},
 		{watchFlags{collector: "127.0.0.1:9780"}, `--collector "127.0.0.1:9780" is not a URL such as http://127.0.0.1:9780`},
 		{watchFlags{collector: "ftp://h"}, `--collector "ftp://h": use an http:// or https:// URL`},
 		{watchFlags{collector: "http://h", filterFlags: filterFlags{with: []string{"role="}}}, `with filter "role=": expected a value after "=" at column 6, found end of input`},

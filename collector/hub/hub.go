@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type Options struct {
 	// InputSize is the hub's own queue between Publish and fan-out (4096
 	// events); when it is full Publish discards the event and counts it.
 	InputSize int
+	// Recent is how many of the last events the hub keeps for clients that
+	// ask for them on connecting (?recent=N), so a page opened now shows
+	// what just happened (200). The queue bounds what one client gets.
+	Recent int
 	// Token, when set, is required: "Authorization: Bearer <token>", or the
 	// subprotocol TokenProtocolPrefix+token offered beside Subprotocol.
 	Token string
@@ -75,6 +80,10 @@ type Hub struct {
 
 	mu      sync.Mutex
 	clients map[*hubClient]struct{}
+	// recent is a ring of the last Recent events fanned out, oldest at
+	// next once it has wrapped.
+	recent []recentEvent
+	next   int
 	// conns counts the goroutines of every connected client (its reader
 	// and its writer); Run waits for them, so none outlives the hub. It
 	// is only added to under mu while the hub is open.
@@ -91,6 +100,12 @@ type Stats struct {
 	Sent      uint64 // messages queued to clients
 	Dropped   uint64 // clients dropped as slow consumers
 	Refused   uint64 // upgrades refused: origin, token or filter
+}
+
+// recentEvent is an event kept for late joiners, encoded once.
+type recentEvent struct {
+	msg      []byte
+	identity string
 }
 
 type hubClient struct {
@@ -111,6 +126,9 @@ func New(opts Options) *Hub {
 	}
 	if opts.InputSize <= 0 {
 		opts.InputSize = 4096
+	}
+	if opts.Recent <= 0 {
+		opts.Recent = 200
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 25 * time.Second
@@ -234,6 +252,7 @@ func (h *Hub) fanOut(e protocol.Event) {
 	)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.remember(recentEvent{msg: msg, identity: e.Identity})
 	for c := range h.clients {
 		if c.match != nil && hasNode {
 			if !looked {
@@ -252,6 +271,35 @@ func (h *Hub) fanOut(e protocol.Event) {
 			h.log.Warn("dropping slow websocket client", "remote", c.remote, "behind", behind)
 			h.dropLocked(c, websocket.ClosePolicyViolation, fmt.Sprintf("slow consumer: %d events behind", behind))
 		}
+	}
+}
+
+// remember keeps ev in the ring of recent events. h.mu must be held.
+func (h *Hub) remember(ev recentEvent) {
+	if len(h.recent) < h.opts.Recent {
+		h.recent = append(h.recent, ev)
+		return
+	}
+	h.recent[h.next] = ev
+	h.next = (h.next + 1) % len(h.recent)
+}
+
+// backlog queues to c the last n remembered events that match it, oldest
+// first, at most its queue's room. h.mu must be held, so no event is both
+// in the backlog and fanned out, and none falls between.
+func (h *Hub) backlog(c *hubClient, n int) {
+	var out [][]byte
+	// Newest first, so the limit keeps the latest.
+	for i := 0; i < len(h.recent) && len(out) < n && len(out) < cap(c.send); i++ {
+		ev := h.recent[(h.next+len(h.recent)-1-i)%len(h.recent)]
+		if c.match != nil && ev.identity != "" && !c.match.Match(h.lookup(ev.identity)) {
+			continue
+		}
+		out = append(out, ev.msg)
+	}
+	for i := len(out) - 1; i >= 0; i-- {
+		c.send <- out[i]
+		h.sent.Add(1)
 	}
 }
 
@@ -280,7 +328,8 @@ func (h *Hub) dropLocked(c *hubClient, code int, reason string) {
 // Handler serves GET /api/v1/events: the websocket upgrade. Query
 // parameters narrow node events with the CLI's filter language: filter (a
 // -W expression, repeatable), fact, class, identity, agent (repeatable)
-// and select (a -S compound expression).
+// and select (a -S compound expression). recent=N first sends up to N of
+// the last events that match, oldest first, then the live ones.
 func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serve) }
 
 func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
@@ -301,6 +350,14 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad event filter: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	recent := 0
+	if v := r.URL.Query().Get("recent"); v != "" {
+		if recent, err = strconv.Atoi(v); err != nil || recent < 0 {
+			h.refused.Add(1)
+			http.Error(w, fmt.Sprintf("recent=%q: want a count of past events such as recent=50", v), http.StatusBadRequest)
+			return
+		}
+	}
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// The upgrader has already answered the client.
@@ -315,6 +372,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
+	h.backlog(c, recent)
 	h.clients[c] = struct{}{}
 	h.conns.Add(2)
 	h.mu.Unlock()

@@ -680,3 +680,66 @@ func BenchmarkEventFanOut(b *testing.B) {
 		})
 	}
 }
+
+// TestHubRecentEvents: a client that asks for recent=N first gets the last
+// N events that match its filter, oldest first, then live ones; the ring
+// keeps only the last Recent events; a bad count is refused.
+func TestHubRecentEvents(t *testing.T) {
+	for _, tt := range []struct{ query, want string }{
+		{"?recent=10", "2,3,4"}, // the ring holds 3
+		{"?recent=2", "3,4"},
+		{"?recent=10&filter=role%3Dweb", "3,4"}, // node events of other nodes left out
+		{"", ""},
+	} {
+		c, h, srv, _ := hubServer(t, Options{Recent: 3})
+		feedReg(t, c, registration("web1", map[string]any{"role": "web"}), t0)
+		feedReg(t, c, registration("db1", map[string]any{"role": "db"}), t0)
+		for _, e := range []protocol.Event{
+			{Type: protocol.EventNodeDown, Identity: "web1", Message: "1"},
+			{Type: protocol.EventNodeDown, Identity: "db1", Message: "2"},
+			{Type: protocol.EventNodeUp, Identity: "web1", Message: "3"},
+			{Type: protocol.EventAction, Message: "4"},
+		} {
+			h.Publish(e)
+		}
+		// Publish hands over to fan-out asynchronously: wait until the
+		// last one went through.
+		eventually(t, 5*time.Second, func() error {
+			h.mu.Lock()
+			n := len(h.recent)
+			h.mu.Unlock()
+			if n != 3 {
+				return fmt.Errorf("%d events remembered", n)
+			}
+			return nil
+		})
+		conn := dial(t, wsURL(srv, tt.query), nil)
+		waitClients(t, h, 1)
+		// A live event after connecting marks the end of the backlog.
+		h.Publish(protocol.Event{Type: protocol.EventAction, Message: "live"})
+		var got []string
+		for {
+			var e protocol.Event
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if err := conn.ReadJSON(&e); err != nil {
+				t.Fatalf("%s: read: %v after %v", tt.query, err, got)
+			}
+			if e.Message == "live" {
+				break
+			}
+			got = append(got, e.Message)
+		}
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("%q: backlog %v, want %s", tt.query, got, tt.want)
+		}
+		if tt.query == "" {
+			_, resp, err := websocket.DefaultDialer.Dial(wsURL(srv, "?recent=-1"), nil)
+			if err == nil {
+				t.Fatal("recent=-1 was accepted")
+			}
+			if got, want := respText(resp), `400 recent="-1": want a count of past events such as recent=50`; got != want {
+				t.Errorf("recent=-1:\n got %s\nwant %s", got, want)
+			}
+		}
+	}
+}

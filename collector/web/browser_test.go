@@ -219,15 +219,15 @@ func TestBrowserFleetViewGoesCriticalLiveAndFilters(t *testing.T) {
 		`(() => { const d = document.querySelector('#details[data-identity="`+node+`"]'); return !!d && d.textContent.includes('eu-west-1a') && d.textContent.includes('NGINX CRITICAL - nginx is not running'); })()`, true))
 	screenshot(t, bctx, "fleet-critical.png")
 
-	// The filter box speaks the CLI's -W language, evaluated by the collector.
+	// The filter box speaks the CLI's -S language, evaluated by the collector.
 	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.ID("filter"), "role=web"+kb.Enter, chromedp.NodeVisible)); err != nil {
 		t.Fatal(err)
 	}
 	within(t, 10*time.Second, "filter role=web shows 6 rows", evalCond(bctx,
-		`document.querySelector('#fleet').dataset.filter + ' ' + document.querySelectorAll('#fleet tr[data-identity]').length`, "role=web 6"))
+		`document.querySelector('#fleet').dataset.select + ' ' + document.querySelectorAll('#fleet tr[data-identity]').length`, "role=web 6"))
 	within(t, 5*time.Second, "every row is a web node", evalCond(bctx,
 		`[...document.querySelectorAll('#fleet tr[data-identity]')].every(tr => tr.children[1].textContent === 'web')`, true))
-	// A bad filter says what is wrong, as the CLI does.
+	// A bad filter says what is wrong, as the CLI does, and the fleet stays.
 	if _, err := eval[string](bctx, `document.querySelector('#filter').value = ''`); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,8 @@ func TestBrowserFleetViewGoesCriticalLiveAndFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, 10*time.Second, "a bad filter shows the parser's error", evalCond(bctx, `document.querySelector('#error').textContent`,
-		`bad filter: with filter "role==": expected a value after "==" at column 7, found end of input`))
+		`bad filter: select "role==": expected a value after "==" at column 7, found end of input`))
+	within(t, 5*time.Second, "the fleet is still shown", evalCond(bctx, `document.querySelectorAll('#fleet tr[data-identity]').length`, 6.0))
 	screenshot(t, bctx, "fleet-bad-filter.png")
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
-//go:embed index.html app.js style.css
+//go:embed index.html style.css *.js
 var files embed.FS
 
 // Fleet is where the view reads the nodes from; *collector.Collector is
