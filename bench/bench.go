@@ -138,6 +138,9 @@ type Timing struct {
 	Median  time.Duration `json:"median_ns"`
 	Max     time.Duration `json:"max_ns"`
 	Replies int           `json:"replies"` // fewest replies seen in a round
+	// CPU is the median CPU time of a round, this process's and the
+	// broker's: what the fan-out cost, apart from what else ran.
+	CPU time.Duration `json:"cpu_median_ns,omitempty"`
 }
 
 // Restart is a batched, filtered service restart.

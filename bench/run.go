@@ -53,11 +53,12 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 		return nil, err
 	}
 	s.Memory.PerConn = perEach(heapInuse(), h0, n)
-	var rawRounds []time.Duration
+	var rawRounds, rawCPU []time.Duration
 	s.Raw.Replies = n
 	// Round -1 warms up, untimed, as before pulse's rounds below.
 	for r := -1; r < opts.Rounds; r++ {
 		runtime.GC() // as before every timed round of pulse below
+		c0 := cpuUsed(srv.pid)
 		d, got, err := raw.request(client, n, 10*time.Second)
 		if err != nil {
 			raw.stop()
@@ -67,9 +68,11 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 			continue
 		}
 		rawRounds = append(rawRounds, d)
+		rawCPU = append(rawCPU, cpuUsed(srv.pid)-c0)
 		s.Raw.Replies = min(s.Raw.Replies, got)
 	}
 	s.Raw.fill(rawRounds)
+	s.Raw.CPU = median(rawCPU)
 	raw.stop()
 	fmt.Fprintf(out, "raw nats.go baseline: median %v over %d rounds, %d/%d replies\n", s.Raw.Median, opts.Rounds, s.Raw.Replies, n)
 
@@ -105,7 +108,7 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	fmt.Fprintf(out, "started %d agents in %v\n", n, s.Setup.Round(time.Millisecond))
 
 	cl := rpc.New(client, rpc.Options{Caller: "user=bench", Logger: opts.Logger})
-	if err := measureFanout(ctx, cl, opts, s); err != nil {
+	if err := measureFanout(ctx, cl, opts, s, srv.pid); err != nil {
 		return nil, err
 	}
 	if err := measureIngest(ctx, opts, fl, col, s); err != nil {
@@ -123,10 +126,12 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	return s, nil
 }
 
-// measureFanout times ping, a facts report and a batched restart.
-func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size) error {
+// measureFanout times ping, a facts report and a batched restart, and the
+// CPU time of each ping round (brokerPID is the broker's process, 0 when
+// embedded).
+func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size, brokerPID int) error {
 	n := s.Nodes
-	var pings, facts []time.Duration
+	var pings, pingCPU, facts []time.Duration
 	s.Ping.Replies, s.Facts.Replies = n, n
 	// Round -1 warms up, untimed, as testing.B runs a benchmark once
 	// before timing it: the first request after the fleet started finds
@@ -142,11 +147,13 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size) 
 		// bursts with gaps a real fleet would not have; a 1 s quiet window
 		// keeps a gap from ending the round. The figures are times to the
 		// last reply, which the window does not change.
+		c0 := cpuUsed(brokerPID)
 		res, err := cl.Do(ctx, rpc.Call{Agent: "rpcutil", Action: "ping", DiscoveryTimeout: 15 * time.Second, Quiet: time.Second})
 		if err != nil {
 			return fmt.Errorf("ping: %w", err)
 		}
 		if r >= 0 {
+			pingCPU = append(pingCPU, cpuUsed(brokerPID)-c0)
 			pings = append(pings, lastReply(res))
 			s.Ping.Replies = min(s.Ping.Replies, len(res.Replies))
 		}
@@ -165,9 +172,11 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size) 
 		}
 	}
 	s.Ping.fill(pings)
+	s.Ping.CPU = median(pingCPU)
 	s.Facts.fill(facts)
-	fmt.Fprintf(opts.Out, "ping: median %v (%.2fx raw), %d/%d replies; facts report: median %v, %d/%d replies\n",
-		s.Ping.Median, ratio(s.Ping.Median, s.Raw.Median), s.Ping.Replies, n, s.Facts.Median, s.Facts.Replies, n)
+	fmt.Fprintf(opts.Out, "ping: median %v (%.2fx raw), CPU %v a round (%.2fx raw), %d/%d replies; facts report: median %v, %d/%d replies\n",
+		s.Ping.Median, ratio(s.Ping.Median, s.Raw.Median), s.Ping.CPU, ratio(s.Ping.CPU, s.Raw.CPU), s.Ping.Replies, n,
+		s.Facts.Median, s.Facts.Replies, n)
 
 	batches := 0
 	res, err := cl.Do(ctx, rpc.Call{
@@ -393,6 +402,12 @@ func (t *Timing) fill(d []time.Duration) {
 	d = slices.Clone(d)
 	slices.Sort(d)
 	t.Min, t.Median, t.Max = d[0], d[len(d)/2], d[len(d)-1]
+}
+
+func median(d []time.Duration) time.Duration {
+	var t Timing
+	t.fill(d)
+	return t.Median
 }
 
 func ratio(a, b time.Duration) float64 {
