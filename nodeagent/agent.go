@@ -81,8 +81,10 @@ type Agent struct {
 	opts Options
 	log  *slog.Logger
 	subj protocol.Subjects
-	// nodeSubject is this node's directed subject.
+	// nodeSubject is this node's directed subject and agentPrefix what
+	// every broadcast subject starts with.
 	nodeSubject string
+	agentPrefix string
 	agents      map[string]actions.Agent
 	acts        map[string][]string // each agent's Actions, asked once in New rather than per request
 	names       []string
@@ -165,6 +167,7 @@ func New(opts Options) (*Agent, error) {
 		log:         opts.Logger.With("component", "agent", "identity", opts.Identity),
 		subj:        protocol.Subjects{Collective: opts.Collective},
 		nodeSubject: protocol.Subjects{Collective: opts.Collective}.Node(opts.Identity),
+		agentPrefix: protocol.Subjects{Collective: opts.Collective}.Agent(""),
 		agents:      map[string]actions.Agent{},
 		sem:         make(chan struct{}, opts.MaxConcurrent),
 		seen:        newReplayCache(),
@@ -363,44 +366,58 @@ func (a *Agent) refuse(counter *atomic.Uint64, req *protocol.Request, status pro
 // signature and signer, the body, where it may run (subject and targets),
 // when (deadline, clock skew, this run of the agent), that it was not seen
 // before, the filter, and the policy.
+//
+// The checks (admit) and the work (dispatch) are separate calls so that
+// their frames never stack: NATS runs this on a goroutine whose stack the
+// garbage collector shrinks while it waits, and every message grows it
+// again, at a cost that rises with the depth at which it must grow — on
+// 10,000 agents of one machine, a tenth of a ping's CPU time.
 func (a *Agent) onMessage(m *nats.Msg) {
 	a.stats.Requests.Add(1)
-	env, err := protocol.Open(m.Data)
-	if err == nil && env.Kind != protocol.KindRequest {
-		err = &protocol.WireError{Reason: protocol.ReasonKind, Err: fmt.Errorf("a %s from %s on a request subject", env.Kind, env.From)}
+	if req := a.admit(m); req != nil {
+		a.dispatch(m.Reply, req)
 	}
+}
+
+// admit returns m's request if this node may run it, or nil after counting,
+// logging and, where the request can be named, auditing why not.
+func (a *Agent) admit(m *nats.Msg) *protocol.Request {
+	env, err := protocol.Open(m.Data)
 	if err != nil {
 		a.drop(m.Subject, err)
-		return
+		return nil
+	}
+	if env.Kind != protocol.KindRequest {
+		a.drop(m.Subject, &protocol.WireError{Reason: protocol.ReasonKind, Err: fmt.Errorf("a %s from %s on a request subject", env.Kind, env.From)})
+		return nil
 	}
 	if a.opts.Verify != nil {
 		if err := a.opts.Verify(env); err != nil {
 			// Only the envelope is known: the body of a request that did
 			// not verify is never read.
 			a.refuse(&a.stats.Unauthorized, &protocol.Request{ID: env.ID, Caller: env.From, PublicKey: env.Signer}, protocol.Unauthorized, err)
-			return
+			return nil
 		}
 	}
 	req, err := env.Request()
 	if err == nil {
 		err = req.Validate()
 	}
+	if err == nil && m.Reply == "" {
+		err = fmt.Errorf("request %s has no reply subject", req.ID)
+	}
 	if err != nil {
 		a.drop(m.Subject, err)
-		return
-	}
-	if m.Reply == "" {
-		a.drop(m.Subject, fmt.Errorf("request %s has no reply subject", req.ID))
-		return
+		return nil
 	}
 	if err := a.bound(m.Subject, req); err != nil {
 		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, err)
-		return
+		return nil
 	}
 	now := a.opts.Now()
 	if err := req.Expired(now, a.opts.Skew); err != nil {
 		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, err)
-		return
+		return nil
 	}
 	// A request made before this agent started was meant for its previous
 	// run, whose memory of request ids is gone: running it could run it
@@ -408,19 +425,25 @@ func (a *Agent) onMessage(m *nats.Msg) {
 	if req.Time.Before(a.started) {
 		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, fmt.Errorf("request %s was made %s before this agent started; a request from before a restart may already have run",
 			req.ID, a.started.Sub(req.Time).Round(time.Millisecond)))
-		return
+		return nil
 	}
 	if !a.seen.firstSeen(req.ID, now, req.Deadline) {
 		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, errors.New("request id seen before (replay)"))
-		return
+		return nil
 	}
+	return req
+}
+
+// dispatch runs an admitted request if the filter selects this node and the
+// policy allows it, and replies.
+func (a *Agent) dispatch(replyTo string, req *protocol.Request) {
 	var node *filter.Target
 	// Most requests (ping, directed requests) carry no filter; they skip
 	// compiling one.
 	if !req.Filter.Empty() {
 		f, err := filter.Compile(req.Filter)
 		if err != nil {
-			a.drop(m.Subject, fmt.Errorf("request %s has a bad filter: %w", req.ID, err))
+			a.drop(a.nodeSubject, fmt.Errorf("request %s has a bad filter: %w", req.ID, err))
 			return
 		}
 		node = a.target()
@@ -436,33 +459,33 @@ func (a *Agent) onMessage(m *nats.Msg) {
 		if ok, reason := a.opts.Authorize(req, node); !ok {
 			a.stats.Unauthorized.Add(1)
 			a.opts.Audit.Write(a.opts.Identity, req, protocol.Unauthorized, reason, 0)
-			a.reply(m.Reply, req, actions.Fail(protocol.Unauthorized, reason))
+			a.reply(replyTo, req, actions.Fail(protocol.Unauthorized, reason))
 			return
 		}
 	}
 	ag, ok := a.agents[req.Agent]
 	if !ok {
-		a.reply(m.Reply, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
+		a.reply(replyTo, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
 		return
 	}
 	if !slices.Contains(a.acts[req.Agent], req.Action) {
-		a.reply(m.Reply, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
+		a.reply(replyTo, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
 		return
 	}
 	if req.Agent == "rpcutil" {
-		a.run(m.Reply, req, ag)
+		a.reply(replyTo, req, a.run(req, ag))
 		return
 	}
 	if ok, why := a.begin(); !ok {
 		a.stats.Busy.Add(1)
 		a.opts.Audit.Write(a.opts.Identity, req, protocol.Aborted, "refused: "+why, 0)
-		a.reply(m.Reply, req, actions.Fail(protocol.Aborted, why))
+		a.reply(replyTo, req, actions.Fail(protocol.Aborted, why))
 		return
 	}
 	go func() {
 		defer a.wg.Done()
 		defer func() { <-a.sem }()
-		a.run(m.Reply, req, ag)
+		a.reply(replyTo, req, a.run(req, ag))
 	}()
 }
 
@@ -485,8 +508,9 @@ func (a *Agent) bound(subject string, req *protocol.Request) error {
 	if subject != req.Subject {
 		return fmt.Errorf("request %s was sent on %s but arrived on %s: it was published again where it was not sent", req.ID, req.Subject, subject)
 	}
-	if want := a.subj.Agent(req.Agent); req.Subject != want {
-		return fmt.Errorf("request %s for %s#%s was sent on %s, not on that agent's subject %s", req.ID, req.Agent, req.Action, req.Subject, want)
+	// req.Subject == a.subj.Agent(req.Agent), without building the string.
+	if rest, ok := strings.CutPrefix(req.Subject, a.agentPrefix); !ok || rest != req.Agent {
+		return fmt.Errorf("request %s for %s#%s was sent on %s, not on that agent's subject %s", req.ID, req.Agent, req.Action, req.Subject, a.subj.Agent(req.Agent))
 	}
 	return nil
 }
@@ -505,15 +529,19 @@ func targetList(t []string) string {
 // not cut off half-way because the client stopped listening.
 const minActionTime = time.Minute
 
-func (a *Agent) run(replyTo string, req *protocol.Request, ag actions.Agent) {
+// run calls the action and audits what it did; the caller replies.
+func (a *Agent) run(req *protocol.Request, ag actions.Agent) actions.Result {
+	if req.Agent == "rpcutil" {
+		// Answered inline from memory, on every agent of every ping: no
+		// deadline timer to set up and tear down, nothing to audit.
+		return callSafely(context.Background(), ag, actions.Request{ID: req.ID, Caller: req.Caller, Action: req.Action, Data: req.Data})
+	}
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(context.Background(), later(req.Deadline, start.Add(minActionTime)))
 	defer cancel()
 	res := callSafely(ctx, ag, actions.Request{ID: req.ID, Caller: req.Caller, Action: req.Action, Data: req.Data})
-	if req.Agent != "rpcutil" {
-		a.opts.Audit.Write(a.opts.Identity, req, res.Status, res.Message, time.Since(start))
-	}
-	a.reply(replyTo, req, res)
+	a.opts.Audit.Write(a.opts.Identity, req, res.Status, res.Message, time.Since(start))
+	return res
 }
 
 func later(a, b time.Time) time.Time {
@@ -544,8 +572,12 @@ func (a *Agent) reply(to string, req *protocol.Request, res actions.Result) {
 	if rep.StatusMsg == "" {
 		rep.StatusMsg = res.Status.String()
 	}
-	if res.Data != nil {
-		b, err := json.Marshal(res.Data)
+	switch d := res.Data.(type) {
+	case nil:
+	case json.RawMessage: // already JSON: EncodeReply checks it
+		rep.Data = d
+	default:
+		b, err := json.Marshal(d)
 		if err != nil {
 			rep.Status, rep.StatusMsg = protocol.UnknownError, "encode reply data: "+err.Error()
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,11 +27,10 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 	a := r.a
 	switch req.Action {
 	case "ping":
-		// A struct, not a map: the same JSON without sorting keys, on
-		// every agent of every ping.
-		return actions.OK(struct {
-			Pong int64 `json:"pong"`
-		}{a.opts.Now().Unix()})
+		// Written by hand, not by encoding/json: every agent answers
+		// every ping.
+		b := strconv.AppendInt(append(make([]byte, 0, 24), `{"pong":`...), a.opts.Now().Unix(), 10)
+		return actions.OK(json.RawMessage(append(b, '}')))
 	case "inventory":
 		return actions.OK(map[string]any{
 			"agents":          a.names,

@@ -371,10 +371,8 @@ func seal(e *Envelope, s *Signer, body func([]byte) ([]byte, error)) ([]byte, er
 	if err := e.check(); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	for _, t := range []time.Time{e.Time, e.Deadline} {
-		if y := t.UTC().Year(); y < 0 || y > 9999 {
-			return nil, fmt.Errorf("seal %s: time %s is outside the years 0-9999", e.Kind, t)
-		}
+	if !sealable(e.Time) || !sealable(e.Deadline) {
+		return nil, fmt.Errorf("seal %s: time %s or deadline %s is outside the years 0-9999", e.Kind, e.Time, e.Deadline)
 	}
 	b := make([]byte, 0, 256+len(e.Filter)+16*len(e.Targets))
 	b = append(b, `{"pulse":`...)
@@ -425,19 +423,30 @@ func seal(e *Envelope, s *Signer, body func([]byte) ([]byte, error)) ([]byte, er
 		return nil, fmt.Errorf("encode %s body: %w", e.Kind, err)
 	}
 	e.Body = b[start:]
+	return finish(b, s)
+}
+
+// sealable reports whether t can be written as JSON: a zero time, or a
+// year from 0 to 9999.
+func sealable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
+// finish signs b, an envelope up to the end of its body, with s unless s is
+// nil, and closes it.
+func finish(b []byte, s *Signer) ([]byte, error) {
 	if s != nil {
-		e.signed = b
-		e.Signer = s.pub
-		e.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, b))
+		sig := ed25519.Sign(s.priv, b)
 		b = append(b, `,"signer":"`...)
-		b = append(b, e.Signer...)
+		b = append(b, s.pub...)
 		b = append(b, `","sig":"`...)
-		b = append(b, e.Signature...)
+		b = base64.StdEncoding.AppendEncode(b, sig)
 		b = append(b, '"')
 	}
 	b = append(b, '}')
 	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("%s of %d bytes is larger than the %d byte limit", e.Kind, len(b), MaxMessageSize)
+		return nil, fmt.Errorf("message of %d bytes is larger than the %d byte limit", len(b), MaxMessageSize)
 	}
 	return b, nil
 }

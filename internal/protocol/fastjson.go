@@ -247,7 +247,55 @@ func (s *scanner) skipObject() ([]byte, bool) {
 // time reads a string as time.Time reads its JSON.
 func (s *scanner) time(t *time.Time) bool {
 	v, ok := s.rawStr()
-	return ok && t.UnmarshalJSON(v) == nil
+	if !ok {
+		return false
+	}
+	if u, ok := parseUTC(v[1 : len(v)-1]); ok {
+		*t = u
+		return true
+	}
+	return t.UnmarshalJSON(v) == nil
+}
+
+// parseUTC reads the form pulse writes times in, RFC 3339 in UTC with up
+// to nine fractional digits ("2026-11-25T11:00:00.123Z"), as time.Parse
+// does and several times faster; false leaves anything else, and any date
+// it would have to correct, to time.Time's own parser.
+func parseUTC(b []byte) (time.Time, bool) {
+	if len(b) < 20 || len(b) > 30 || b[len(b)-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	year, month, day, hour, minute, sec := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	ns := 0
+	if frac := b[19 : len(b)-1]; len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 {
+			return time.Time{}, false
+		}
+		if ns = num(20, len(frac)-1); ns < 0 {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			ns *= 10
+		}
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, ns, time.UTC)
+	if t.Day() != day { // February 30th and the like: time.Parse refuses it
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // int reads an integer of up to 18 digits; fractions, exponents and larger

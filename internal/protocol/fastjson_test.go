@@ -125,6 +125,44 @@ func FuzzFastCodec(f *testing.F) {
 	})
 }
 
+var timeCases = []string{
+	"2026-11-25T11:00:00Z", "2026-11-25T11:00:00.1Z", "2026-11-25T11:00:00.123456789Z", "2026-11-25T11:00:00.1234567890Z",
+	"2026-11-25T11:00:00.Z", "2026-11-25T11:00:00,1Z", "2026-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
+	"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+	"2026-01-01T23:59:60Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "2026-01-01T00:00:00+01:00",
+	"2026-01-01t00:00:00Z", "2026-01-01T00:00:00z", "+026-01-01T00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:0aZ",
+}
+
+// parseUTC reads what time.Time's JSON parser reads, as that does.
+func TestParseUTCMatchesTime(t *testing.T) {
+	for _, c := range timeCases {
+		sameTime(t, []byte(c))
+	}
+	if _, ok := parseUTC([]byte("2026-11-25T11:00:00.123Z")); !ok {
+		t.Fatal("the form pulse writes left the fast path")
+	}
+}
+
+func sameTime(t *testing.T, b []byte) {
+	t.Helper()
+	fast, ok := parseUTC(b)
+	if !ok {
+		return
+	}
+	var slow time.Time
+	q, _ := json.Marshal(string(b))
+	if err := slow.UnmarshalJSON(q); err != nil || !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%s: parseUTC %v, time %v (%v)", b, fast, slow, err)
+	}
+}
+
+func FuzzParseUTC(f *testing.F) {
+	for _, c := range timeCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(sameTime)
+}
+
 // fill sets every field of v, recursively, to a value that is not its zero,
 // so a field a codec forgets shows up as a difference.
 func fill(t *testing.T, v reflect.Value, name string) {
