@@ -181,7 +181,7 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size, 
 	batches := 0
 	res, err := cl.Do(ctx, rpc.Call{
 		Agent: "service", Action: "restart", Data: map[string]string{"service": "nginx"},
-		Filter: filter.Spec{Fact: []string{"role=web"}}, Batch: "25%",
+		Filter: filter.Spec{Fact: []string{"role=web"}}, Batch: rpc.Percent(25),
 		DiscoveryTimeout: 15 * time.Second, Timeout: 15 * time.Second,
 		Progress: func(rpc.Progress) { batches++ },
 	})

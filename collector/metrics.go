@@ -374,7 +374,7 @@ func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 	case sCheckPerf:
 		for _, p := range r.Perfdata {
 			if p.Label == s.key {
-				return baseValue(p), true
+				return p.BaseValue(), true
 			}
 		}
 		return 0, false

@@ -1,11 +1,8 @@
 package collector
 
 import (
-	"math"
 	"strings"
 	"testing"
-
-	"github.com/pulseops/pulse/internal/protocol"
 )
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -69,37 +66,6 @@ func TestSanitizeLabel(t *testing.T) {
 	} {
 		if got := sanitizeLabel(in); got != want {
 			t.Errorf("sanitizeLabel(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestBaseValue(t *testing.T) {
-	tests := []struct {
-		uom  string
-		v    float64
-		want float64
-	}{
-		{"s", 2, 2},
-		{"ms", 250, 0.25},
-		{"us", 5, 5e-6},
-		{"µs", 5, 5e-6},
-		{"ns", 5, 5e-9},
-		{"B", 10, 10},
-		{"KB", 1, 1024},
-		{"kB", 2, 2048},
-		{"MB", 1, 1 << 20},
-		{"GB", 1.5, 1.5 * (1 << 30)},
-		{"TB", 1, 1 << 40},
-		{"MiB", 1, 1 << 20},
-		{"%", 42, 0.42},
-		{"c", 7, 7},
-		{"", 0.5, 0.5},
-		{"furlongs", 3, 3},
-	}
-	for _, tt := range tests {
-		got := baseValue(protocol.Perf{Label: "x", Value: tt.v, UOM: tt.uom})
-		if math.Abs(got-tt.want) > 1e-12*math.Max(1, math.Abs(tt.want)) {
-			t.Errorf("baseValue(%v%s) = %v, want %v", tt.v, tt.uom, got, tt.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/render"
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
@@ -68,14 +69,14 @@ func TestPingAndFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]int{}
-	for _, fc := range rpc.FactReport(res) {
+	for _, fc := range render.FactReport(res) {
 		got[fc.Value] = fc.Count
 	}
 	if got["eu-west-1a"] != 6 || got["eu-west-1b"] != 5 || len(got) != 2 {
 		t.Fatalf("fact report = %v, want eu-west-1a:6 eu-west-1b:5", got)
 	}
 	var b strings.Builder
-	rpc.RenderFacts(&b, "ec2_placement_availability_zone", res, false)
+	render.Facts(&b, "ec2_placement_availability_zone", res, false)
 	for _, want := range []string{"Report for fact: ec2_placement_availability_zone", "eu-west-1a                               found 6 times", "Finished processing 11 / 11 hosts in "} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("facts output lacks %q:\n%s", want, b.String())

@@ -170,7 +170,7 @@ func TestAttackBatchReplay(t *testing.T) {
 	}()
 	cl := rpc.New(w.nc, rpc.Options{Caller: "user=alice", Signer: w.alice.Signer, VerifyReply: w.nodeKeys.Verify})
 	var sent []string
-	res, err := cl.Do(context.Background(), rpc.Call{Agent: "recorder", Action: "write", Nodes: nodes, Batch: "1",
+	res, err := cl.Do(context.Background(), rpc.Call{Agent: "recorder", Action: "write", Nodes: nodes, Batch: rpc.Nodes(1),
 		BatchSleep: 200 * time.Millisecond, Progress: func(p rpc.Progress) { sent = append(sent, p.Nodes...) }})
 	if err != nil || !res.OK() || len(res.Replies) != len(nodes) {
 		t.Fatalf("the genuine batched change: %+v %v", res, err)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -19,28 +21,26 @@ type rpcutil struct{ a *Agent }
 
 func (r *rpcutil) Name() string { return "rpcutil" }
 
-func (r *rpcutil) Actions() []string {
-	return []string{"agent_inventory", "daemon_stats", "get_fact", "get_facts", "inventory", "ping"}
-}
+func (r *rpcutil) Actions() []string { return slices.Clone(agentapi.RPCUtilActions) }
 
 func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result {
 	a := r.a
 	switch req.Action {
 	case "ping":
-		// Written by hand, not by encoding/json: every agent answers
-		// every ping.
+		// agentapi.Pong, written by hand, not by encoding/json: every
+		// agent answers every ping.
 		b := strconv.AppendInt(append(make([]byte, 0, 24), `{"pong":`...), a.opts.Now().Unix(), 10)
 		return actions.OK(json.RawMessage(append(b, '}')))
 	case "inventory":
-		return actions.OK(map[string]any{
-			"agents":          a.names,
-			"facts":           a.opts.Facts.Facts(),
-			"classes":         nonNil(a.opts.Classes),
-			"version":         Version,
-			"main_collective": a.opts.Collective,
-			"collectives":     []string{a.opts.Collective},
-			"started":         a.started.Unix(),
-			"uptime":          int64(a.opts.Now().Sub(a.started).Seconds()),
+		return actions.OK(agentapi.Inventory{
+			Agents:         a.names,
+			Facts:          a.opts.Facts.Facts(),
+			Classes:        nonNil(a.opts.Classes),
+			Version:        Version,
+			MainCollective: a.opts.Collective,
+			Collectives:    []string{a.opts.Collective},
+			Started:        a.started.Unix(),
+			Uptime:         int64(a.opts.Now().Sub(a.started).Seconds()),
 		})
 	case "get_fact":
 		var d struct {
@@ -53,7 +53,7 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 			return actions.Fail(protocol.MissingData, "get_fact needs fact=NAME")
 		}
 		v, _ := filter.Lookup(a.opts.Facts.Facts(), d.Fact)
-		return actions.OK(map[string]any{"fact": d.Fact, "value": v})
+		return actions.OK(agentapi.Fact{Fact: d.Fact, Value: v})
 	case "get_facts":
 		var d struct {
 			Facts string `json:"facts"`
@@ -71,32 +71,32 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 				values[f], _ = filter.Lookup(facts, f)
 			}
 		}
-		return actions.OK(map[string]any{"values": values})
+		return actions.OK(agentapi.Facts{Values: values})
 	case "agent_inventory":
-		var list []map[string]any
+		var inv agentapi.AgentInventory
 		for _, n := range a.names {
-			list = append(list, map[string]any{"agent": n, "actions": a.acts[n]})
+			inv.Agents = append(inv.Agents, agentapi.AgentActions{Agent: n, Actions: a.acts[n]})
 		}
-		return actions.OK(map[string]any{"agents": list})
+		return actions.OK(inv)
 	case "daemon_stats":
 		s := &a.stats
 		malformed := make(map[string]uint64, len(s.Malformed))
 		for r, n := range s.Malformed {
 			malformed[r] = n.Load()
 		}
-		return actions.OK(map[string]any{
-			"malformed":    malformed,
-			"requests":     s.Requests.Load(),
-			"replies":      s.Replies.Load(),
-			"filtered":     s.Filtered.Load(),
-			"errors":       s.Errors.Load(),
-			"ttlexpired":   s.TTLExpired.Load(),
-			"unauthorized": s.Unauthorized.Load(),
-			"busy":         s.Busy.Load(),
-			"started":      a.started.Unix(),
-			"uptime":       int64(time.Since(a.started).Seconds()),
-			"version":      Version,
-			"pid":          os.Getpid(),
+		return actions.OK(agentapi.DaemonStats{
+			Malformed:    malformed,
+			Requests:     s.Requests.Load(),
+			Replies:      s.Replies.Load(),
+			Filtered:     s.Filtered.Load(),
+			Errors:       s.Errors.Load(),
+			TTLExpired:   s.TTLExpired.Load(),
+			Unauthorized: s.Unauthorized.Load(),
+			Busy:         s.Busy.Load(),
+			Started:      a.started.Unix(),
+			Uptime:       int64(time.Since(a.started).Seconds()),
+			Version:      Version,
+			PID:          os.Getpid(),
 		})
 	}
 	return actions.Fail(protocol.UnknownAction, "unknown action rpcutil#"+req.Action)

@@ -35,11 +35,11 @@ type clientFlags struct {
 	nodesFile        string
 	discovery        string
 	collectorURL     string
-	limit            string
+	limit            rpc.Count
 	one              bool
 	filterFlags
 	display    string
-	batch      string
+	batch      rpc.Count
 	batchSleep time.Duration
 	batchHalt  bool
 	// Security: the signing key and the node keys replies are checked
@@ -68,7 +68,7 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.StringVar(&f.nodesFile, "nodes", "", "file of node identities, one per line, to target instead of discovering")
 	fs.StringVar(&f.discovery, "discovery", "broadcast", "how to find the targets: broadcast (ask the bus) or collector (every node the collector knows, so silent ones are named)")
 	fs.StringVar(&f.collectorURL, "collector", "http://127.0.0.1:9780", "collector URL for --discovery collector")
-	fs.StringVar(&f.limit, "limit", "", "act on at most N or N% of the discovered nodes")
+	fs.Var(&f.limit, "limit", "act on at most N or N% of the discovered nodes")
 	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
 	addFilterFlags(c, &f.filterFlags)
 	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key that pulse demo wrote)")
@@ -95,7 +95,7 @@ func addBusFlags(c *cobra.Command, b *bus.Config) {
 func addBatchFlags(c *cobra.Command, f *clientFlags) {
 	fs := c.Flags()
 	fs.StringVar(&f.display, "display", "all", "which replies to print: ok, failed or all")
-	fs.StringVar(&f.batch, "batch", "", "act on N or N% of the nodes at a time")
+	fs.Var(&f.batch, "batch", "act on N or N% of the nodes at a time")
 	secondsVar(fs, &f.batchSleep, "batch-sleep", time.Second, "pause between batches")
 	fs.BoolVar(&f.batchHalt, "batch-halt-on-failure", false, "stop after a batch in which a node failed or did not answer")
 }
@@ -134,7 +134,7 @@ func (f *clientFlags) resolve(c *cobra.Command) error {
 		return usage("--display must be ok, failed or all, not %q", f.display)
 	}
 	if f.one {
-		f.limit = "1"
+		f.limit = rpc.Nodes(1)
 	}
 	return nil
 }

@@ -3,16 +3,20 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/render"
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
@@ -48,7 +52,7 @@ func newPingCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return f.output(c, res, pingJSON(res), func(w io.Writer) { rpc.RenderPing(w, res) })
+			return f.output(c, res, pingJSON(res), func(w io.Writer) { render.Ping(w, res) })
 		})
 }
 
@@ -113,7 +117,7 @@ func newFindCmd() *cobra.Command {
 			for _, r := range res.Replies {
 				ids = append(ids, r.Identity)
 			}
-			return f.output(c, res, ids, func(w io.Writer) { rpc.RenderFind(w, res) })
+			return f.output(c, res, ids, func(w io.Writer) { render.Find(w, res) })
 		})
 }
 
@@ -125,8 +129,8 @@ func newFactsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			report := map[string]any{"fact": args[0], "values": rpc.FactReport(res), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration)}
-			return f.output(c, res, report, func(w io.Writer) { rpc.RenderFacts(w, args[0], res, verbose) })
+			report := map[string]any{"fact": args[0], "values": render.FactReport(res), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration)}
+			return f.output(c, res, report, func(w io.Writer) { render.Facts(w, args[0], res, verbose) })
 		})
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")
 	lf := &localFacts{}
@@ -182,50 +186,37 @@ func newInventoryCmd() *cobra.Command {
 			if r.Status != protocol.OK {
 				return fmt.Errorf("%s: %s", r.Identity, r.StatusMsg)
 			}
-			d := r.DataMap()
 			if f.json {
-				return printJSON(c.OutOrStdout(), d)
+				// The node's data as it sent it, a newer agent's fields too.
+				return printJSON(c.OutOrStdout(), r.DataMap())
 			}
-			renderInventory(c.OutOrStdout(), r.Identity, d)
+			var inv agentapi.Inventory
+			if err := json.Unmarshal(r.Data, &inv); err != nil {
+				return fmt.Errorf("%s: unreadable inventory: %w", r.Identity, err)
+			}
+			renderInventory(c.OutOrStdout(), r.Identity, inv)
 			return nil
 		})
 }
 
-func renderInventory(w io.Writer, id string, d map[string]any) {
+func renderInventory(w io.Writer, id string, d agentapi.Inventory) {
 	fmt.Fprintf(w, "Inventory for %s:\n\n", id)
 	fmt.Fprintf(w, "   Server Statistics:\n")
-	fmt.Fprintf(w, "                      Version: %s\n", rpc.FormatValue(d["version"]))
-	if s, ok := d["started"].(float64); ok {
-		fmt.Fprintf(w, "                   Start Time: %s\n", time.Unix(int64(s), 0).Format(time.RFC1123))
+	fmt.Fprintf(w, "                      Version: %s\n", d.Version)
+	if d.Started != 0 {
+		fmt.Fprintf(w, "                   Start Time: %s\n", time.Unix(d.Started, 0).Format(time.RFC1123))
 	}
-	if u, ok := d["uptime"].(float64); ok {
-		fmt.Fprintf(w, "                  Uptime: %s\n", (time.Duration(u) * time.Second).String())
-	}
-	fmt.Fprintf(w, "              Collectives: %s\n\n", rpc.FormatValue(d["main_collective"]))
-	fmt.Fprintf(w, "   Agents:\n      %s\n\n", strings.Join(strList(d["agents"]), "  "))
+	fmt.Fprintf(w, "                  Uptime: %s\n", (time.Duration(d.Uptime) * time.Second).String())
+	fmt.Fprintf(w, "              Collectives: %s\n\n", d.MainCollective)
+	fmt.Fprintf(w, "   Agents:\n      %s\n\n", strings.Join(d.Agents, "  "))
 	fmt.Fprintf(w, "   Classes:\n")
-	for _, c := range strList(d["classes"]) {
+	for _, c := range d.Classes {
 		fmt.Fprintf(w, "      %s\n", c)
 	}
 	fmt.Fprintf(w, "\n   Facts:\n")
-	facts, _ := d["facts"].(map[string]any)
-	keys := make([]string, 0, len(facts))
-	for k := range facts {
-		keys = append(keys, k)
+	for _, k := range slices.Sorted(maps.Keys(d.Facts)) {
+		fmt.Fprintf(w, "      %s => %s\n", k, render.FormatValue(d.Facts[k]))
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "      %s => %s\n", k, rpc.FormatValue(facts[k]))
-	}
-}
-
-func strList(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, x := range l {
-		out = append(out, rpc.FormatValue(x))
-	}
-	return out
 }
 
 func newRPCCmd() *cobra.Command {
@@ -244,8 +235,8 @@ func newRPCCmd() *cobra.Command {
 				return err
 			}
 			return f.output(c, res, res, func(w io.Writer) {
-				rpc.RenderReplies(w, res, rpc.Display(f.display))
-				rpc.RenderFinished(w, res)
+				render.Replies(w, res, render.Display(f.display))
+				render.Finished(w, res)
 			})
 		})
 }

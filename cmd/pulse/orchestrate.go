@@ -10,11 +10,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/render"
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
-var packageActions = []string{"install", "uninstall", "purge", "update", "status", "checkupdates"}
+// The actions the package and service commands offer are the agents' own.
+var (
+	packageActions = agentapi.PackageActions
+	serviceActions = agentapi.ServiceActions
+)
 
 func newPackageCmd() *cobra.Command {
 	cmd := clientCmd("package ACTION [PACKAGE]", "Install, remove, update or inspect a package on every matching node ("+strings.Join(packageActions, ", ")+")",
@@ -27,19 +33,19 @@ func newPackageCmd() *cobra.Command {
 			}
 			return runAndSummarize(c, f, cl, "package", action, data, func(w *summaryWriter, res *rpc.Result) {
 				if action == "checkupdates" {
-					rpc.RenderLine(w, res, rpc.Display(f.display), func(_ *rpc.Reply, d map[string]any) string {
-						return fmt.Sprintf("%s outdated packages", rpc.FormatValue(d["count"]))
+					render.Line(w, res, render.Display(f.display), func(_ *rpc.Reply, d agentapi.CheckUpdatesResult) string {
+						return fmt.Sprintf("%d outdated packages", d.Count)
 					})
 					return
 				}
-				rpc.RenderLine(w, res, rpc.Display(f.display), func(_ *rpc.Reply, d map[string]any) string {
-					s := "ensure = " + rpc.FormatValue(d["ensure"])
-					if a := rpc.FormatValue(d["arch"]); a != "" {
-						s += " (" + a + ")"
+				render.Line(w, res, render.Display(f.display), func(_ *rpc.Reply, d agentapi.PackageStatus) string {
+					s := "ensure = " + d.Ensure
+					if d.Arch != "" {
+						s += " (" + d.Arch + ")"
 					}
 					return s
 				})
-				w.summary("Ensure", rpc.Summarize(res, "ensure"))
+				w.summary("Ensure", render.Summarize(res, func(d agentapi.PackageStatus) string { return d.Ensure }))
 			})
 		})
 	cmd.Long = cmd.Short + ".\n\nThe action and the package may come in either order, as mco took them: pulse package status httpd, pulse package httpd status."
@@ -64,22 +70,20 @@ func packageArgs(args []string) (action, name string, err error) {
 	return "", "", usage("pulse package takes an action and a package, got %d arguments", len(args))
 }
 
-var serviceActions = []string{"start", "stop", "restart", "reload", "status"}
-
 func newServiceCmd() *cobra.Command {
 	cmd := clientCmd("service SERVICE ACTION", "Start, stop, restart, reload or inspect a service on every matching node",
 		func(_ *cobra.Command, args []string) error { _, _, err := serviceArgs(args); return err }, true,
 		func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error {
 			action, name, _ := serviceArgs(args)
 			return runAndSummarize(c, f, cl, "service", action, map[string]string{"service": name}, func(w *summaryWriter, res *rpc.Result) {
-				rpc.RenderLine(w, res, rpc.Display(f.display), func(_ *rpc.Reply, d map[string]any) string {
-					s := rpc.FormatValue(d["status"])
-					if e, ok := d["enabled"].(bool); ok {
-						s += map[bool]string{true: ", enabled", false: ", disabled"}[e]
+				render.Line(w, res, render.Display(f.display), func(_ *rpc.Reply, d agentapi.ServiceStatus) string {
+					s := d.Status
+					if d.Enabled != nil {
+						s += map[bool]string{true: ", enabled", false: ", disabled"}[*d.Enabled]
 					}
 					return s
 				})
-				w.summary("Service Status", rpc.Summarize(res, "status"))
+				w.summary("Service Status", render.Summarize(res, func(d agentapi.ServiceStatus) string { return d.Status }))
 			})
 		})
 	cmd.Long = cmd.Short + ".\n\nThe service and the action may come in either order, as mco took them: pulse service httpd status, pulse service status httpd."
@@ -120,14 +124,11 @@ func newNRPECmd() *cobra.Command {
 			}
 			return runAndSummarize(c, f, cl, "nrpe", "runcommand", data, func(w *summaryWriter, res *rpc.Result) {
 				counts := map[string]int{}
-				rpc.RenderLine(w, res, rpc.Display(f.display), func(_ *rpc.Reply, d map[string]any) string {
-					return fmt.Sprintf("%-8s %s", rpc.FormatValue(d["status"]), rpc.FormatValue(d["output"]))
+				render.Line(w, res, render.Display(f.display), func(_ *rpc.Reply, d agentapi.NRPERunReply) string {
+					return fmt.Sprintf("%-8s %s", d.Status, d.Output)
 				})
-				for _, r := range res.Replies {
-					if r.Status == protocol.OK {
-						code, _ := r.DataMap()["exitcode"].(float64)
-						counts[protocol.StateName(int(code))]++
-					}
+				for _, c := range render.Summarize(res, func(d agentapi.NRPERunReply) string { return protocol.StateName(d.ExitCode) }) {
+					counts[c.Value] = c.Count
 				}
 				fmt.Fprintf(w, "\nSummary of Exit Code: OK: %d, WARNING: %d, CRITICAL: %d, UNKNOWN: %d\n",
 					counts["OK"], counts["WARNING"], counts["CRITICAL"], counts["UNKNOWN"])
@@ -140,15 +141,15 @@ func newNRPECmd() *cobra.Command {
 // summaryWriter is the command's output with a helper for summary lines.
 type summaryWriter struct{ *strings.Builder }
 
-func (w *summaryWriter) summary(title string, counts []rpc.FactCount) {
+func (w *summaryWriter) summary(title string, counts []render.FactCount) {
 	fmt.Fprintln(w)
-	rpc.RenderSummary(w, title, counts)
+	render.Summary(w, title, counts)
 }
 
 // runAndSummarize runs one action, prints per-node lines and summaries via
-// render (or JSON), then the finishing line; the exit code follows the
+// lines (or JSON), then the finishing line; the exit code follows the
 // replies.
-func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, action string, data any, render func(*summaryWriter, *rpc.Result)) error {
+func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, action string, data any, lines func(*summaryWriter, *rpc.Result)) error {
 	res, err := f.do(c, cl, agent, action, data)
 	if err != nil {
 		return err
@@ -163,9 +164,9 @@ func runAndSummarize(c *cobra.Command, f *clientFlags, cl *rpc.Client, agent, ac
 	}
 	return f.output(c, res, res, func(out io.Writer) {
 		w := &summaryWriter{&strings.Builder{}}
-		render(w, res)
+		lines(w, res)
 		fmt.Fprintln(w)
-		rpc.RenderFinished(w, res)
+		render.Finished(w, res)
 		fmt.Fprint(out, w.String())
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/render"
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
@@ -83,12 +84,12 @@ func renderURLTest(w io.Writer, res *rpc.Result, display string) {
 			fmt.Fprintf(w, "%-30s %s\n", r.Identity, r.StatusMsg)
 			continue
 		}
-		fmt.Fprintf(w, "%-30s %6s", r.Identity, rpc.FormatValue(m["http_status"]))
+		fmt.Fprintf(w, "%-30s %6s", r.Identity, render.FormatValue(m["http_status"]))
 		for _, p := range urltestPhases {
 			v, _ := m[p.key].(float64)
 			fmt.Fprintf(w, " %10.4f", v)
 		}
-		fmt.Fprintf(w, " %10s\n", rpc.FormatValue(m["bytes"]))
+		fmt.Fprintf(w, " %10s\n", render.FormatValue(m["bytes"]))
 	}
 	if n == 0 {
 		return

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -135,37 +134,10 @@ func call(req *api.ActionRequest) (rpc.Call, error) {
 	if req.Filter.Empty() && len(req.Nodes) == 0 && req.Agent != "rpcutil" {
 		return rpc.Call{}, errors.New("refusing to act on the whole fleet: give a filter or nodes (use filter {\"agent\":[\"" + req.Agent + "\"]} to mean every node)")
 	}
-	c := rpc.Call{Agent: req.Agent, Action: req.Action, Data: req.Data, Filter: req.Filter, Nodes: req.Nodes, Limit: req.Limit}
-	if len(req.Batch) > 0 {
-		var n int
-		var s string
-		switch {
-		case json.Unmarshal(req.Batch, &n) == nil:
-			c.Batch = strconv.Itoa(n)
-		case json.Unmarshal(req.Batch, &s) == nil:
-			c.Batch = s
-		default:
-			return c, fmt.Errorf("batch %s must be a number or \"N%%\"", req.Batch)
-		}
-		if _, err := rpc.ParseCount(c.Batch, 100); err != nil {
-			return c, fmt.Errorf("batch: %w", err)
-		}
-	}
-	for _, d := range []struct {
-		s   string
-		dst *time.Duration
-		n   string
-	}{{req.BatchSleep, &c.BatchSleep, "batch_sleep"}, {req.Timeout, &c.Timeout, "timeout"}} {
-		if d.s == "" {
-			continue
-		}
-		v, err := time.ParseDuration(d.s)
-		if err != nil || v < 0 {
-			return c, fmt.Errorf("%s %q is not a duration such as 1s", d.n, d.s)
-		}
-		*d.dst = v
-	}
-	return c, nil
+	return rpc.Call{
+		Agent: req.Agent, Action: req.Action, Data: req.Data, Filter: req.Filter, Nodes: req.Nodes,
+		Limit: req.Limit, Batch: req.Batch, BatchSleep: time.Duration(req.BatchSleep), Timeout: time.Duration(req.Timeout),
+	}, nil
 }
 
 func (a *API) serveAction(w http.ResponseWriter, r *http.Request) {

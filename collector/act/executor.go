@@ -2,7 +2,6 @@ package act
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"github.com/pulseops/pulse/collector/remediation"
@@ -18,7 +17,7 @@ type Executor struct{ Client Doer }
 func (e Executor) Run(ctx context.Context, a remediation.Action) ([]remediation.NodeResult, error) {
 	call := rpc.Call{Agent: a.Agent, Action: a.Action, Data: a.Data, Filter: a.Filter, BatchSleep: a.BatchSleep}
 	if a.Batch > 0 {
-		call.Batch = strconv.Itoa(a.Batch)
+		call.Batch = rpc.Nodes(a.Batch)
 	}
 	// An alert that names nodes needs no discovery: address them directly.
 	if ids := exactIdentities(a.Filter); ids != nil {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/pulseops/pulse/internal/filter"
@@ -16,11 +15,12 @@ type ActionRequest struct {
 	Data   map[string]any `json:"data,omitempty"`
 	Filter filter.Spec    `json:"filter"`
 	Nodes  []string       `json:"nodes,omitempty"`
-	// Batch is "N" or "N%" (a JSON number is accepted too).
-	Batch      json.RawMessage `json:"batch,omitempty"`
-	BatchSleep string          `json:"batch_sleep,omitempty"`
-	Limit      string          `json:"limit,omitempty"`
-	Timeout    string          `json:"timeout,omitempty"`
+	// Batch and Limit are a number N or a string "N" or "N%".
+	Batch rpc.Count `json:"batch,omitzero"`
+	Limit rpc.Count `json:"limit,omitzero"`
+	// BatchSleep and Timeout are durations such as "1s".
+	BatchSleep Duration `json:"batch_sleep,omitempty"`
+	Timeout    Duration `json:"timeout,omitempty"`
 	// Async answers 202 with the action's id at once; poll
 	// GET /api/v1/actions/{id} for the result.
 	Async bool `json:"async,omitempty"`

@@ -11,11 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,12 +85,12 @@ type Call struct {
 	// answered for that long (default 300ms).
 	DiscoveryTimeout time.Duration
 	Quiet            time.Duration
-	// Limit caps the targets: "10" or "10%" (of the discovered nodes).
-	Limit string
+	// Limit caps the targets: 10, or 10% of the discovered nodes.
+	Limit Count
 	// Batch sends to this many targets at a time ("2" or "25%"), sleeping
 	// BatchSleep between batches; HaltOnFailure stops after a batch with a
 	// failed or silent node.
-	Batch         string
+	Batch         Count
 	BatchSleep    time.Duration
 	HaltOnFailure bool
 	// Progress is told about each batch before it is sent.
@@ -212,7 +209,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 	// requests need no discovery round: one broadcast ends on the quiet
 	// window, as ping does. Everything else discovers first and then
 	// addresses each node, so silent nodes can be named.
-	if call.Agent == "rpcutil" && call.Nodes == nil && call.Limit == "" && call.Batch == "" {
+	if call.Agent == "rpcutil" && call.Nodes == nil && call.Limit.IsZero() && call.Batch.IsZero() {
 		res, err := c.broadcast(ctx, &call)
 		if err != nil {
 			return nil, err
@@ -239,12 +236,8 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 	}
 	discoveryTime := time.Since(start)
 	targets = dedupe(targets)
-	if call.Limit != "" {
-		n, err := ParseCount(call.Limit, len(targets))
-		if err != nil {
-			return nil, fmt.Errorf("--limit: %w", err)
-		}
-		if n < len(targets) {
+	if !call.Limit.IsZero() {
+		if n := call.Limit.Of(len(targets)); n < len(targets) {
 			targets = targets[:n]
 		}
 	}
@@ -255,17 +248,13 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 		return res, nil
 	}
 	batch := len(targets)
-	if call.Batch != "" {
-		n, err := ParseCount(call.Batch, len(targets))
-		if err != nil {
-			return nil, fmt.Errorf("--batch: %w", err)
-		}
-		batch = max(n, 1)
+	if !call.Batch.IsZero() {
+		batch = max(call.Batch.Of(len(targets)), 1)
 	}
 	batches := (len(targets) + batch - 1) / batch
 	for i := 0; i < batches; i++ {
 		nodes := targets[i*batch : min((i+1)*batch, len(targets))]
-		if call.Progress != nil && call.Batch != "" {
+		if call.Progress != nil && !call.Batch.IsZero() {
 			call.Progress(Progress{Batch: i + 1, Batches: batches, Nodes: nodes})
 		}
 		part, err := c.directed(ctx, &call, nodes)
@@ -622,23 +611,6 @@ done:
 		}
 	}
 	return res, nil
-}
-
-// ParseCount reads "N" or "N%" of total; a percentage rounds up so 10% of 5
-// is 1, not 0.
-func ParseCount(s string, total int) (int, error) {
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		f, err := strconv.ParseFloat(p, 64)
-		if err != nil || f <= 0 || f > 100 {
-			return 0, fmt.Errorf("%q is not a percentage between 0 and 100", s)
-		}
-		return int(math.Ceil(f / 100 * float64(total))), nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive number or percentage", s)
-	}
-	return n, nil
 }
 
 func newID() string {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/pulseops/pulse/internal/protocol"
 )
 
 func TestParseCount(t *testing.T) {
@@ -25,7 +23,8 @@ func TestParseCount(t *testing.T) {
 		{"150%", 11, 0, `"150%" is not a percentage between 0 and 100`},
 		{"0%", 11, 0, `"0%" is not a percentage between 0 and 100`},
 	} {
-		got, err := ParseCount(tc.in, tc.total)
+		c, err := ParseCount(tc.in)
+		got := c.Of(tc.total)
 		if tc.err != "" {
 			if err == nil || err.Error() != tc.err {
 				t.Errorf("ParseCount(%q) error %v, want %q", tc.in, err, tc.err)
@@ -33,48 +32,45 @@ func TestParseCount(t *testing.T) {
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("ParseCount(%q, %d) = %d, %v; want %d", tc.in, tc.total, got, err, tc.want)
+			t.Errorf("ParseCount(%q).Of(%d) = %d, %v; want %d", tc.in, tc.total, got, err, tc.want)
+		}
+		if c.String() != tc.in {
+			t.Errorf("ParseCount(%q).String() = %q", tc.in, c.String())
 		}
 	}
 }
 
-func reply(id string, status protocol.Status, data string) *Reply {
-	return &Reply{Reply: protocol.Reply{Identity: id, ReplyBody: protocol.ReplyBody{Status: status, StatusMsg: status.String(), Data: json.RawMessage(data)}}}
+// A count enters as a flag or as JSON, a number or "N%", and says which
+// field was wrong when it is not one.
+func TestCountJSON(t *testing.T) {
+	var v struct {
+		Batch Count `json:"batch"`
+	}
+	for in, want := range map[string]string{`{"batch":2}`: "2", `{"batch":"2"}`: "2", `{"batch":"25%"}`: "25%"} {
+		if err := json.Unmarshal([]byte(in), &v); err != nil || v.Batch.String() != want {
+			t.Errorf("%s: %v %v, want %s", in, v.Batch, err, want)
+		}
+	}
+	err := json.Unmarshal([]byte(`{"batch":"lots"}`), &v)
+	if err == nil || err.Error() != `json: cannot unmarshal "lots" (want N or N%) into Go struct field .batch of type rpc.Count` {
+		t.Errorf("bad count: %v", err)
+	}
+	for _, c := range []Count{Nodes(3), mustCount(t, "10%")} {
+		b, _ := json.Marshal(c)
+		var back Count
+		if err := json.Unmarshal(b, &back); err != nil || back != c {
+			t.Errorf("%v round trip through %s: %v %v", c, b, back, err)
+		}
+	}
 }
 
-func TestSummariesAndRendering(t *testing.T) {
-	res := &Result{
-		Targets: []string{"a", "b", "c", "d"},
-		Replies: []*Reply{
-			reply("a", protocol.OK, `{"ensure":"2.4.57-2"}`),
-			reply("b", protocol.OK, `{"ensure":"absent"}`),
-			reply("c", protocol.OK, `{"ensure":"2.4.57-2"}`),
-		},
-		NoResponse: []string{"d"},
+func mustCount(t *testing.T, s string) Count {
+	t.Helper()
+	c, err := ParseCount(s)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var b strings.Builder
-	RenderSummary(&b, "Ensure", Summarize(res, "ensure"))
-	if got, want := b.String(), "Summary of Ensure: 2.4.57-2 = 2, absent = 1\n"; got != want {
-		t.Fatalf("summary %q, want %q", got, want)
-	}
-	b.Reset()
-	RenderFinished(&b, res)
-	if !strings.Contains(b.String(), "Finished processing 3 / 4 hosts") || !strings.Contains(b.String(), "No response from:\n\n    d\n") {
-		t.Fatalf("finished:\n%s", b.String())
-	}
-	if res.OK() {
-		t.Fatal("a result with a silent node is not OK")
-	}
-	res.Replies = append(res.Replies, reply("d", protocol.InvalidData, ""))
-	res.NoResponse = nil
-	b.Reset()
-	RenderLine(&b, res, "failed", func(_ *Reply, d map[string]any) string { return FormatValue(d["ensure"]) })
-	if got := strings.TrimSpace(b.String()); got != "d                                        Invalid data" {
-		t.Fatalf("--display failed shows %q", got)
-	}
-	if res.OK() || res.Failed() != 1 {
-		t.Fatalf("OK=%v Failed=%d", res.OK(), res.Failed())
-	}
+	return c
 }
 
 func TestChunksBoundTheTargetsOfOneRequest(t *testing.T) {

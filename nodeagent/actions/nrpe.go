@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/nodeagent/checks"
 )
@@ -26,22 +27,12 @@ type NRPERunRequest struct {
 	Args    []string `json:"args,omitempty"`
 }
 
-// NRPERunReply is the data of a runcommand reply; its JSON field names are
-// a contract the CLI relies on.
-type NRPERunReply struct {
-	Command    string          `json:"command"`
-	ExitCode   int             `json:"exitcode"`
-	Status     string          `json:"status"`
-	Output     string          `json:"output"`
-	LongOutput string          `json:"long_output"`
-	Perfdata   []protocol.Perf `json:"perfdata"`
-	Duration   float64         `json:"duration"` // seconds
-}
-
-// NRPEListReply is the data of a list reply.
-type NRPEListReply struct {
-	Commands []string `json:"commands"`
-}
+// The nrpe agent's reply types are its contract with the CLI, defined in
+// internal/agentapi.
+type (
+	NRPERunReply  = agentapi.NRPERunReply
+	NRPEListReply = agentapi.NRPEListReply
+)
 
 // NewNRPEAgent returns the nrpe agent running checks through r.
 func NewNRPEAgent(r *checks.Runner, log *slog.Logger) *NRPEAgent {

@@ -11,36 +11,20 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
-// PackageStatus is the package agent's reply data. The JSON field names are
-// a contract with the CLI.
-type PackageStatus struct {
-	// Package is the name that was asked about.
-	Package string `json:"package"`
-	// Ensure is the installed version, or "absent".
-	Ensure string `json:"ensure"`
-	Arch   string `json:"arch"`
-	// Name is the name the package manager reports.
-	Name string `json:"name"`
-}
+// The package agent's reply types are its contract with the CLI, defined
+// in internal/agentapi.
+type (
+	PackageStatus      = agentapi.PackageStatus
+	OutdatedPackage    = agentapi.OutdatedPackage
+	CheckUpdatesResult = agentapi.CheckUpdatesResult
+)
 
 // Absent is PackageStatus.Ensure for a package that is not installed.
-const Absent = "absent"
-
-// OutdatedPackage is one entry of checkupdates.
-type OutdatedPackage struct {
-	Package   string `json:"package"`
-	Current   string `json:"current"`
-	Available string `json:"available"`
-}
-
-// CheckUpdatesResult is the reply data of checkupdates.
-type CheckUpdatesResult struct {
-	OutdatedPackages []OutdatedPackage `json:"outdated_packages"`
-	Count            int               `json:"count"`
-}
+const Absent = agentapi.Absent
 
 // PackageProvider is a package manager as the package agent uses it. Names
 // reach it only after ValidateName accepted them; versions only after
@@ -81,15 +65,13 @@ func NewPackageAgent(p PackageProvider, log *slog.Logger) *PackageAgent {
 // Name implements Agent.
 func (a *PackageAgent) Name() string { return "package" }
 
-var packageActions = []string{"install", "uninstall", "purge", "update", "status", "checkupdates"}
-
 // Actions implements Agent.
-func (a *PackageAgent) Actions() []string { return slices.Clone(packageActions) }
+func (a *PackageAgent) Actions() []string { return slices.Clone(agentapi.PackageActions) }
 
 // Call implements Agent.
 func (a *PackageAgent) Call(ctx context.Context, req Request) Result {
-	if !slices.Contains(packageActions, req.Action) {
-		return Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %q for agent package; known actions: %s", req.Action, strings.Join(packageActions, ", ")))
+	if !slices.Contains(agentapi.PackageActions, req.Action) {
+		return Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %q for agent package; known actions: %s", req.Action, strings.Join(agentapi.PackageActions, ", ")))
 	}
 	if req.Action == "checkupdates" {
 		if _, r := decodeData(req, "package", nil); r != nil {

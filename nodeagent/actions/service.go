@@ -10,24 +10,18 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
-// ServiceStatus is the service agent's reply data. The JSON field names are
-// a contract with the CLI.
-type ServiceStatus struct {
-	Service string `json:"service"`
-	// Status is "running" or "stopped".
-	Status string `json:"status"`
-	// Enabled says whether the service starts at boot; nil when the init
-	// system cannot tell (sysv), so the field is left out.
-	Enabled *bool `json:"enabled,omitempty"`
-}
+// ServiceStatus is the service agent's reply data, its contract with the
+// CLI, defined in internal/agentapi.
+type ServiceStatus = agentapi.ServiceStatus
 
 // The values of ServiceStatus.Status.
 const (
-	ServiceRunning = "running"
-	ServiceStopped = "stopped"
+	ServiceRunning = agentapi.ServiceRunning
+	ServiceStopped = agentapi.ServiceStopped
 )
 
 // ServiceProvider is an init system as the service agent uses it. Names
@@ -71,15 +65,13 @@ func NewServiceAgent(p ServiceProvider, log *slog.Logger) *ServiceAgent {
 // Name implements Agent.
 func (a *ServiceAgent) Name() string { return "service" }
 
-var serviceActions = []string{"start", "stop", "restart", "reload", "status"}
-
 // Actions implements Agent.
-func (a *ServiceAgent) Actions() []string { return slices.Clone(serviceActions) }
+func (a *ServiceAgent) Actions() []string { return slices.Clone(agentapi.ServiceActions) }
 
 // Call implements Agent.
 func (a *ServiceAgent) Call(ctx context.Context, req Request) Result {
-	if !slices.Contains(serviceActions, req.Action) {
-		return Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %q for agent service; known actions: %s", req.Action, strings.Join(serviceActions, ", ")))
+	if !slices.Contains(agentapi.ServiceActions, req.Action) {
+		return Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %q for agent service; known actions: %s", req.Action, strings.Join(agentapi.ServiceActions, ", ")))
 	}
 	in, r := decodeData(req, "service", []string{"service"})
 	if r != nil {

@@ -18,25 +18,6 @@ func (e *PerfdataError) Error() string {
 	return "bad perfdata: " + strings.Join(e.Items, "; ")
 }
 
-// uomScale maps each unit of measurement of the Nagios plugin guidelines to
-// the factor that converts it to its base unit. Byte multiples are binary,
-// as check_disk and check_swap compute them.
-var uomScale = map[string]float64{
-	"": 1, "s": 1, "ms": 1e-3, "us": 1e-6, "%": 1,
-	"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40,
-	"c": 1,
-}
-
-// BaseValue converts p's value to its base unit: seconds for s/ms/us, bytes
-// for B/KB/MB/GB/TB. Percentages, counters and unitless values are returned
-// as they are.
-func BaseValue(p protocol.Perf) float64 {
-	if f, ok := uomScale[p.UOM]; ok {
-		return p.Value * f
-	}
-	return p.Value
-}
-
 // ParsePerfdata parses space-separated items of the form
 // 'label'=value[UOM];[warn];[crit];[min];[max]. Labels may be quoted with
 // single quotes to hold spaces or '=', a quote inside written as ”.
@@ -184,7 +165,7 @@ func splitValue(f string) (float64, string, error) {
 	if err != nil || !finite(num) {
 		return 0, "", fmt.Errorf("value %q is not a number", num)
 	}
-	if _, ok := uomScale[uom]; !ok {
+	if !protocol.KnownPerfUnit(uom) {
 		return 0, "", fmt.Errorf("unknown unit %q (want one of s ms us %% B KB MB GB TB c)", uom)
 	}
 	return v, uom, nil

@@ -56,30 +56,6 @@ func TestParsePerfdata(t *testing.T) {
 	}
 }
 
-func TestBaseValue(t *testing.T) {
-	tests := []struct {
-		p    protocol.Perf
-		want float64
-	}{
-		{protocol.Perf{Value: 250, UOM: "ms"}, 0.25},
-		{protocol.Perf{Value: 1500, UOM: "us"}, 0.0015},
-		{protocol.Perf{Value: 3, UOM: "s"}, 3},
-		{protocol.Perf{Value: 2, UOM: "KB"}, 2048},
-		{protocol.Perf{Value: 1, UOM: "MB"}, 1 << 20},
-		{protocol.Perf{Value: 1, UOM: "GB"}, 1 << 30},
-		{protocol.Perf{Value: 2, UOM: "TB"}, 2 << 40},
-		{protocol.Perf{Value: 7, UOM: "B"}, 7},
-		{protocol.Perf{Value: 85, UOM: "%"}, 85},
-		{protocol.Perf{Value: 12, UOM: "c"}, 12},
-		{protocol.Perf{Value: 0.5}, 0.5},
-	}
-	for _, tc := range tests {
-		if got := BaseValue(tc.p); got != tc.want {
-			t.Errorf("BaseValue(%v%s) = %v, want %v", tc.p.Value, tc.p.UOM, got, tc.want)
-		}
-	}
-}
-
 func FuzzParsePerfdata(f *testing.F) {
 	for _, s := range []string{
 		"load1=0.130;5.000;10.000;0; load5=0.460;4.000;8.000;0;",
@@ -101,7 +77,7 @@ func FuzzParsePerfdata(f *testing.F) {
 			if p.Label == "" {
 				t.Fatalf("ParsePerfdata(%q) returned an empty label", s)
 			}
-			if _, ok := uomScale[p.UOM]; !ok {
+			if !protocol.KnownPerfUnit(p.UOM) {
 				t.Fatalf("ParsePerfdata(%q) returned unit %q", s, p.UOM)
 			}
 		}

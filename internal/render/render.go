@@ -1,4 +1,8 @@
-package rpc
+// Package render prints orchestration results for humans, in the layout
+// mco users know: one line per node, summaries, "Finished processing N / M
+// hosts", the silent nodes. It only formats what it is given; the CLI
+// decides where the output goes, and --json bypasses it.
+package render
 
 import (
 	"encoding/json"
@@ -8,13 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulseops/pulse/internal/agentapi"
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/rpc"
 )
 
 // Display selects which replies are printed: "ok", "failed" or "all".
 type Display string
 
-func (d Display) show(r *Reply) bool {
+func (d Display) show(r *rpc.Reply) bool {
 	switch d {
 	case "ok":
 		return r.Status == protocol.OK
@@ -27,8 +33,8 @@ func (d Display) show(r *Reply) bool {
 // ms renders a duration in milliseconds as mco does.
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
-// RenderPing prints one line per node and ping statistics.
-func RenderPing(w io.Writer, res *Result) {
+// Ping prints one line per node and ping statistics.
+func Ping(w io.Writer, res *rpc.Result) {
 	var mn, mx, sum time.Duration
 	for i, r := range res.Replies {
 		fmt.Fprintf(w, "%-40s time=%s\n", r.Identity, ms(r.RTT))
@@ -45,13 +51,13 @@ func RenderPing(w io.Writer, res *Result) {
 	} else {
 		fmt.Fprintf(w, "No responses received\n")
 	}
-	renderNoResponse(w, res)
+	noResponse(w, res)
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// RenderFind prints the identity of every node that answered.
-func RenderFind(w io.Writer, res *Result) {
+// Find prints the identity of every node that answered.
+func Find(w io.Writer, res *rpc.Result) {
 	for _, r := range res.Replies {
 		fmt.Fprintln(w, r.Identity)
 	}
@@ -65,13 +71,17 @@ type FactCount struct {
 }
 
 // FactReport groups get_fact replies by value.
-func FactReport(res *Result) []FactCount {
+func FactReport(res *rpc.Result) []FactCount {
 	by := map[string][]string{}
 	for _, r := range res.Replies {
 		if r.Status != protocol.OK {
 			continue
 		}
-		v := FormatValue(r.DataMap()["value"])
+		var f agentapi.Fact
+		if json.Unmarshal(r.Data, &f) != nil {
+			continue
+		}
+		v := FormatValue(f.Value)
 		by[v] = append(by[v], r.Identity)
 	}
 	out := make([]FactCount, 0, len(by))
@@ -82,8 +92,8 @@ func FactReport(res *Result) []FactCount {
 	return out
 }
 
-// RenderFacts prints mco's "Report for fact" table.
-func RenderFacts(w io.Writer, fact string, res *Result, showNodes bool) {
+// Facts prints mco's "Report for fact" table.
+func Facts(w io.Writer, fact string, res *rpc.Result, showNodes bool) {
 	fmt.Fprintf(w, "Report for fact: %s\n\n", fact)
 	for _, fc := range FactReport(res) {
 		fmt.Fprintf(w, "        %-40s found %d times\n", fc.Value, fc.Count)
@@ -95,16 +105,16 @@ func RenderFacts(w io.Writer, fact string, res *Result, showNodes bool) {
 		}
 	}
 	fmt.Fprintln(w)
-	RenderFinished(w, res)
+	Finished(w, res)
 }
 
-// RenderFinished prints the closing line and the silent nodes.
-func RenderFinished(w io.Writer, res *Result) {
+// Finished prints the closing line and the silent nodes.
+func Finished(w io.Writer, res *rpc.Result) {
 	fmt.Fprintf(w, "Finished processing %d / %d hosts in %s\n", len(res.Replies), max(len(res.Targets), len(res.Replies)), ms(res.Duration))
-	renderNoResponse(w, res)
+	noResponse(w, res)
 }
 
-func renderNoResponse(w io.Writer, res *Result) {
+func noResponse(w io.Writer, res *rpc.Result) {
 	if len(res.NoResponse) > 0 {
 		fmt.Fprintf(w, "\nNo response from:\n\n")
 		for _, n := range res.NoResponse {
@@ -117,9 +127,9 @@ func renderNoResponse(w io.Writer, res *Result) {
 	}
 }
 
-// RenderReplies prints each shown reply as mco rpc does: the identity, then
+// Replies prints each shown reply as mco rpc does: the identity, then
 // its data as aligned key: value lines, or the status message on failure.
-func RenderReplies(w io.Writer, res *Result, d Display) {
+func Replies(w io.Writer, res *rpc.Result, d Display) {
 	for _, r := range res.Replies {
 		if !d.show(r) {
 			continue
@@ -144,8 +154,10 @@ func RenderReplies(w io.Writer, res *Result, d Display) {
 	}
 }
 
-// RenderLine prints one line per shown reply, built by line from its data.
-func RenderLine(w io.Writer, res *Result, d Display, line func(r *Reply, data map[string]any) string) {
+// Line prints one line per shown reply, built by line from its data
+// decoded as T (an agent's reply type from internal/agentapi); a reply
+// whose data does not decode shows why instead.
+func Line[T any](w io.Writer, res *rpc.Result, d Display, line func(r *rpc.Reply, data T) string) {
 	for _, r := range res.Replies {
 		if !d.show(r) {
 			continue
@@ -154,19 +166,28 @@ func RenderLine(w io.Writer, res *Result, d Display, line func(r *Reply, data ma
 			fmt.Fprintf(w, "%-40s %s\n", r.Identity, r.StatusMsg)
 			continue
 		}
-		fmt.Fprintf(w, "%-40s %s\n", r.Identity, line(r, r.DataMap()))
+		var data T
+		if err := decode(r, &data); err != nil {
+			fmt.Fprintf(w, "%-40s %v\n", r.Identity, err)
+			continue
+		}
+		fmt.Fprintf(w, "%-40s %s\n", r.Identity, line(r, data))
 	}
 }
 
-// Summarize counts the values of one data key over successful replies,
-// sorted by count then value.
-func Summarize(res *Result, key string) []FactCount {
+// Summarize counts the values value picks from the data (decoded as T) of
+// the successful replies, sorted by count then value.
+func Summarize[T any](res *rpc.Result, value func(T) string) []FactCount {
 	by := map[string]int{}
 	for _, r := range res.Replies {
 		if r.Status != protocol.OK {
 			continue
 		}
-		by[FormatValue(r.DataMap()[key])]++
+		var data T
+		if decode(r, &data) != nil {
+			continue
+		}
+		by[value(data)]++
 	}
 	out := make([]FactCount, 0, len(by))
 	for v, n := range by {
@@ -181,8 +202,19 @@ func Summarize(res *Result, key string) []FactCount {
 	return out
 }
 
-// RenderSummary prints "Summary of Title: a = 6, b = 5".
-func RenderSummary(w io.Writer, title string, counts []FactCount) {
+// decode reads a reply's data into v; a reply without data leaves v zero.
+func decode(r *rpc.Reply, v any) error {
+	if len(r.Data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		return fmt.Errorf("unreadable reply data: %w", err)
+	}
+	return nil
+}
+
+// Summary prints "Summary of Title: a = 6, b = 5".
+func Summary(w io.Writer, title string, counts []FactCount) {
 	parts := make([]string, len(counts))
 	for i, c := range counts {
 		parts[i] = fmt.Sprintf("%s = %d", c.Value, c.Count)
