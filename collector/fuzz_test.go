@@ -11,12 +11,17 @@ import (
 // subject tokens. Whatever arrives, the collector must not panic and its
 // registry must still gather cleanly: no duplicate series, no invalid UTF-8.
 func FuzzIngest(f *testing.F) {
-	f.Add(true, "web-1", "check_load", []byte(`{"identity":"web-1","kind":"check","name":"check_load","status":2,"perfdata":[{"label":"a","value":1,"uom":"ms"},{"label":"a","value":2}],"runs":{"OK":1,"BOGUS":2}}`))
-	f.Add(true, "web-1", "login", []byte(`{"identity":"web-1","kind":"probe","name":"login","steps":[{"name":"s","phases":{"total":1,"":2,"dns":0.1}},{"name":"s"}]}`))
-	f.Add(false, "web-1", "", []byte(`{"identity":"web-1","facts":{"role":"w\xffeb","cluster":{"x":1},"ec2_placement_availability_zone":7},"interval":-5}`))
-	f.Add(false, "db-1", "", []byte(`{"identity":"web-1"}`))
+	// seed wraps a body in an unsigned envelope as an agent sends it.
+	seed := func(kind, from, body string) []byte {
+		return []byte(`{"pulse":1,"kind":"` + kind + `","from":"` + from + `","time":"2025-06-01T12:00:00Z","boot":"b","seq":3,"body":` + body + `}`)
+	}
+	f.Add(true, "web-1", "check_load", seed("result", "web-1", `{"kind":"check","name":"check_load","status":2,"perfdata":[{"label":"a","value":1,"uom":"ms"},{"label":"a","value":2}],"runs":{"OK":1,"BOGUS":2}}`))
+	f.Add(true, "web-1", "login", seed("result", "web-1", `{"kind":"probe","name":"login","steps":[{"name":"s","phases":{"total":1,"":2,"dns":0.1}},{"name":"s"}]}`))
+	f.Add(false, "web-1", "", seed("registration", "web-1", `{"facts":{"role":"w\xffeb","cluster":{"x":1},"ec2_placement_availability_zone":7},"interval":-5}`))
+	f.Add(false, "db-1", "", seed("registration", "web-1", `{}`))
 	f.Add(true, "\xff", "x", []byte(`null`))
-	f.Add(true, "a", "b", []byte(`{"identity":"a","kind":"check","name":"b","output":"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}`))
+	f.Add(true, "a", "b", seed("result", "a", `{"kind":"check","name":"b","output":"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}`))
+	f.Add(false, "web-1", "", []byte(`{"identity":"web-1","facts":{}}`)) // the old, unversioned form
 	f.Fuzz(func(t *testing.T, result bool, id, name string, data []byte) {
 		c, _, _ := newDirect(t, func(o *Options) { o.MaxOutputBytes = 5; o.MaxSeries = 40; o.MaxLabelValues = 2 })
 		subject := c.subj.Registry(id)

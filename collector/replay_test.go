@@ -8,6 +8,7 @@ package collector
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -340,5 +341,37 @@ func TestStorageTimeIsNotLiveness(t *testing.T) {
 	c.handle(c.subj.Registry("web-1"), wire(t, r), clk.Now())
 	if v, _ := c.Node("web-1"); v.Up || !v.LastSeen.Equal(r.Time) {
 		t.Fatalf("a ten-minute-old heartbeat stored now: %+v", v)
+	}
+}
+
+// Messages of pulse's old format and of a newer protocol version are
+// refused, counted by reason and logged once a minute per reason with a
+// line that names the version, however many arrive; the collector keeps
+// ingesting what it can read.
+func TestOldAndNewerVersionsRefused(t *testing.T) {
+	var log testkit.SyncBuffer
+	c, clk, _ := newDirect(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	old := []byte(`{"identity":"web-1","collective":"test","facts":{},"agents":["rpcutil"],"interval":30,"time":"2025-06-01T12:00:00Z"}`)
+	newer := []byte(`{"pulse":2,"kind":"registration","from":"web-1","envelope_v2":{}}`)
+	for range 100 {
+		c.handle(c.subj.Registry("web-1"), old, clk.Now())
+		c.handle(c.subj.Registry("web-1"), newer, clk.Now())
+	}
+	for reason, want := range map[string]float64{protocol.ReasonUnversioned: 100, protocol.ReasonVersion: 100} {
+		if got := testutil.ToFloat64(c.health.malformed.WithLabelValues("registration", reason)); got != want {
+			t.Errorf("malformed{registration,%s} = %v, want %v", reason, got, want)
+		}
+	}
+	for _, want := range []string{
+		`reason=unversioned subject=pulse.test.registry.web-1 err="message has no protocol version (no \"pulse\" field): it is in the format of pulse before protocol version 1; upgrade the sender"`,
+		`reason=version subject=pulse.test.registry.web-1 err="message of protocol version 2: this pulse reads version 1 only; upgrade the reader or downgrade the sender"`,
+	} {
+		if n := strings.Count(log.String(), want); n != 1 {
+			t.Errorf("%d log lines with %s, want 1:\n%s", n, want, log.String())
+		}
+	}
+	feedReg(t, c, registration("web-1", nil), clk.Now())
+	if v, ok := c.Node("web-1"); !ok || !v.Up {
+		t.Fatal("a current heartbeat after the refused ones was not taken")
 	}
 }
