@@ -26,7 +26,6 @@ import (
 	"github.com/pulseops/pulse/demo/shop"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/bus"
-	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/probes"
 	"github.com/pulseops/pulse/rules"
@@ -82,9 +81,9 @@ type Demo struct {
 	ActionToken string
 	// alertToken is Alertmanager's, kept apart from the humans' one.
 	alertToken string
-	// Keys sign and verify everything on the demo's bus: requests from the
-	// user and the collector, replies, heartbeats and results of the nodes.
-	Keys          *security.DemoKeys
+	// Identity is everyone's credentials on the demo's bus: the broker
+	// refuses any other login and lets each node publish only as itself.
+	Identity      *Identity
 	log           *slog.Logger
 	tmpDir        string
 	stopCollector func() error
@@ -153,10 +152,11 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	for i, sp := range d.Specs {
 		ids[i] = sp.Identity
 	}
-	if d.Keys, err = security.DemoSetup(opts.Dir, userKeyDir, ids); err != nil {
+	if d.Identity, err = newIdentity(opts.Dir, userKeyDir, ids); err != nil {
 		return d, err
 	}
-	if d.Broker, err = broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: opts.Dir + "/jetstream", Logger: opts.Logger}); err != nil {
+	if d.Broker, err = broker.Start(broker.Options{Host: opts.NATSHost, Port: opts.NATSPort, JetStreamDir: opts.Dir + "/jetstream",
+		ConfigFile: d.Identity.ServerConfigFile, Logger: opts.Logger}); err != nil {
 		return d, err
 	}
 	if err := d.record(); err != nil {
@@ -254,7 +254,8 @@ func (d *Demo) startFleet(ctx context.Context) error {
 			return err
 		}
 		d.nodes = append(d.nodes, node)
-		nc, err := bus.Connect(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse agent " + spec.Identity}, d.opts.Logger)
+		nc, err := bus.Connect(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse agent " + spec.Identity,
+			Credentials: bus.Credentials{CredsFile: d.Identity.Nodes[spec.Identity]}}, d.opts.Logger)
 		if err != nil {
 			return err
 		}
@@ -266,7 +267,7 @@ func (d *Demo) startFleet(ctx context.Context) error {
 			Identity: spec.Identity, Collective: "pulse", Conn: nc,
 			Facts: mapFacts(spec.Facts), Classes: spec.Classes, Agents: node.agents(),
 			Jobs: jobs, RegisterInterval: d.opts.Intervals.Register, Logger: d.opts.Logger,
-			Signer: d.Keys.Nodes[spec.Identity].Signer, Verify: d.Keys.Trust.Verifier(true), Authorize: d.Keys.Policy.Authorize,
+			Verify: d.Identity.Verifier.Verify, Authorize: d.Identity.Policy.Authorize,
 		})
 		if err != nil {
 			nc.Close()
@@ -298,10 +299,11 @@ func (d *Demo) startCollector(ctx context.Context) error {
 	}
 	d.audit = audit
 	d.Collector, err = app.New(app.Options{Audit: audit,
-		NATS:   bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse collector"},
+		NATS: bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse collector",
+			Credentials: bus.Credentials{CredsFile: d.Identity.Local.Collector}},
 		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken,
-		Signer: d.Keys.Collector.Signer, VerifyReply: d.Keys.NodeKeys.Verify,
-		Collector: collector.Options{Collective: "pulse", Logger: d.opts.Logger, Verify: d.Keys.NodeKeys.Verify},
+		Identity:  d.Identity.Collector,
+		Collector: collector.Options{Collective: "pulse", Logger: d.opts.Logger},
 	})
 	if err != nil {
 		return err

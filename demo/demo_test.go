@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"testing"
@@ -9,10 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/render"
 	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/internal/security"
 )
 
 // startFleet runs the demo fleet on a free port for one test.
@@ -23,12 +26,40 @@ func startFleet(t *testing.T, n int) (*Demo, *rpc.Client) {
 		t.Fatalf("start demo: %v", err)
 	}
 	t.Cleanup(d.Stop)
-	nc, err := nats.Connect(d.NATSURL())
+	return d, userClient(t, d)
+}
+
+// userConn logs in to the demo's broker as the demo's user, as the CLI
+// does with the credentials the demo left for it.
+func userConn(t *testing.T, d *Demo) *nats.Conn {
+	t.Helper()
+	nc, err := bus.Dial(bus.Config{URLs: []string{d.NATSURL()}, Credentials: bus.Credentials{CredsFile: d.Identity.UserCreds}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return d, rpc.New(nc, rpc.Options{Caller: "user=" + d.Keys.User.Name, Signer: d.Keys.User.Signer, VerifyReply: d.Keys.NodeKeys.Verify})
+	return nc
+}
+
+// userClient is the demo user's rpc client: requests signed with the
+// credentials' key and carrying their JWT, replies believed from the
+// subject the broker lets only their node publish on.
+func userClient(t *testing.T, d *Demo) *rpc.Client {
+	t.Helper()
+	id, err := security.LoadCreds(d.Identity.UserCreds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rpc.New(userConn(t, d), rpc.Options{Caller: "user=" + id.Name, Signer: id.Signer, JWT: id.JWT})
+}
+
+// TestDemoRefusesAnonymousLogins: nothing joins the demo's bus without the
+// credentials it issued.
+func TestDemoRefusesAnonymousLogins(t *testing.T) {
+	d, _ := startFleet(t, 1)
+	if _, err := nats.Connect(d.NATSURL(), nats.Timeout(3*time.Second)); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("anonymous login: %v, want an authorization violation", err)
+	}
 }
 
 func ids(res *rpc.Result) []string {
@@ -158,11 +189,7 @@ func TestStoppedAgentIsNamed(t *testing.T) {
 
 func TestGarbageLeavesAgentsAnswering(t *testing.T) {
 	d, cl := startFleet(t, 3)
-	nc, err := nats.Connect(d.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := userConn(t, d) // what a user may publish, a user may publish junk on
 	subj := protocol.Subjects{Collective: "pulse"}
 	garbage := [][]byte{
 		[]byte("not json"), []byte("{"), []byte(`{"id":1}`), []byte(`{"id":"x","agent":"rpcutil","action":"ping"}`),
@@ -171,7 +198,7 @@ func TestGarbageLeavesAgentsAnswering(t *testing.T) {
 		make([]byte, 900*1024),
 	}
 	for _, g := range garbage {
-		for _, s := range []string{subj.Agent("rpcutil"), subj.Node(d.Specs[0].Identity)} {
+		for _, s := range []string{subj.Agent("rpcutil", "user=demo"), subj.Node(d.Specs[0].Identity, "user=demo")} {
 			if err := nc.PublishRequest(s, "_INBOX.garbage", g); err != nil {
 				t.Fatal(err)
 			}

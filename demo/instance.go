@@ -157,7 +157,7 @@ func (l *lease) writeToken(token string) error {
 
 // release removes the files this demo wrote and lets go of the lock.
 func (l *lease) release() {
-	for _, name := range []string{instanceFileName, TokenFileName, security.DemoKeyFileName, security.PublicPath(security.DemoKeyFileName)} {
+	for _, name := range []string{instanceFileName, TokenFileName, security.DemoCredsFileName} {
 		_ = os.Remove(filepath.Join(l.dir, name))
 	}
 	_ = l.lock.Close() // closing the descriptor drops the flock

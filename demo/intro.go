@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-	"path/filepath"
 
-	"github.com/pulseops/pulse/internal/security"
 )
 
 // The addresses clients use when told none; commands to try name the
@@ -74,17 +72,17 @@ func (d *Demo) PrintIntro(w io.Writer, o IntroOptions) {
 	}
 	switch {
 	case d.Holder != nil:
-		fmt.Fprintf(w, "  another pulse demo (%s) owns the CLI's demo key and token in %s;\n", d.Holder, d.opts.UserKeyDir)
-		fmt.Fprintf(w, "  this demo signs with its own key %s, which the commands below name\n", d.Keys.UserKeyPath)
-		bus += " --key " + d.Keys.UserKeyPath
+		fmt.Fprintf(w, "  another pulse demo (%s) owns the CLI's demo credentials and token in %s;\n", d.Holder, d.opts.UserKeyDir)
+		fmt.Fprintf(w, "  this demo's broker takes its own credentials %s, which the commands below name\n", d.Identity.UserCreds)
+		bus += " --creds " + d.Identity.UserCreds
 		if d.ActionToken != "" {
 			api += " --token " + d.ActionToken
 		}
 	case d.opts.UserKeyDir != "":
-		fmt.Fprintf(w, "  requests are signed with the demo's key %s, which the CLI finds by itself\n", filepath.Join(d.opts.UserKeyDir, security.DemoKeyFileName))
+		fmt.Fprintf(w, "  the broker takes no login but the ones it issued: yours is %s, which the CLI finds by itself\n", d.Identity.UserCreds)
 	default:
-		fmt.Fprintf(w, "  requests are signed with the demo's key %s\n", d.Keys.UserKeyPath)
-		bus += " --key " + d.Keys.UserKeyPath
+		fmt.Fprintf(w, "  the broker takes no login but the ones it issued: yours is %s\n", d.Identity.UserCreds)
+		bus += " --creds " + d.Identity.UserCreds
 	}
 	fmt.Fprintf(w, "\nIn another terminal try:\n\n")
 	try := []string{

@@ -17,7 +17,6 @@ import (
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/hostlock"
 	"github.com/pulseops/pulse/internal/protocol"
-	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -184,21 +183,20 @@ func TestLoopRestartsRealSysvNginx(t *testing.T) {
 	runner := checks.NewRunner(checks.RunnerOptions{Commands: map[string][]string{
 		"check_nginx": {"/usr/lib/nagios/plugins/check_procs", "-c", "1:", "-C", "nginx"},
 	}})
-	nc, err := bus.Connect(bus.Config{URLs: []string{d.NATSURL()}, Name: "local nginx host"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const id = "localhost-nginx"
-	// The host joins the demo's signed fleet: its key is pinned, and it
-	// trusts the demo's keys as the simulated nodes do.
-	key, err := security.GenerateIdentity(id)
+	// The host joins the demo's fleet with credentials issued for it, and
+	// believes the demo's issuers as the simulated nodes do.
+	creds, err := d.Identity.IssueNode(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Keys.NodeKeys.Pin(id, key.Signer.PublicKey())
+	nc, err := bus.Connect(bus.Config{URLs: []string{d.NATSURL()}, Name: "local nginx host", Credentials: bus.Credentials{CredsFile: creds}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := nodeagent.New(nodeagent.Options{
 		Identity: id, Conn: nc, RegisterInterval: 2 * time.Second,
-		Signer: key.Signer, Verify: d.Keys.Trust.Verifier(true), Authorize: d.Keys.Policy.Authorize,
+		Verify: d.Identity.Verifier.Verify, Authorize: d.Identity.Policy.Authorize,
 		Facts: mapFacts{"ec2_placement_availability_zone": "eu-west-1a", "role": "web", "cluster": "alfa"},
 		Agents: []actions.Agent{
 			actions.NewServiceAgent(actions.NewSysvProvider(actions.NewExecRunner(actions.ExecRunnerOptions{}, nil)), nil),

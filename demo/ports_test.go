@@ -45,23 +45,23 @@ func TestOneDemoOwnsTheUserFiles(t *testing.T) {
 		return d
 	}
 	first := start()
-	key, _ := os.ReadFile(filepath.Join(userDir, "demo.key"))
+	key, _ := os.ReadFile(filepath.Join(userDir, "demo.creds"))
 	token, _ := os.ReadFile(filepath.Join(userDir, TokenFileName))
 	if len(key) == 0 || strings.TrimSpace(string(token)) != first.ActionToken {
 		t.Fatalf("the first demo's files: key %d bytes, token %q", len(key), token)
 	}
 	second := start()
-	if second.Holder == nil || second.Holder.PID != os.Getpid() || second.Holder.NATS != first.NATSURL() || second.Keys.UserKeyPath == filepath.Join(userDir, "demo.key") {
-		t.Fatalf("second demo: holder %+v, key %s", second.Holder, second.Keys.UserKeyPath)
+	if second.Holder == nil || second.Holder.PID != os.Getpid() || second.Holder.NATS != first.NATSURL() || second.Identity.UserCreds == filepath.Join(userDir, "demo.creds") {
+		t.Fatalf("second demo: holder %+v, credentials %s", second.Holder, second.Identity.UserCreds)
 	}
 	second.Stop()
-	key2, _ := os.ReadFile(filepath.Join(userDir, "demo.key"))
+	key2, _ := os.ReadFile(filepath.Join(userDir, "demo.creds"))
 	token2, _ := os.ReadFile(filepath.Join(userDir, TokenFileName))
 	if string(key2) != string(key) || string(token2) != string(token) {
-		t.Fatal("the second demo changed or removed the first one's key or token")
+		t.Fatal("the second demo changed or removed the first one's credentials or token")
 	}
 	first.Stop()
-	for _, f := range []string{"demo.key", "demo.pub", TokenFileName, "demo.json"} {
+	for _, f := range []string{"demo.creds", TokenFileName, "demo.json"} {
 		if _, err := os.Stat(filepath.Join(userDir, f)); !os.IsNotExist(err) {
 			t.Errorf("%s is left after the owner stopped", f)
 		}

@@ -54,9 +54,11 @@ type Options struct {
 	// Signer signs replies, registrations and results when set. Without it
 	// they still carry their time, sequence and protocol version.
 	Signer *protocol.Signer
-	// Verify, when set, checks a request's envelope (signature and signer)
-	// before its body is read; a request it rejects is audited and dropped.
-	Verify func(env *protocol.Envelope) error
+	// Verify, when set, checks a request's envelope (signature, signer and
+	// the caller's credentials) before its body is read and returns who the
+	// request comes from (nil for an unsigned request it lets through); a
+	// request it rejects is audited and dropped. security.Verifier is one.
+	Verify func(env *protocol.Envelope) (*protocol.Principal, error)
 	// Authorize, when set, decides whether a verified request may run on
 	// this node; it returns the reason (naming the rule) when it refuses.
 	Authorize func(req *protocol.Request, node *filter.Target) (ok bool, reason string)
@@ -81,9 +83,11 @@ type Agent struct {
 	opts Options
 	log  *slog.Logger
 	subj protocol.Subjects
-	// nodeSubject is this node's directed subject and agentPrefix what
-	// every broadcast subject starts with.
-	nodeSubject string
+	// nodePrefix is what every request directed at this node arrives on
+	// before its caller's token, and agentPrefix what every broadcast
+	// subject starts with: bound compares with them without building
+	// strings.
+	nodePrefix  string
 	agentPrefix string
 	agents      map[string]actions.Agent
 	acts        map[string][]string // each agent's Actions, asked once in New rather than per request
@@ -166,8 +170,8 @@ func New(opts Options) (*Agent, error) {
 		opts:        opts,
 		log:         opts.Logger.With("component", "agent", "identity", opts.Identity),
 		subj:        protocol.Subjects{Collective: opts.Collective},
-		nodeSubject: protocol.Subjects{Collective: opts.Collective}.Node(opts.Identity),
-		agentPrefix: protocol.Subjects{Collective: opts.Collective}.Agent(""),
+		nodePrefix:  protocol.Subjects{Collective: opts.Collective}.Node(opts.Identity, ""),
+		agentPrefix: strings.TrimSuffix(protocol.Subjects{Collective: opts.Collective}.AgentAll(""), ".*"),
 		agents:      map[string]actions.Agent{},
 		sem:         make(chan struct{}, opts.MaxConcurrent),
 		seen:        newReplayCache(),
@@ -205,18 +209,17 @@ func (a *Agent) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.started = a.opts.Now()
 	nc := a.opts.Conn
+	subjects := []string{a.subj.NodeAll(a.opts.Identity)}
 	for _, name := range a.names {
-		s, err := nc.Subscribe(a.subj.Agent(name), a.onMessage)
+		subjects = append(subjects, a.subj.AgentAll(name))
+	}
+	for _, subject := range subjects {
+		s, err := nc.Subscribe(subject, a.onMessage)
 		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", a.subj.Agent(name), err)
+			return fmt.Errorf("subscribe %s: %w", subject, err)
 		}
 		a.subs = append(a.subs, s)
 	}
-	s, err := nc.Subscribe(a.subj.Node(a.opts.Identity), a.onMessage)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", a.subj.Node(a.opts.Identity), err)
-	}
-	a.subs = append(a.subs, s)
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("flush subscriptions: %w", err)
 	}
@@ -375,7 +378,7 @@ func (a *Agent) refuse(counter *atomic.Uint64, req *protocol.Request, status pro
 func (a *Agent) onMessage(m *nats.Msg) {
 	a.stats.Requests.Add(1)
 	if req := a.admit(m); req != nil {
-		a.dispatch(m.Reply, req)
+		a.dispatch(req)
 	}
 }
 
@@ -391,8 +394,9 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 		a.drop(m.Subject, &protocol.WireError{Reason: protocol.ReasonKind, Err: fmt.Errorf("a %s from %s on a request subject", env.Kind, env.From)})
 		return nil
 	}
+	var principal *protocol.Principal
 	if a.opts.Verify != nil {
-		if err := a.opts.Verify(env); err != nil {
+		if principal, err = a.opts.Verify(env); err != nil {
 			// Only the envelope is known: the body of a request that did
 			// not verify is never read.
 			a.refuse(&a.stats.Unauthorized, &protocol.Request{ID: env.ID, Caller: env.From, PublicKey: env.Signer}, protocol.Unauthorized, err)
@@ -403,13 +407,11 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 	if err == nil {
 		err = req.Validate()
 	}
-	if err == nil && m.Reply == "" {
-		err = fmt.Errorf("request %s has no reply subject", req.ID)
-	}
 	if err != nil {
 		a.drop(m.Subject, err)
 		return nil
 	}
+	req.Principal = principal
 	if err := a.bound(m.Subject, req); err != nil {
 		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, err)
 		return nil
@@ -436,14 +438,14 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 
 // dispatch runs an admitted request if the filter selects this node and the
 // policy allows it, and replies.
-func (a *Agent) dispatch(replyTo string, req *protocol.Request) {
+func (a *Agent) dispatch(req *protocol.Request) {
 	var node *filter.Target
 	// Most requests (ping, directed requests) carry no filter; they skip
 	// compiling one.
 	if !req.Filter.Empty() {
 		f, err := filter.Compile(req.Filter)
 		if err != nil {
-			a.drop(a.nodeSubject, fmt.Errorf("request %s has a bad filter: %w", req.ID, err))
+			a.drop(a.subj.Node(a.opts.Identity, req.Caller), fmt.Errorf("request %s has a bad filter: %w", req.ID, err))
 			return
 		}
 		node = a.target()
@@ -459,46 +461,51 @@ func (a *Agent) dispatch(replyTo string, req *protocol.Request) {
 		if ok, reason := a.opts.Authorize(req, node); !ok {
 			a.stats.Unauthorized.Add(1)
 			a.opts.Audit.Write(a.opts.Identity, req, protocol.Unauthorized, reason, 0)
-			a.reply(replyTo, req, actions.Fail(protocol.Unauthorized, reason))
+			a.reply(req, actions.Fail(protocol.Unauthorized, reason))
 			return
 		}
 	}
 	ag, ok := a.agents[req.Agent]
 	if !ok {
-		a.reply(replyTo, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
+		a.reply(req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown agent %q on %s", req.Agent, a.opts.Identity)))
 		return
 	}
 	if !slices.Contains(a.acts[req.Agent], req.Action) {
-		a.reply(replyTo, req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
+		a.reply(req, actions.Fail(protocol.UnknownAction, fmt.Sprintf("unknown action %s#%s (known: %v)", req.Agent, req.Action, a.acts[req.Agent])))
 		return
 	}
 	if req.Agent == "rpcutil" {
-		a.reply(replyTo, req, a.run(req, ag))
+		a.reply(req, a.run(req, ag))
 		return
 	}
 	if ok, why := a.begin(); !ok {
 		a.stats.Busy.Add(1)
 		a.opts.Audit.Write(a.opts.Identity, req, protocol.Aborted, "refused: "+why, 0)
-		a.reply(replyTo, req, actions.Fail(protocol.Aborted, why))
+		a.reply(req, actions.Fail(protocol.Aborted, why))
 		return
 	}
 	go func() {
 		defer a.wg.Done()
 		defer func() { <-a.sem }()
-		a.reply(replyTo, req, a.run(req, ag))
+		a.reply(req, a.run(req, ag))
 	}()
 }
 
 // bound checks that req may run here, where it arrived: a directed request
 // only on this node's own subject and only if this node is among its
 // targets; a broadcast only on the subject it was signed for, which must be
-// its agent's subject in this collective. A request captured and published
-// again elsewhere (a directed one onto the broadcast subject or another
-// node's, one batch's onto the next batch's nodes) fails here.
+// its agent's subject in this collective. Either subject ends in the caller
+// the request claims, which a broker that derives permissions from
+// identities lets no one else publish under. A request captured and
+// published again elsewhere (a directed one onto the broadcast subject or
+// another node's, one batch's onto the next batch's nodes, anyone's under
+// another caller's name) fails here. Nothing is built for the comparisons:
+// this runs for every request on every node.
 func (a *Agent) bound(subject string, req *protocol.Request) error {
 	if len(req.Targets) > 0 {
-		if subject != a.nodeSubject {
-			return fmt.Errorf("request %s is directed at %s but arrived on %s: it was published again where it was not sent", req.ID, targetList(req.Targets), subject)
+		// subject == a.subj.Node(identity, req.Caller)
+		if caller, ok := strings.CutPrefix(subject, a.nodePrefix); !ok || caller != req.Caller {
+			return fmt.Errorf("request %s from %s is directed at %s but arrived on %s: it was published again where it was not sent", req.ID, req.Caller, targetList(req.Targets), subject)
 		}
 		if !slices.Contains(req.Targets, a.opts.Identity) {
 			return fmt.Errorf("request %s is directed at %s, not at %s: it was published again where it was not sent", req.ID, targetList(req.Targets), a.opts.Identity)
@@ -508,9 +515,11 @@ func (a *Agent) bound(subject string, req *protocol.Request) error {
 	if subject != req.Subject {
 		return fmt.Errorf("request %s was sent on %s but arrived on %s: it was published again where it was not sent", req.ID, req.Subject, subject)
 	}
-	// req.Subject == a.subj.Agent(req.Agent), without building the string.
-	if rest, ok := strings.CutPrefix(req.Subject, a.agentPrefix); !ok || rest != req.Agent {
-		return fmt.Errorf("request %s for %s#%s was sent on %s, not on that agent's subject %s", req.ID, req.Agent, req.Action, req.Subject, a.subj.Agent(req.Agent))
+	// req.Subject == a.subj.Agent(req.Agent, req.Caller)
+	rest, ok := strings.CutPrefix(req.Subject, a.agentPrefix)
+	n := len(req.Agent)
+	if !ok || len(rest) != n+1+len(req.Caller) || rest[:n] != req.Agent || rest[n] != '.' || rest[n+1:] != req.Caller {
+		return fmt.Errorf("request %s from %s for %s#%s was sent on %s, not on that agent's subject for its caller %s", req.ID, req.Caller, req.Agent, req.Action, req.Subject, a.subj.Agent(req.Agent, req.Caller))
 	}
 	return nil
 }
@@ -562,7 +571,10 @@ func callSafely(ctx context.Context, ag actions.Agent, req actions.Request) (res
 	return ag.Call(ctx, req)
 }
 
-func (a *Agent) reply(to string, req *protocol.Request, res actions.Result) {
+// reply answers req on the subject its signed fields name (its caller and
+// id, and this node), never on the message's reply subject, which anyone
+// who published the request again could have chosen.
+func (a *Agent) reply(req *protocol.Request, res actions.Result) {
 	rep := protocol.Reply{
 		RequestID: req.ID,
 		Identity:  a.opts.Identity,
@@ -589,7 +601,7 @@ func (a *Agent) reply(to string, req *protocol.Request, res actions.Result) {
 		a.log.Error("encode reply", "err", err)
 		return
 	}
-	if err := a.opts.Conn.Publish(to, b); err != nil {
+	if err := a.opts.Conn.Publish(a.subj.Reply(req.Caller, req.ID, a.opts.Identity), b); err != nil {
 		a.stats.Errors.Add(1)
 		a.log.Warn("publish reply", "err", err)
 		return

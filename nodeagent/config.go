@@ -56,7 +56,13 @@ type SecurityConfig struct {
 	// <identity> --dir /etc/pulse`); replies, registrations and results are
 	// signed with it.
 	KeyFile string `yaml:"key_file"`
-	// TrustFile lists the keys whose requests are believed.
+	// Issuers are the signing keys whose callers' requests are believed:
+	// a request carrying its caller's credentials (issued by `pulse keys
+	// issue user|collector`) runs when one of these issued them, so new
+	// users need no change on any node. `pulse keys issuer` prints them.
+	Issuers IssuersConfig `yaml:"issuers"`
+	// TrustFile lists the keys whose requests are believed when they carry
+	// no credentials (fleets on a broker pulse does not issue for).
 	TrustFile string `yaml:"trust_file"`
 	// PolicyFile is the authorization policy; without one every verified
 	// caller may run every action.
@@ -75,6 +81,15 @@ type SecurityConfig struct {
 	// block, which is the place for them now.
 	NATS *bus.Config `yaml:"nats"`
 }
+
+// IssuersConfig lists the public signing keys of the roles that send
+// requests.
+type IssuersConfig struct {
+	Users      []string `yaml:"users"`
+	Collectors []string `yaml:"collectors"`
+}
+
+func (ic IssuersConfig) empty() bool { return len(ic.Users) == 0 && len(ic.Collectors) == 0 }
 
 // requireSignatures applies the default.
 func (s *SecurityConfig) requireSignatures() bool {
@@ -178,16 +193,6 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Identity == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("%s: no identity set and no host name: %w", path, err)
-		}
-		c.Identity = h
-	}
-	if !protocol.ValidToken(c.Identity) {
-		return nil, config.At(path, config.Find(doc, "identity"), "identity %q cannot be a NATS subject token: no dots, spaces or wildcards", c.Identity)
-	}
 	if err := c.mergeSecurityNATS(); err != nil {
 		return nil, config.At(path, config.Find(doc, "security", "nats"), "%v", err)
 	}
@@ -197,6 +202,31 @@ func LoadConfig(path string) (*Config, error) {
 	c.NATS.ResolvePaths(filepath.Dir(path))
 	if err := c.NATS.Validate(); err != nil {
 		return nil, config.At(path, config.Find(doc, "nats"), "%v", err)
+	}
+	// Issued credentials name the node: the broker lets them publish only
+	// under that name, so it is the identity.
+	if c.NATS.CredsFile != "" {
+		info, err := bus.ReadCreds(c.NATS.CredsFile)
+		if err != nil {
+			return nil, config.At(path, config.Find(doc, "nats", "creds_file"), "%v", err)
+		}
+		switch {
+		case c.Identity == "":
+			c.Identity = info.Name
+		case c.Identity != info.Name:
+			return nil, config.At(path, config.Find(doc, "identity"), "identity %q is not the name its credentials %s were issued to (%q): the broker lets them publish only as %q; remove identity or issue credentials for %q",
+				c.Identity, c.NATS.CredsFile, info.Name, info.Name, c.Identity)
+		}
+	}
+	if c.Identity == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("%s: no identity set and no host name: %w", path, err)
+		}
+		c.Identity = h
+	}
+	if !protocol.ValidToken(c.Identity) {
+		return nil, config.At(path, config.Find(doc, "identity"), "identity %q cannot be a NATS subject token: no dots, spaces or wildcards", c.Identity)
 	}
 	seen := map[string]bool{}
 	for i, ch := range c.Checks {
@@ -220,8 +250,13 @@ func LoadConfig(path string) (*Config, error) {
 		for _, p := range []*string{&sc.KeyFile, &sc.TrustFile, &sc.PolicyFile} {
 			rel(p)
 		}
-		if sc.requireSignatures() && sc.TrustFile == "" {
-			return nil, config.At(path, config.Find(doc, "security"), "security: require_signatures is on (the default) but no trust_file names the keys to believe: set trust_file, or require_signatures: false to accept unsigned requests")
+		if sc.requireSignatures() && sc.TrustFile == "" && sc.Issuers.empty() {
+			return nil, config.At(path, config.Find(doc, "security"), "security: require_signatures is on (the default) but neither issuers nor trust_file says whom to believe: set issuers (`pulse keys issuer` prints them), or trust_file, or require_signatures: false to accept unsigned requests")
+		}
+		if !sc.Issuers.empty() {
+			if _, err := security.NewIssuers(sc.Issuers.Users, sc.Issuers.Collectors); err != nil {
+				return nil, config.At(path, config.Find(doc, "security", "issuers"), "security.issuers: %v", err)
+			}
 		}
 		if sc.Skew < 0 {
 			return nil, config.At(path, config.Find(doc, "security", "skew"), "security: skew must not be negative")
@@ -389,16 +424,30 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 			opts.Signer = id.Signer
 		}
 	}
-	var trust *security.Trust
+	v := &security.Verifier{Require: sc.requireSignatures()}
 	if sc.TrustFile != "" {
 		t, err := security.LoadTrust(sc.TrustFile)
 		if err != nil {
 			return fmt.Errorf("security.trust_file: %w", err)
 		}
-		trust = t
+		v.Trust = t
 	}
-	opts.Verify = trust.Verifier(sc.requireSignatures())
+	if !sc.Issuers.empty() {
+		is, err := security.NewIssuers(sc.Issuers.Users, sc.Issuers.Collectors)
+		if err != nil {
+			return fmt.Errorf("security.issuers: %w", err)
+		}
+		v.Issuers = is
+	}
+	opts.Verify = v.Verify
 	if sc.PolicyFile != "" {
+		// Callers issued credentials are not listed anywhere, so a policy
+		// naming one is checked against the trusted keys only when there
+		// are no issuers.
+		trust := v.Trust
+		if v.Issuers != nil {
+			trust = nil
+		}
 		p, err := security.LoadPolicy(sc.PolicyFile, trust)
 		if err != nil {
 			return fmt.Errorf("security.policy_file: %w", err)

@@ -44,7 +44,7 @@ func (w *secWorld) eavesdrop() (<-chan captured, *nats.Conn) {
 	}
 	w.t.Cleanup(eve.Close)
 	ch := make(chan captured, 1024)
-	for _, subject := range []string{"pulse.pulse.node.*", "pulse.pulse.agent.*"} {
+	for _, subject := range []string{"pulse.pulse.node.*.*", "pulse.pulse.agent.*.*"} {
 		if _, err := eve.Subscribe(subject, func(m *nats.Msg) {
 			env, err := protocol.Open(m.Data)
 			if err != nil {
@@ -98,10 +98,12 @@ func TestAttackDirectedRequestReplayedElsewhere(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the eavesdropper saw no request")
 	}
-	if c.subject != "pulse.pulse.node.web-01" {
+	if c.subject != "pulse.pulse.node.web-01.user=alice" {
 		t.Fatalf("captured on %s", c.subject)
 	}
-	for _, subject := range []string{"pulse.pulse.agent.recorder", "pulse.pulse.node.web-02"} {
+	// Elsewhere, and on web-01's subject for another caller (which the
+	// broker of an issuer lets only that caller publish on).
+	for _, subject := range []string{"pulse.pulse.agent.recorder.user=alice", "pulse.pulse.node.web-02.user=alice", "pulse.pulse.node.web-01.user=bob"} {
 		if err := eve.PublishRequest(subject, eve.NewRespInbox(), c.data); err != nil {
 			t.Fatal(err)
 		}
@@ -109,9 +111,10 @@ func TestAttackDirectedRequestReplayedElsewhere(t *testing.T) {
 	if err := eve.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	w.refusedOn("web-02", c.id, "is directed at web-01 but arrived on pulse.pulse.agent.recorder: it was published again where it was not sent")
+	w.refusedOn("web-02", c.id, "from user=alice is directed at web-01 but arrived on pulse.pulse.agent.recorder.user=alice: it was published again where it was not sent")
 	w.refusedOn("web-02", c.id, "is directed at web-01, not at web-02")
-	w.refusedOn("web-01", c.id, "is directed at web-01 but arrived on pulse.pulse.agent.recorder")
+	w.refusedOn("web-01", c.id, "is directed at web-01 but arrived on pulse.pulse.agent.recorder.user=alice")
+	w.refusedOn("web-01", c.id, "is directed at web-01 but arrived on pulse.pulse.node.web-01.user=bob")
 
 	// A broadcast is bound to its subject the same way.
 	res, err = cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 300 * time.Millisecond})
@@ -119,17 +122,17 @@ func TestAttackDirectedRequestReplayedElsewhere(t *testing.T) {
 		t.Fatalf("ping: %+v %v", res, err)
 	}
 	var ping captured
-	for ping.subject != "pulse.pulse.agent.rpcutil" {
+	for ping.subject != "pulse.pulse.agent.rpcutil.user=alice" {
 		select {
 		case ping = <-caught:
 		case <-time.After(5 * time.Second):
 			t.Fatal("the eavesdropper saw no ping")
 		}
 	}
-	if err := eve.PublishRequest("pulse.pulse.node.web-02", eve.NewRespInbox(), ping.data); err != nil {
+	if err := eve.PublishRequest("pulse.pulse.node.web-02.user=alice", eve.NewRespInbox(), ping.data); err != nil {
 		t.Fatal(err)
 	}
-	w.refusedOn("web-02", ping.id, "was sent on pulse.pulse.agent.rpcutil but arrived on pulse.pulse.node.web-02")
+	w.refusedOn("web-02", ping.id, "was sent on pulse.pulse.agent.rpcutil.user=alice but arrived on pulse.pulse.node.web-02.user=alice")
 
 	if ran := w.nodes["web-01"].rec.ran(); len(ran) != 1 || ran[0] != "write "+c.id {
 		t.Fatalf("web-01 ran %v, want the genuine write once", ran)
@@ -151,7 +154,7 @@ func TestAttackBatchReplay(t *testing.T) {
 	batchOf := map[string]string{} // request id -> the node it was sent to
 	go func() {
 		for c := range caught {
-			target := strings.TrimPrefix(c.subject, "pulse.pulse.node.")
+			target, _, _ := strings.Cut(strings.TrimPrefix(c.subject, "pulse.pulse.node."), ".")
 			mu.Lock()
 			if _, seen := batchOf[c.id]; seen || target == c.subject {
 				mu.Unlock()
@@ -161,10 +164,10 @@ func TestAttackBatchReplay(t *testing.T) {
 			mu.Unlock()
 			for _, n := range nodes {
 				if n != target {
-					_ = eve.PublishRequest("pulse.pulse.node."+n, eve.NewRespInbox(), c.data)
+					_ = eve.PublishRequest("pulse.pulse.node."+n+".user=alice", eve.NewRespInbox(), c.data)
 				}
 			}
-			_ = eve.PublishRequest("pulse.pulse.agent.recorder", eve.NewRespInbox(), c.data)
+			_ = eve.PublishRequest("pulse.pulse.agent.recorder.user=alice", eve.NewRespInbox(), c.data)
 			_ = eve.Flush()
 		}
 	}()
@@ -190,7 +193,7 @@ func TestAttackBatchReplay(t *testing.T) {
 			if n != target {
 				w.refusedOn(n, id, "is directed at "+target+", not at "+n)
 			}
-			w.refusedOn(n, id, "arrived on pulse.pulse.agent.recorder")
+			w.refusedOn(n, id, "arrived on pulse.pulse.agent.recorder.user=alice")
 		}
 	}
 	for id, target := range batchOf {
@@ -311,14 +314,14 @@ func TestAttackReplayAcrossRestart(t *testing.T) {
 	req := w.request("user=alice", "recorder", "write", nil)
 	req.Targets = []string{"web-02"}
 	b := w.seal(w.alice, req)
-	w.sendOn("pulse.pulse.node.web-02", b)
+	w.sendOn("pulse.pulse.node.web-02.user=alice", b)
 	if rec := w.auditedOn("web-02", req.ID, 1); rec.Status != protocol.OK {
 		t.Fatalf("the genuine request: %+v", rec)
 	}
 	n := w.nodes["web-02"]
 	n.agent.Stop()
 	w.start(n, w.br.ClientURL())
-	w.sendOn("pulse.pulse.node.web-02", b)
+	w.sendOn("pulse.pulse.node.web-02.user=alice", b)
 	rec := w.auditedOn("web-02", req.ID, 1) // the new run's audit
 	if rec.Status != protocol.Aborted || !strings.Contains(rec.Message, "before this agent started; a request from before a restart may already have run") {
 		t.Fatalf("replay across a restart audited as %+v", rec)
@@ -345,7 +348,7 @@ func TestBadInputCountedAndLoggedOnce(t *testing.T) {
 		base64.StdEncoding.EncodeToString(ed25519.Sign(w.alicePriv, prefix)))
 	for i := 0; i < 50; i++ {
 		for _, b := range [][]byte{old, newer, huge, badBody} {
-			if err := w.nc.Publish("pulse.pulse.node.web-01", b); err != nil {
+			if err := w.nc.Publish("pulse.pulse.node.web-01.user=alice", b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -359,10 +362,10 @@ func TestBadInputCountedAndLoggedOnce(t *testing.T) {
 	}
 	log := w.nodes["web-01"].log.String()
 	for _, want := range []string{
-		`reason=unversioned subject=pulse.pulse.node.web-01 err="message has no protocol version (no \"pulse\" field): it is in the format of pulse before protocol version 1; upgrade the sender"`,
-		`reason=version subject=pulse.pulse.node.web-01 err="message of protocol version 2: this pulse reads version 1 only; upgrade the reader or downgrade the sender"`,
+		`reason=unversioned subject="pulse.pulse.node.web-01.user=alice" err="message has no protocol version (no \"pulse\" field): it is in the format of pulse before protocol version 1; upgrade the sender"`,
+		`reason=version subject="pulse.pulse.node.web-01.user=alice" err="message of protocol version 2: this pulse reads version 1 only; upgrade the reader or downgrade the sender"`,
 		`reason=oversized`,
-		`reason=decode subject=pulse.pulse.node.web-01 err="request from user=alice: body does not decode: json: cannot unmarshal number`,
+		`reason=decode subject="pulse.pulse.node.web-01.user=alice" err="request from user=alice: body does not decode: json: cannot unmarshal number`,
 	} {
 		if n := strings.Count(log, want); n != 1 {
 			t.Errorf("%d log lines with %s, want 1:\n%s", n, want, log)

@@ -25,6 +25,7 @@ import (
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/security"
@@ -176,7 +177,7 @@ func (w *secWorld) start(n *secNode, url string) {
 	}
 	a, err := nodeagent.New(nodeagent.Options{
 		Identity: n.id, Conn: anc, Facts: secFacts{"role": "web"}, RegisterInterval: time.Hour, Agents: agents,
-		Signer: n.key.Signer, Verify: w.trust.Verifier(true), Authorize: w.pol.Authorize,
+		Signer: n.key.Signer, Verify: (&security.Verifier{Trust: w.trust, Require: true}).Verify, Authorize: w.pol.Authorize,
 		Audit: nodeagent.NewAudit(n.audit), Logger: slog.New(slog.NewTextHandler(n.log, nil)),
 	})
 	if err != nil {
@@ -221,21 +222,28 @@ func (w *secWorld) seal(id *security.Identity, r *protocol.Request) []byte {
 	return b
 }
 
-// send publishes raw bytes to web-01's subject and returns the inbox
-// channel for replies.
+// send publishes raw bytes to web-01's subject for the caller they name
+// and returns the channel of replies to them.
 func (w *secWorld) send(b []byte) chan *nats.Msg {
-	return w.sendOn("pulse.pulse.node.web-01", b)
+	caller := "nobody"
+	if env, err := protocol.Open(b); err == nil {
+		caller = env.From
+	}
+	return w.sendOn(protocol.Subjects{Collective: "pulse"}.Node("web-01", caller), b)
 }
 
-// sendOn publishes raw bytes on subject with a fresh inbox to answer to.
+// sendOn publishes raw bytes on subject and returns the channel of the
+// replies the request they hold asks for: nodes answer on the subject its
+// caller and id name, whatever reply subject the message carries.
 func (w *secWorld) sendOn(subject string, b []byte) chan *nats.Msg {
 	w.t.Helper()
-	inbox := w.nc.NewRespInbox()
 	ch := make(chan *nats.Msg, 4)
-	if _, err := w.nc.ChanSubscribe(inbox, ch); err != nil {
-		w.t.Fatal(err)
+	if env, err := protocol.Open(b); err == nil && protocol.ValidToken(env.ID) {
+		if _, err := w.nc.ChanSubscribe(protocol.Subjects{Collective: "pulse"}.Replies(env.From, env.ID), ch); err != nil {
+			w.t.Fatal(err)
+		}
 	}
-	if err := w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: inbox, Data: b}); err != nil {
+	if err := w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: w.nc.NewRespInbox(), Data: b}); err != nil {
 		w.t.Fatal(err)
 	}
 	if err := w.nc.Flush(); err != nil {
@@ -373,7 +381,9 @@ func TestAttackReplay(t *testing.T) {
 	w := newSecWorld(t)
 	req := w.request("user=alice", "recorder", "write", nil)
 	b := w.seal(w.alice, req)
-	w.send(b)
+	// Its reply arrives before the replay is sent: both wait on the same
+	// subject, the one the request names.
+	w.reply(w.send(b), "the genuine request")
 	if rec := w.audited(req.ID, 1); rec.Status != protocol.OK {
 		t.Fatalf("the genuine request: %+v", rec)
 	}
@@ -388,6 +398,28 @@ func TestAttackReplay(t *testing.T) {
 	}
 }
 
+// An agent answers on the subject its request's signed caller and id name,
+// never on the reply subject the message carries: a request published with
+// a reply subject that points at bob's replies sends nothing there.
+func TestRepliesGoWhereTheRequestSays(t *testing.T) {
+	w := newSecWorld(t)
+	req := w.request("user=alice", "rpcutil", "ping", nil)
+	subj := protocol.Subjects{Collective: "pulse"}
+	bobs, alices := make(chan *nats.Msg, 4), make(chan *nats.Msg, 4)
+	for subject, ch := range map[string]chan *nats.Msg{subj.RepliesTo("user=bob"): bobs, subj.Replies("user=alice", req.ID): alices} {
+		if _, err := w.nc.ChanSubscribe(subject, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.nc.PublishMsg(&nats.Msg{Subject: subj.Node("web-01", "user=alice"), Reply: subj.Reply("user=bob", req.ID, "web-01"), Data: w.seal(w.alice, req)}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := w.reply(alices, "the reply on the request's own subject"); rep.Identity != "web-01" || rep.RequestID != req.ID {
+		t.Fatalf("reply %+v", rep)
+	}
+	w.noReply(bobs, "the reply subject the message named")
+}
+
 // A process on the bus answers requests pretending to be a node: the client
 // verifying replies against the node keys drops every forged one.
 func TestAttackForgedReplies(t *testing.T) {
@@ -397,7 +429,9 @@ func TestAttackForgedReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rogue.Close()
-	forge := func(m *nats.Msg, identity string, by *security.Identity) {
+	// On a broker that does not enforce who publishes replies (this one
+	// is open), reply signatures are what protects the client.
+	forge := func(m *nats.Msg, identity, subject string, by *security.Identity) {
 		env, err := protocol.Open(m.Data)
 		if err != nil {
 			return
@@ -409,12 +443,13 @@ func TestAttackForgedReplies(t *testing.T) {
 			s = by.Signer
 		}
 		b, _ := protocol.EncodeReply(&rep, s)
-		_ = rogue.Publish(m.Reply, b)
+		_ = rogue.Publish(protocol.Subjects{Collective: "pulse"}.Reply(env.From, env.ID, subject), b)
 	}
-	if _, err := rogue.Subscribe("pulse.pulse.agent.rpcutil", func(m *nats.Msg) {
-		forge(m, "web-01", w.evil) // another key for a real node
-		forge(m, "ghost", w.evil)  // a node nobody knows
-		forge(m, "web-02", nil)    // unsigned
+	if _, err := rogue.Subscribe("pulse.pulse.agent.rpcutil.*", func(m *nats.Msg) {
+		forge(m, "web-01", "web-01", w.evil) // another key for a real node
+		forge(m, "ghost", "ghost", w.evil)   // a node nobody knows
+		forge(m, "web-02", "web-02", nil)    // unsigned
+		forge(m, "web-01", "web-03", nil)    // on another node's subject
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -429,8 +464,8 @@ func TestAttackForgedReplies(t *testing.T) {
 	if len(res.Replies) != 1 || res.Replies[0].Identity != "web-01" || res.Replies[0].PublicKey != w.node.PublicKey() {
 		t.Fatalf("replies %+v, want only the genuine web-01", res.Replies)
 	}
-	if res.Forged != 3 {
-		t.Fatalf("forged %d, want 3", res.Forged)
+	if res.Forged != 4 {
+		t.Fatalf("forged %d, want 4", res.Forged)
 	}
 }
 
@@ -496,11 +531,13 @@ func TestAttackInjectionThroughAgent(t *testing.T) {
 	}
 }
 
-// TLS, credentials and subject permissions with a real agent: the agent
-// logs in as itself, answers a client through the response permission, and
-// cannot speak for another node.
+// TLS, issued credentials and subject permissions with a real agent: the
+// agent logs in as itself, runs the request of a user its issuers vouch
+// for, answers on the subject that names it, and cannot speak for another
+// node; the client needs no node keys.
 func TestAgentOverTLSWithCredentials(t *testing.T) {
-	pki, err := security.WritePKI(t.TempDir())
+	dir := t.TempDir()
+	pki, err := security.WritePKI(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,28 +545,48 @@ func TestAgentOverTLSWithCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &security.BrokerAuth{}
-	for _, u := range []security.BrokerUser{
-		{Name: "web-01", Role: security.RoleAgent, Password: "a"},
-		{Name: "alice", Role: security.RoleClient, Password: "c"},
-	} {
-		if err := auth.Add("pulse", u); err != nil {
+	is, err := issuer.Create(dir+"/issuer", "pulse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(role issuer.Role, name string, groups ...string) string {
+		c, err := is.Issue(role, name, issuer.IssueOptions{Groups: groups})
+		if err != nil {
 			t.Fatal(err)
 		}
+		p := dir + "/" + name + ".creds"
+		if err := issuer.WriteCreds(p, c, false); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	br, err := broker.Start(broker.Options{Port: -1, TLS: tlsCfg, Users: auth.Users})
+	nodeCreds, aliceCreds := issue(issuer.RoleNode, "web-01"), issue(issuer.RoleUser, "alice", "ops")
+	if err := os.WriteFile(dir+"/auth.conf", []byte(is.ServerConfig(dir+"/jwt")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	br, err := broker.Start(broker.Options{Port: -1, TLS: tlsCfg, ConfigFile: dir + "/auth.conf"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(br.Shutdown)
 	tlsFiles := bus.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
 	violations := make(chan string, 16)
-	anc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "web-01", TLS: tlsFiles, Credentials: bus.Credentials{User: "web-01", Password: "a"}}, nil,
+	anc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "web-01", TLS: tlsFiles, Credentials: bus.Credentials{CredsFile: nodeCreds}}, nil,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err.Error() }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := nodeagent.New(nodeagent.Options{Identity: "web-01", Conn: anc, RegisterInterval: time.Hour})
+	trusted := is.TrustedIssuers()
+	issuers, err := security.NewIssuers([]string{trusted[issuer.RoleUser]}, []string{trusted[issuer.RoleCollector]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := security.NewPolicy("ops only", security.PolicyFile{Rules: []security.RuleSpec{{Name: "ops", Effect: "allow", Callers: []string{"group:ops"}, Agent: "*"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := nodeagent.New(nodeagent.Options{Identity: "web-01", Conn: anc, RegisterInterval: time.Hour,
+		Verify: (&security.Verifier{Issuers: issuers, Require: true}).Verify, Authorize: pol.Authorize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,17 +594,22 @@ func TestAgentOverTLSWithCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Stop)
-	cnc, err := bus.Dial(bus.Config{URLs: []string{br.ClientURL()}, TLS: tlsFiles, Credentials: bus.Credentials{User: "alice", Password: "c"}, InboxPrefix: bus.InboxPrefix("alice")})
+	alice, err := security.LoadCreds(aliceCreds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnc, err := bus.Dial(bus.Config{URLs: []string{br.ClientURL()}, TLS: tlsFiles, Credentials: bus.Credentials{CredsFile: aliceCreds}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cnc.Close()
-	res, err := rpc.New(cnc, rpc.Options{}).Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 300 * time.Millisecond})
+	cl := rpc.New(cnc, rpc.Options{Caller: issuer.CallerToken(issuer.RoleUser, alice.Name), Signer: alice.Signer, JWT: alice.JWT})
+	res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Replies) != 1 || res.Replies[0].Identity != "web-01" {
-		t.Fatalf("ping over TLS with permissions: %+v", res.Replies)
+	if len(res.Replies) != 1 || res.Replies[0].Identity != "web-01" || res.Replies[0].Status != protocol.OK {
+		t.Fatalf("ping over TLS with issued credentials: %+v", res.Replies)
 	}
 	// The agent's credentials cannot publish as another node.
 	if err := anc.Publish("pulse.pulse.registry.web-02", []byte("{}")); err != nil {
@@ -578,7 +640,7 @@ func TestConfigSecurityBlock(t *testing.T) {
 	}
 	cfg := write("bad.yaml", "identity: web-01\nsecurity:\n  key_file: id.key\n")
 	_, err := nodeagent.LoadConfig(cfg)
-	want := cfg + ":3: security: require_signatures is on (the default) but no trust_file names the keys to believe: set trust_file, or require_signatures: false to accept unsigned requests"
+	want := cfg + ":3: security: require_signatures is on (the default) but neither issuers nor trust_file says whom to believe: set issuers (`pulse keys issuer` prints them), or trust_file, or require_signatures: false to accept unsigned requests"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
 	}
@@ -615,17 +677,19 @@ func TestConfigSecurityBlock(t *testing.T) {
 		}
 		return env
 	}
-	if err := opts.Verify(open(nil)); !errors.Is(err, protocol.ErrUnsigned) {
+	if _, err := opts.Verify(open(nil)); !errors.Is(err, protocol.ErrUnsigned) {
 		t.Fatalf("unsigned request passed the configured verifier: %v", err)
 	}
 	env := open(bob.Signer)
-	if err := opts.Verify(env); err != nil {
+	p, err := opts.Verify(env)
+	if err != nil {
 		t.Fatal(err)
 	}
 	signed, err := env.Request()
 	if err != nil {
 		t.Fatal(err)
 	}
+	signed.Principal = p
 	if ok, reason := opts.Authorize(signed, &filter.Target{Identity: "web-01"}); ok || reason != "no rule allows bob nrpe#list: default deny" {
 		t.Fatalf("policy: %v %q", ok, reason)
 	}

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/security"
 )
@@ -71,7 +71,7 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	fs.Var(&f.limit, "limit", "act on at most N or N% of the discovered nodes")
 	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
 	addFilterFlags(c, &f.filterFlags)
-	fs.StringVar(&f.keyFile, "key", "", "private key that signs requests (default: ~/.config/pulse/id.key, then the key that pulse demo wrote)")
+	fs.StringVar(&f.keyFile, "key", "", "ed25519 key that signs requests when no credentials are used (default: ~/.config/pulse/id.key)")
 	fs.StringVar(&f.nodeKeysFile, "node-keys", "", "YAML list of node identities and keys; replies not signed by the node's key are dropped")
 	addBusFlags(c, &f.bus)
 }
@@ -87,7 +87,7 @@ func addBusFlags(c *cobra.Command, b *bus.Config) {
 	fs.StringVar(&b.User, "nats-user", "", "NATS user name")
 	fs.StringVar(&b.Password, "nats-password", "", "NATS password (prefer PULSE_NATS_PASSWORD)")
 	fs.StringVar(&b.NKeySeedFile, "nkey", "", "NATS nkey seed file")
-	fs.StringVar(&b.CredsFile, "creds", "", "NATS .creds file")
+	fs.StringVar(&b.CredsFile, "creds", "", "NATS .creds file from `pulse keys issue user NAME`: logs in and signs requests (default: ~/.config/pulse/id.creds, then the one pulse demo left)")
 	fs.StringVar(&b.InboxPrefix, "inbox-prefix", "", "reply inbox prefix the broker permits this user (default for --nats-user: _INBOX_<user>)")
 	fs.DurationVar(&b.ConnectTimeout, "connect-timeout", 3*time.Second, "how long to try to reach NATS")
 }
@@ -218,17 +218,33 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 }
 
 // connect opens a client connection that fails fast with advice.
-// It signs every request with the user's key when one is found, and checks
-// replies against --node-keys when given.
+// With issued credentials (--creds, PULSE_CREDS, or found in the user's
+// config directory: their own id.creds, then the demo's) it logs in with
+// them and signs every request with their key, carrying their JWT so agents
+// see who issued it. Without, it signs with the user's ed25519 key when one
+// is found. It checks reply signatures against --node-keys when given.
 func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 	opts := rpc.Options{Collective: f.collective, Caller: caller()}
-	id, err := security.FindKey(f.keyFile)
-	if err != nil {
-		return nil, nil, usage("--key: %v", err)
+	bc := f.bus
+	if bc.Credentials.Empty() {
+		bc.CredsFile = security.FindCreds()
 	}
-	if id != nil {
-		opts.Signer, opts.Caller = id.Signer, "user="+id.Name
+	if bc.CredsFile != "" {
+		id, err := security.LoadCreds(bc.CredsFile)
+		if err != nil {
+			return nil, nil, usage("--creds: %v", err)
+		}
+		opts.Signer, opts.JWT, opts.Caller = id.Signer, id.JWT, issuer.CallerToken(issuer.RoleUser, id.Name)
 		f.signed, f.keyName = true, id.Name
+	} else {
+		id, err := security.FindKey(f.keyFile)
+		if err != nil {
+			return nil, nil, usage("--key: %v", err)
+		}
+		if id != nil {
+			opts.Signer, opts.Caller = id.Signer, "user="+id.Name
+			f.signed, f.keyName = true, id.Name
+		}
 	}
 	if f.nodeKeysFile != "" {
 		nk, err := security.LoadNodeKeys(f.nodeKeysFile, false)
@@ -237,15 +253,14 @@ func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 		}
 		opts.VerifyReply = nk.Verify
 	}
-	bc := f.bus
 	bc.URLs, bc.Name = strings.Split(f.natsURL, ","), "pulse client"
 	if _, err := bc.Options(); err != nil {
 		return nil, nil, usageError{err}
 	}
 	nc, err := bus.Dial(bc)
 	if err != nil {
-		if errors.Is(err, nats.ErrAuthorization) {
-			return nil, nil, fmt.Errorf("NATS at %s refused the login: %w (set --nats-user/--nats-password, --nkey or --creds as the broker's users file says)", f.natsURL, err)
+		if errors.Is(err, bus.ErrRefused) {
+			return nil, nil, err
 		}
 		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (is `pulse demo` or a NATS server running? set --nats or PULSE_NATS)", f.natsURL, err)
 	}
@@ -271,11 +286,20 @@ func (f *clientFlags) finish(w io.Writer, res *rpc.Result) error {
 	return finish(res)
 }
 
+// caller is the caller of a request without credentials: the local user
+// name, made a subject token (it names the subjects requests and replies
+// travel on).
 func caller() string {
-	if u, err := user.Current(); err == nil {
-		return "user=" + u.Username
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = strings.Map(func(r rune) rune {
+			if strings.ContainsRune(".*> \t\r\n", r) || r < ' ' {
+				return '_'
+			}
+			return r
+		}, u.Username)
 	}
-	return "user=unknown"
+	return "user=" + name
 }
 
 func readNodes(path string) ([]string, error) {

@@ -12,3 +12,7 @@ const longHelp = "pulse joins mco-style orchestration with Prometheus monitoring
 func commands() []*cobra.Command {
 	return []*cobra.Command{newAgentCmd(), newLocalFactsCmd(), newKeysCmd()}
 }
+
+// issuerCommands are the operator's, not a node's: the agent-only build has
+// none.
+func issuerCommands() []*cobra.Command { return nil }

@@ -66,7 +66,7 @@ func newDemoCmd() *cobra.Command {
 func newBrokerCmd() *cobra.Command {
 	var (
 		listen, clusterListen, clusterName, name, jsDir, logLevel string
-		tlsCert, tlsKey, tlsClientCA, usersFile                   string
+		tlsCert, tlsKey, tlsClientCA, authFile                    string
 		routes                                                    []string
 	)
 	cmd := &cobra.Command{
@@ -88,15 +88,12 @@ func newBrokerCmd() *cobra.Command {
 					return usageError{err}
 				}
 			}
-			if usersFile != "" {
-				auth, err := security.LoadBrokerUsers(usersFile)
-				if err != nil {
-					return usageError{err}
-				}
-				o.Users, o.NkeyUsers = auth.Users, auth.NkeyUsers
-			}
+			o.ConfigFile = authFile
 			b, err := broker.Start(o)
 			if err != nil {
+				if authFile != "" && strings.Contains(err.Error(), authFile) {
+					return usageError{err}
+				}
 				return err
 			}
 			defer b.Shutdown()
@@ -115,7 +112,7 @@ func newBrokerCmd() *cobra.Command {
 	f.StringVar(&tlsCert, "tls-cert", "", "serve clients over TLS with this certificate (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.StringVar(&tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA (PEM)")
-	f.StringVar(&usersFile, "users", "", "users file: logins (password or nkey) with per-role subject permissions")
+	f.StringVar(&authFile, "auth", "", "nats-server configuration that makes the broker trust pulse's issuer (`pulse keys server-config` writes it): every client must then log in with issued credentials")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

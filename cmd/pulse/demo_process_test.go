@@ -244,7 +244,7 @@ func TestSecondDemoLeavesTheFirstAlone(t *testing.T) {
 		return out
 	}
 	before := files()
-	for _, f := range []string{"demo.key", "demo.token", "demo.json", "demo.lock"} {
+	for _, f := range []string{"demo.creds", "demo.token", "demo.json", "demo.lock"} {
 		if _, ok := before[f]; !ok {
 			t.Fatalf("the first demo wrote no %s: %v", f, before)
 		}

@@ -121,7 +121,7 @@ func TestNoNodeMatches(t *testing.T) {
 	if err := os.WriteFile(nodes, []byte("ip-10-0-1-10\nip-10-0-2-10\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	common := []string{"--nats", d.NATSURL(), "--key", d.Keys.UserKeyPath, "--timeout", "1h", "--discovery-timeout", "1h"}
+	common := []string{"--nats", d.NATSURL(), "--creds", d.Identity.UserCreds, "--timeout", "1h", "--discovery-timeout", "1h"}
 	for _, args := range [][]string{
 		{"ping", "-W", "role=nope"},
 		{"find", "-F", "role=nope"},

@@ -16,9 +16,10 @@ import (
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Create and show the ed25519 key that signs your requests",
+		Short: "Bus credentials (issue, revoke, the brokers' trust) and the ed25519 keys that sign messages",
 	}
 	cmd.AddCommand(newKeysInitCmd(), newKeysShowCmd())
+	cmd.AddCommand(issuerCommands()...)
 	return cmd
 }
 
@@ -86,7 +87,7 @@ func newKeysShowCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyFile, "key", "", "private key file (default: ~/.config/pulse/id.key, then the demo's demo.key)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key file (default: ~/.config/pulse/id.key)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	return cmd
 }

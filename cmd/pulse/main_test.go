@@ -36,7 +36,7 @@ func pulse(t *testing.T, d *demo.Demo, args ...string) (string, string, int) {
 	if d != nil {
 		// Generous discovery windows: CI machines run many test packages at
 		// once, and a 300 ms quiet gap can pass before the last node answers.
-		args = append(args, "--nats", d.NATSURL(), "--key", d.Keys.UserKeyPath, "--discovery-timeout", "10s", "--discovery-quiet", "1s")
+		args = append(args, "--nats", d.NATSURL(), "--creds", d.Identity.UserCreds, "--discovery-timeout", "10s", "--discovery-quiet", "1s")
 	}
 	return pulseCtx(context.Background(), args...)
 }
@@ -117,15 +117,11 @@ func TestExitCodes(t *testing.T) {
 	if code != exitFailed || !strings.Contains(out, "No response from:") || !strings.Contains(out, "ip-10-0-9-99") {
 		t.Fatalf("silent node: exit %d\n%s", code, out)
 	}
-	// The demo's agents require signed requests: one signed by a key they
-	// do not trust gets no answer, and the CLI says what to do.
-	stranger := filepath.Join(t.TempDir(), "stranger.key")
-	if out, _, code := pulse(t, nil, "keys", "init", "--name", "stranger", "--dir", filepath.Dir(stranger)); code != 0 {
-		t.Fatalf("keys init: exit %d %s", code, out)
-	}
-	out, errOut, code = pulse(t, nil, "ping", "--nats", d.NATSURL(), "--key", filepath.Join(filepath.Dir(stranger), "id.key"), "--discovery-timeout", "500ms")
-	if code != exitFailed || !strings.Contains(out, "No responses received") || !strings.Contains(errOut, "trust the key") {
-		t.Fatalf("untrusted key: exit %d\n%s\n%s", code, out, errOut)
+	// The demo's broker refuses a login without its credentials, and the
+	// CLI says what to do.
+	_, errOut, code = pulse(t, nil, "ping", "--nats", d.NATSURL(), "--discovery-timeout", "500ms")
+	if code != exitFailed || !strings.Contains(errOut, "refused an anonymous connection") || !strings.Contains(errOut, "pulse keys issue") {
+		t.Fatalf("no credentials: exit %d %q", code, errOut)
 	}
 	_, errOut, code = pulse(t, nil, "ping", "--nats", "nats://127.0.0.1:1")
 	if code != exitFailed || !strings.Contains(errOut, "cannot reach NATS") {

@@ -15,11 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/hostlock"
-	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -29,19 +27,18 @@ import (
 // demo's nodes are, hosting agents.
 func joinAgent(t *testing.T, d *demo.Demo, id string, facts map[string]any, agents ...actions.Agent) {
 	t.Helper()
-	nc, err := nats.Connect(d.NATSURL())
+	creds, err := d.Identity.IssueNode(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := bus.Dial(bus.Config{URLs: []string{d.NATSURL()}, Credentials: bus.Credentials{CredsFile: creds}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	key, err := security.GenerateIdentity(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Keys.NodeKeys.Pin(id, key.Signer.PublicKey())
 	a, err := nodeagent.New(nodeagent.Options{
 		Identity: id, Conn: nc, Facts: staticFacts(facts), Agents: agents,
-		Signer: key.Signer, Verify: d.Keys.Trust.Verifier(true), Authorize: d.Keys.Policy.Authorize,
+		Verify: d.Identity.Verifier.Verify, Authorize: d.Identity.Policy.Authorize,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +122,7 @@ func TestURLTestCommand(t *testing.T) {
 		{hangingServer(t), "no response within the urltest timeout of 8s", "allow_hosts"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		out, errOut, code := pulseCtx(ctx, "urltest", tc.url, "--timeout", "10", "--nats", d.NATSURL(), "--key", d.Keys.UserKeyPath)
+		out, errOut, code := pulseCtx(ctx, "urltest", tc.url, "--timeout", "10", "--nats", d.NATSURL(), "--creds", d.Identity.UserCreds)
 		cancel()
 		want := 12
 		if tc.others != "" {

@@ -29,8 +29,10 @@ import (
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/collector/web"
 	"github.com/pulseops/pulse/internal/bus"
+	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
+	"github.com/pulseops/pulse/internal/security"
 )
 
 // Options configure the collector daemon.
@@ -55,9 +57,14 @@ type Options struct {
 	// leave an endpoint open, which only the demo on loopback should do.
 	ActionToken string
 	AlertToken  string
-	// Signer signs the requests the collector sends.
-	Signer *protocol.Signer
-	// VerifyReply checks the replies it receives.
+	// Identity is who the collector's requests (actions, remediations)
+	// come from: its issued credentials, whose key signs them and whose JWT
+	// goes with them, or an ed25519 key that agents list in their trusted
+	// keys. Its name is the caller; without it the caller is "collector"
+	// and requests go unsigned.
+	Identity *security.Identity
+	// VerifyReply checks reply signatures, for brokers that are not
+	// trusted to say which node sent a reply.
 	VerifyReply func(*protocol.Envelope) error
 	// Audit receives the collector's own audit lines: actions and
 	// remediations it started.
@@ -282,10 +289,11 @@ func (a *App) build(nc *nats.Conn) (*parts, error) {
 		return nil, err
 	}
 	p.col = col
-	client := rpc.New(nc, rpc.Options{
-		Collective: col.Collective(), Caller: "collector", Signer: o.Signer,
-		VerifyReply: o.VerifyReply, Logger: o.Collector.Logger,
-	})
+	ro := rpc.Options{Collective: col.Collective(), Caller: "collector", VerifyReply: o.VerifyReply, Logger: o.Collector.Logger}
+	if id := o.Identity; id != nil {
+		ro.Caller, ro.Signer, ro.JWT = issuer.CallerToken(issuer.RoleCollector, id.Name), id.Signer, id.JWT
+	}
+	client := rpc.New(nc, ro)
 	humans := func(h http.Handler) http.Handler { return bearer(o.ActionToken, h) }
 	col.Register(p.mux)
 	if o.Rules != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -96,12 +97,19 @@ func (c *Config) Options() (Options, error) {
 			return o, err
 		}
 	}
-	if c.KeyFile != "" {
-		id, err := security.LoadIdentity(c.KeyFile)
-		if err != nil {
+	// The collector's requests are signed by its credentials' key and carry
+	// their JWT; a key file is for fleets whose agents list trusted keys.
+	switch {
+	case c.KeyFile != "" && c.NATS.CredsFile != "":
+		return o, errors.New("key_file and nats.creds_file are both set: the credentials sign the collector's requests; remove key_file")
+	case c.NATS.CredsFile != "":
+		if o.Identity, err = security.LoadCreds(c.NATS.CredsFile); err != nil {
 			return o, err
 		}
-		o.Signer = id.Signer
+	case c.KeyFile != "":
+		if o.Identity, err = security.LoadIdentity(c.KeyFile); err != nil {
+			return o, err
+		}
 	}
 	if c.NodeKeysFile != "" || c.NodeKeysTOFU {
 		var nk *security.NodeKeys

@@ -37,13 +37,15 @@ type Options struct {
 	// present a certificate from its ClientCAs (security.ServerTLSConfig
 	// builds one).
 	TLS *tls.Config
-	// Users and NkeyUsers, when either is set, require every client to log
-	// in, each with its own subject permissions (security.LoadBrokerUsers
-	// builds them). With neither, anyone who reaches the port may publish
-	// and subscribe to anything.
-	Users     []*server.User
-	NkeyUsers []*server.NkeyUser
-	// Server lets callers set anything else (accounts, ...) before start.
+	// ConfigFile is a nats-server configuration file read first, through
+	// nats-server's own parser; the options above win over what it sets.
+	// `pulse keys server-config` writes the one that makes the broker trust
+	// pulse's issuer: operator, system account and a full account resolver,
+	// so every client must log in with issued credentials and gets the
+	// subject permissions of its role. Without it anyone who reaches the
+	// port may publish and subscribe to anything.
+	ConfigFile string
+	// Server lets callers set anything else before start.
 	Server func(*server.Options)
 	Logger *slog.Logger
 }
@@ -55,12 +57,20 @@ type Broker struct {
 
 // Start runs a nats-server with opts and waits until it accepts clients.
 func Start(opts Options) (*Broker, error) {
-	so := &server.Options{
-		Host:       opts.Host,
-		Port:       opts.Port,
-		ServerName: opts.Name,
-		NoSigs:     true,
-		MaxPayload: opts.MaxPayload,
+	so := &server.Options{}
+	if opts.ConfigFile != "" {
+		fo, err := server.ProcessConfigFile(opts.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats-server configuration %s: %w", opts.ConfigFile, err)
+		}
+		so = fo
+	}
+	so.Host, so.Port, so.NoSigs = opts.Host, opts.Port, true
+	if opts.Name != "" {
+		so.ServerName = opts.Name
+	}
+	if opts.MaxPayload != 0 {
+		so.MaxPayload = opts.MaxPayload
 	}
 	if so.Host == "" {
 		so.Host = "127.0.0.1"
@@ -103,7 +113,6 @@ func Start(opts Options) (*Broker, error) {
 		so.TLSVerify = opts.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 		so.TLSTimeout = 5
 	}
-	so.Users, so.Nkeys = opts.Users, opts.NkeyUsers
 	if opts.Server != nil {
 		opts.Server(so)
 	}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/pulseops/pulse/internal/ratelog"
 )
 
 // DefaultURL is where every pulse process looks for NATS when no URL is
@@ -38,9 +40,10 @@ type Config struct {
 	TLS  `yaml:",inline"`
 	// Credentials say who the process is to the broker.
 	Credentials `yaml:",inline"`
-	// InboxPrefix is the prefix of reply subjects. A broker that keeps each
-	// user's replies private lets a user subscribe only below its own
-	// prefix, so with a user name set it defaults to InboxPrefix(user).
+	// InboxPrefix is the prefix of the inboxes the JetStream API answers
+	// on. A broker that keeps each identity's inboxes private lets it
+	// subscribe only below its own prefix, so with a user name or a creds
+	// file set it defaults to InboxPrefix of that name.
 	InboxPrefix string `yaml:"inbox_prefix"`
 	// ConnectTimeout bounds one connection attempt (default 3s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -87,25 +90,39 @@ func (c Credentials) Validate() error {
 }
 
 // options turns the login into nats.go options, checking the files it
-// names now, so a missing file is an error at start and not at the first
-// reconnect.
-func (c Credentials) options() ([]nats.Option, error) {
+// names now, so a missing, loose or expired file is an error at start and
+// not at the first reconnect. It returns the name the login goes by.
+func (c Credentials) options() ([]nats.Option, string, error) {
 	switch {
 	case c.User != "":
-		return []nats.Option{nats.UserInfo(c.User, c.Password)}, nil
+		return []nats.Option{nats.UserInfo(c.User, c.Password)}, c.User, nil
 	case c.NKeySeedFile != "":
 		o, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
 		if err != nil {
-			return nil, fmt.Errorf("nats nkey seed %s: %w", c.NKeySeedFile, err)
+			return nil, "", fmt.Errorf("nats nkey seed %s: %w", c.NKeySeedFile, err)
 		}
-		return []nats.Option{o}, nil
+		return []nats.Option{o}, "", nil
 	case c.CredsFile != "":
-		if err := checkCredsFile(c.CredsFile); err != nil {
-			return nil, err
+		info, err := ReadCreds(c.CredsFile)
+		if err != nil {
+			return nil, "", err
 		}
-		return []nats.Option{nats.UserCredentials(c.CredsFile)}, nil
+		return []nats.Option{nats.UserCredentials(c.CredsFile)}, info.Name, nil
 	}
-	return nil, nil
+	return nil, "", nil
+}
+
+// who names the login in an error: the creds file, the nkey or the user.
+func (c Credentials) who() string {
+	switch {
+	case c.CredsFile != "":
+		return "the credentials in " + c.CredsFile
+	case c.NKeySeedFile != "":
+		return "the nkey in " + c.NKeySeedFile
+	case c.User != "":
+		return "user " + c.User
+	}
+	return "an anonymous connection (no credentials set)"
 }
 
 // Empty reports whether no TLS is configured.
@@ -181,14 +198,14 @@ func (c Config) Options() ([]nats.Option, error) {
 		}
 		opts = append(opts, nats.Secure(cfg))
 	}
-	login, err := c.Credentials.options()
+	login, name, err := c.Credentials.options()
 	if err != nil {
 		return nil, err
 	}
 	opts = append(opts, login...)
 	inbox := c.InboxPrefix
-	if inbox == "" && c.User != "" {
-		inbox = InboxPrefix(c.User)
+	if inbox == "" && name != "" {
+		inbox = InboxPrefix(name)
 	}
 	if inbox != "" {
 		opts = append(opts, nats.CustomInboxPrefix(inbox))
@@ -199,7 +216,12 @@ func (c Config) Options() ([]nats.Option, error) {
 // Connect dials the bus as a daemon does: if no server answers yet it keeps
 // trying in the background, and after a disconnect it reconnects forever
 // with a jittered wait, so a fleet does not stampede a restarted broker.
-// Connection changes are logged. extra options come last and win.
+// A server that answers and refuses the login is different: retrying
+// cannot mend bad, unknown, revoked or expired credentials, so that is an
+// error (wrapping ErrRefused) naming them and what to do. Connection
+// changes and the broker's refusals (a publish or subscription its
+// permissions forbid, with the subject) are logged, each at most once a
+// minute. extra options come last and win.
 func Connect(c Config, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -212,16 +234,25 @@ func Connect(c Config, log *slog.Logger, extra ...nats.Option) (*nats.Conn, erro
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(time.Second, 2*time.Second),
-		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrl()) }),
+		nats.ErrorHandler(refusals(log)),
 	)
 	opts = append(opts, extra...)
+	// One attempt first, to tell a refused login from a broker that is not
+	// up yet.
 	nc, err := nats.Connect(c.ServerURLs(), opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if refused(err) {
+		return nil, c.refusedError(err)
+	}
+	nc, err = nats.Connect(c.ServerURLs(), append(opts, nats.RetryOnFailedConnect(true))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", c.ServerURLs(), err)
 	}
@@ -231,13 +262,57 @@ func Connect(c Config, log *slog.Logger, extra ...nats.Option) (*nats.Conn, erro
 // Dial connects as a command does: one attempt within the connect timeout,
 // and an error right away when no server answers or the login is refused,
 // so the user is told at once. The error wraps nats.go's, so callers can
-// test for nats.ErrAuthorization and add advice of their own.
+// test for nats.ErrAuthorization and add advice of their own. The broker's
+// refusals of a publish or subscription are logged through slog's default
+// logger.
 func Dial(c Config, extra ...nats.Option) (*nats.Conn, error) {
 	opts, err := c.Options()
 	if err != nil {
 		return nil, err
 	}
-	return nats.Connect(c.ServerURLs(), append(opts, extra...)...)
+	opts = append(opts, nats.ErrorHandler(refusals(slog.Default())))
+	nc, err := nats.Connect(c.ServerURLs(), append(opts, extra...)...)
+	if err != nil && refused(err) {
+		return nil, c.refusedError(err)
+	}
+	return nc, err
+}
+
+// refused reports whether err is a server refusing the login, as opposed
+// to no server answering.
+func refused(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired)
+}
+
+func (c Config) refusedError(err error) error {
+	advice := "check that the broker trusts their issuer (pulse keys server-config) and that they are not revoked or expired; issue new ones with `pulse keys issue`"
+	if c.Credentials.Empty() {
+		advice = "this broker requires a login: set creds_file (the --creds flag) to credentials from `pulse keys issue`"
+	}
+	return fmt.Errorf("NATS at %s refused %s: %w (%w): %s", c.ServerURLs(), c.Credentials.who(), ErrRefused, err, advice)
+}
+
+// refusals logs the errors the broker sends about a live connection, most
+// of all a publish or subscription its permissions forbid: the process
+// learns which subject it may not use, once a minute per subject, and
+// nothing retries it.
+func refusals(log *slog.Logger) nats.ErrHandler {
+	rl := ratelog.New(log, time.Minute)
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if err == nil {
+			return
+		}
+		msg := "the broker reported an error on this connection"
+		if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(err.Error(), "ermissions violation") {
+			msg = "the broker refused a publish or subscription: these credentials do not allow that subject"
+		}
+		args := []any{"err", err}
+		if sub != nil {
+			args = append(args, "subscription", sub.Subject)
+		}
+		rl.Log(slog.LevelError, err.Error(), msg, args...)
+	}
 }
 
 // InboxPrefix is the reply-inbox prefix of a user: a broker with per-user

@@ -15,7 +15,7 @@ import (
 
 // EncodeRequest writes r as a request envelope, signed by s unless s is nil.
 func EncodeRequest(r *Request, s *Signer) ([]byte, error) {
-	e := Envelope{Kind: KindRequest, From: r.Caller, ID: r.ID, Time: r.Time, Deadline: r.Deadline, Subject: r.Subject, Targets: r.Targets}
+	e := Envelope{Kind: KindRequest, From: r.Caller, ID: r.ID, Time: r.Time, Deadline: r.Deadline, Subject: r.Subject, Targets: r.Targets, JWT: r.JWT}
 	if !r.Filter.Empty() {
 		f, err := json.Marshal(r.Filter)
 		if err != nil {
@@ -108,7 +108,7 @@ func (e *Envelope) Request() (*Request, error) {
 	if err := e.want(KindRequest); err != nil {
 		return nil, err
 	}
-	r := &Request{ID: e.ID, Caller: e.From, Time: e.Time, Deadline: e.Deadline, Subject: e.Subject, Targets: e.Targets, PublicKey: e.Signer}
+	r := &Request{ID: e.ID, Caller: e.From, Time: e.Time, Deadline: e.Deadline, Subject: e.Subject, Targets: e.Targets, PublicKey: e.Signer, JWT: e.JWT}
 	// An empty filter is the common case (ping, directed requests) and
 	// needs no decoding.
 	if len(e.Filter) > 0 && !isEmptyObject(e.Filter) {

@@ -66,6 +66,10 @@ type Envelope struct {
 	Subject  string
 	Targets  []string
 	Filter   json.RawMessage
+	// JWT is a request's caller's NATS user JWT, when the caller has one:
+	// it names the caller and its groups and says which issuer vouches for
+	// the key that signed the request (security.Issuers).
+	JWT string
 	// Body is the message body as received: a JSON object.
 	Body json.RawMessage
 	// Signer is the base64 ed25519 key that signed the message and
@@ -134,6 +138,7 @@ const (
 	eSubject
 	eTargets
 	eFilter
+	eJWT
 	eBody
 	eSigner
 	eSig
@@ -241,6 +246,8 @@ func (e *Envelope) field(s *scanner, key []byte) (int, bool) {
 		v, ok := s.skipObject()
 		e.Filter = v
 		return eFilter, ok
+	case "jwt":
+		return eJWT, s.str(&e.JWT) && e.JWT != ""
 	case "body":
 		v, ok := s.skipObject()
 		e.Body = v
@@ -276,6 +283,10 @@ func (e *Envelope) check() error {
 		return errors.New("envelope names no kind")
 	case e.From == "":
 		return fmt.Errorf("%s envelope names no sender (from)", e.Kind)
+	case !ValidToken(e.From):
+		// The sender is a token of the subjects the message travels on
+		// (a request's caller names its replies' subject).
+		return fmt.Errorf("%s envelope's sender %q cannot be a subject token (no dots, spaces or wildcards)", e.Kind, e.From)
 	case e.Time.IsZero():
 		return fmt.Errorf("%s envelope from %s has no time", e.Kind, e.From)
 	case e.Body == nil:
@@ -287,8 +298,8 @@ func (e *Envelope) check() error {
 	switch e.Kind {
 	case KindRequest:
 		switch {
-		case e.ID == "":
-			return fmt.Errorf("request from %s has no id", e.From)
+		case !ValidToken(e.ID):
+			return fmt.Errorf("request from %s has no id, or one that cannot be a subject token", e.From)
 		case e.Deadline.IsZero():
 			return fmt.Errorf("request %s from %s has no deadline", e.ID, e.From)
 		case (e.Subject == "") == (len(e.Targets) == 0):
@@ -315,8 +326,8 @@ func (e *Envelope) check() error {
 		stray = "boot/seq"
 	case !request && !e.Deadline.IsZero():
 		stray = "deadline"
-	case !request && (e.Subject != "" || e.Targets != nil || e.Filter != nil):
-		stray = "subject/targets/filter"
+	case !request && (e.Subject != "" || e.Targets != nil || e.Filter != nil || e.JWT != ""):
+		stray = "subject/targets/filter/jwt"
 	}
 	if stray != "" {
 		return fmt.Errorf("%s envelope from %s carries %s, which only other kinds have", e.Kind, e.From, stray)
@@ -374,7 +385,7 @@ func seal(e *Envelope, s *Signer, body func([]byte) ([]byte, error)) ([]byte, er
 	if !sealable(e.Time) || !sealable(e.Deadline) {
 		return nil, fmt.Errorf("seal %s: time %s or deadline %s is outside the years 0-9999", e.Kind, e.Time, e.Deadline)
 	}
-	b := make([]byte, 0, 256+len(e.Filter)+16*len(e.Targets))
+	b := make([]byte, 0, 256+len(e.Filter)+16*len(e.Targets)+len(e.JWT))
 	b = append(b, `{"pulse":`...)
 	b = strconv.AppendInt(b, Version, 10)
 	b = append(b, `,"kind":`...)
@@ -415,6 +426,10 @@ func seal(e *Envelope, s *Signer, body func([]byte) ([]byte, error)) ([]byte, er
 		if b, err = appendCompact(append(b, `,"filter":`...), e.Filter); err != nil {
 			return nil, fmt.Errorf("seal %s: filter: %w", e.Kind, err)
 		}
+	}
+	if e.JWT != "" {
+		b = append(b, `,"jwt":`...)
+		b = appendString(b, e.JWT)
 	}
 	b = append(b, `,"body":`...)
 	start := len(b)

@@ -182,6 +182,13 @@ func TestOpenRefuses(t *testing.T) {
 		{"zero sequence", `{"pulse":1,"kind":"result","from":"n","boot":"b","seq":0,` + good + `}`, protocol.ReasonEnvelope, `envelope field "seq" has a bad value`},
 		{"reply with a deadline", `{"pulse":1,"kind":"reply","from":"n","id":"r","deadline":"2026-01-01T00:00:05Z",` + good + `}`, protocol.ReasonEnvelope,
 			`reply envelope from n carries deadline, which only other kinds have`},
+		// The sender and a request's id name the subjects replies travel on.
+		{"sender not a subject token", `{"pulse":1,"kind":"reply","from":"web.01","id":"r",` + good + `}`, protocol.ReasonEnvelope,
+			`reply envelope's sender "web.01" cannot be a subject token (no dots, spaces or wildcards)`},
+		{"request id not a subject token", `{"pulse":1,"kind":"request","from":"u","id":"r.*","deadline":"2026-01-01T00:00:05Z","subject":"s",` + good + `}`, protocol.ReasonEnvelope,
+			`request from u has no id, or one that cannot be a subject token`},
+		{"credentials on a reply", `{"pulse":1,"kind":"reply","from":"n","id":"r","jwt":"eyJ",` + good + `}`, protocol.ReasonEnvelope,
+			`reply envelope from n carries subject/targets/filter/jwt, which only other kinds have`},
 		{"oversized", `{"pulse":1,"kind":"event","from":"c","time":"2026-01-01T00:00:00Z","body":{"x":"` + strings.Repeat("a", protocol.MaxMessageSize) + `"}}`, protocol.ReasonOversized,
 			"message of 1048659 bytes exceeds the 1048576 byte limit"},
 	} {

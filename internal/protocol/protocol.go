@@ -60,7 +60,32 @@ type Request struct {
 	// PublicKey is the signer's ed25519 key (base64), set on a request read
 	// from the bus when it was signed.
 	PublicKey string
+	// JWT is the caller's NATS user JWT, carried when the caller logs in
+	// with issued credentials; its issuer vouches for PublicKey.
+	JWT string
+	// Principal is who the request comes from once its verifier vouched
+	// for it (nil: not verified, or unsigned); policies match on it.
+	Principal *Principal
 	RequestBody
+}
+
+// Principal is a verified caller: the name it speaks for and the groups
+// policies refer to, as the trusted-keys file or the caller's issuer said.
+type Principal struct {
+	Name        string
+	Key         string
+	Fingerprint string
+	Groups      []string
+}
+
+// InGroup reports whether p belongs to group g.
+func (p *Principal) InGroup(g string) bool {
+	for _, x := range p.Groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
 }
 
 // RequestBody is a request's body on the wire.

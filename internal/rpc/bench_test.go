@@ -11,6 +11,8 @@ import (
 
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/bus"
+	"github.com/pulseops/pulse/internal/issuer"
+	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent"
@@ -25,21 +27,37 @@ func startAgents(b testing.TB, url string, n int) {
 	startSecuredAgents(b, url, n, nil)
 }
 
-// startSecuredAgents runs n agents; with sec set each signs its replies
-// with its own key and verifies requests against sec.Trust under the
-// default policy, as a production agent does.
-func startSecuredAgents(b testing.TB, url string, n int, sec *security.DemoKeys) {
+// startSecuredAgents runs n agents; with sec set each logs in with its own
+// issued credentials and believes requests only from the issuer's users,
+// under the demo's read-only policy, as a production agent does. Replies
+// are not signed: the broker lets only their node publish them.
+func startSecuredAgents(b testing.TB, url string, n int, sec *issuer.Local) {
+	var verify func(*protocol.Envelope) (*protocol.Principal, error)
+	var pol *security.Policy
+	if sec != nil {
+		t := sec.TrustedIssuers()
+		is, err := security.NewIssuers([]string{t[issuer.RoleUser]}, []string{t[issuer.RoleCollector]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		verify = (&security.Verifier{Issuers: is, Require: true}).Verify
+		if pol, err = security.NewPolicy("read-only", security.PolicyFile{Rules: security.ReadOnlyRules("*")}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("node-%05d", i)
-		nc, err := bus.Connect(bus.Config{URLs: []string{url}, Name: id}, nil)
+		c := bus.Config{URLs: []string{url}, Name: id}
+		if sec != nil {
+			c.CredsFile = sec.Nodes[id]
+		}
+		nc, err := bus.Connect(c, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		opts := nodeagent.Options{Identity: id, Conn: nc, Facts: facts{"role": "web"}, RegisterInterval: time.Hour}
 		if sec != nil {
-			opts.Signer = sec.Nodes[id].Signer
-			opts.Verify = sec.Trust.Verifier(true)
-			opts.Authorize = sec.Policy.Authorize
+			opts.Verify, opts.Authorize = verify, pol.Authorize
 		}
 		a, err := nodeagent.New(opts)
 		if err != nil {
@@ -102,27 +120,39 @@ func reportLast(b *testing.B, lasts []time.Duration) {
 }
 
 // BenchmarkPingFanout1000Signed is BenchmarkPingFanout1000 with security
-// on: the client signs, every agent verifies the signature against a
-// trusted key, checks the caller, applies the policy and signs its reply,
-// and the client verifies every reply against the node's pinned key.
+// on: a broker that trusts pulse's issuer and nothing else, every agent
+// logged in with its own credentials, the client with a user's. The client
+// signs its request and carries its JWT; every agent checks the JWT's
+// issuer, the signature, the caller and the policy. Replies are
+// authenticated by the broker (only their node may publish on the subject
+// that names it), so the client verifies no signature.
 func BenchmarkPingFanout1000Signed(b *testing.B) {
 	const n = 1000
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("node-%05d", i)
 	}
-	sec, err := security.DemoSetup(b.TempDir(), "", ids)
+	dir := b.TempDir()
+	sec, err := issuer.NewLocal(dir, issuer.LocalOptions{Nodes: ids})
 	if err != nil {
 		b.Fatal(err)
 	}
-	br := broker.StartTest(b)
+	br, err := broker.Start(broker.Options{Port: -1, ConfigFile: sec.ServerConfigFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(br.Shutdown)
 	startSecuredAgents(b, br.ClientURL(), n, sec)
-	nc, err := nats.Connect(br.ClientURL())
+	user, err := security.LoadCreds(sec.User)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := bus.Dial(bus.Config{URLs: []string{br.ClientURL()}, Credentials: bus.Credentials{CredsFile: sec.User}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	cl := rpc.New(nc, rpc.Options{Caller: "user=demo", Signer: sec.User.Signer, VerifyReply: sec.NodeKeys.Verify})
+	cl := rpc.New(nc, rpc.Options{Caller: issuer.CallerToken(issuer.RoleUser, user.Name), Signer: user.Signer, JWT: user.JWT})
 	var lasts []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -27,12 +27,21 @@ import (
 // Options configure a Client.
 type Options struct {
 	Collective string
-	// Caller names who is asking, e.g. "user=alice" or "collector".
+	// Caller names who is asking, e.g. "user=alice" or "collector". It is
+	// a token of the subjects requests go out on and replies come back on,
+	// so a broker that derives permissions from identities lets this
+	// client use only its own (issuer.CallerToken).
 	Caller string
 	// Signer signs every request when set.
 	Signer *protocol.Signer
+	// JWT is the caller's user JWT (from its .creds file), carried in every
+	// request so agents can tell who issued Signer's key.
+	JWT string
 	// VerifyReply, when set, is asked about every reply's envelope before
-	// its body is read; a reply it rejects is dropped and counted as forged.
+	// its body is read; a reply it rejects is dropped and counted as
+	// forged. The node a reply comes from is the one its subject names,
+	// which the broker lets only that node publish on; VerifyReply adds
+	// reply signatures for brokers that are not trusted.
 	VerifyReply func(*protocol.Envelope) error
 	Logger      *slog.Logger
 }
@@ -300,7 +309,7 @@ func (c *Client) newRequest(ctx context.Context, call *Call, wait time.Duration)
 		deadline = d.UTC()
 	}
 	return &protocol.Request{
-		ID: newID(), Caller: c.opts.Caller, Time: now, Deadline: deadline,
+		ID: newID(), Caller: c.opts.Caller, Time: now, Deadline: deadline, JWT: c.opts.JWT,
 		RequestBody: protocol.RequestBody{Collective: c.opts.Collective, Agent: call.Agent, Action: call.Action, Data: data},
 	}, nil
 }
@@ -337,7 +346,7 @@ func chunks(nodes []string) [][]string {
 	return out
 }
 
-// collector gathers replies to one request id from an inbox. Decoding and
+// collector gathers replies to one request id from its reply subjects. Decoding and
 // signature checks run on a few workers beside the loop that counts
 // replies, so 10,000 replies are verified on every core, not one.
 type collector struct {
@@ -355,17 +364,16 @@ type collector struct {
 	onReply func(*Reply)
 }
 
-// listen starts collecting replies to req; the caller publishes req with
-// inbox as its reply subject and closes col.
-func (c *Client) listen(call *Call, req *protocol.Request) (col *collector, inbox string, err error) {
-	inbox = c.nc.NewRespInbox()
+// listen starts collecting replies to req, on the subjects the nodes
+// derive from its caller and id; the caller publishes req and closes col.
+func (c *Client) listen(call *Call, req *protocol.Request) (col *collector, err error) {
 	// The channels are generous so a burst of 10,000 replies never hits
 	// the slow-consumer limit while we decode.
 	col = &collector{c: c, req: req, raw: make(chan *nats.Msg, 65536), ch: make(chan *Reply, 1024),
 		done: make(chan struct{}), seen: map[string]bool{}, onReply: call.OnReply}
-	sub, err := c.nc.ChanSubscribe(inbox, col.raw)
+	sub, err := c.nc.ChanSubscribe(c.subj.Replies(req.Caller, req.ID), col.raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("subscribe to reply inbox: %w", err)
+		return nil, fmt.Errorf("subscribe to the replies of request %s: %w", req.ID, err)
 	}
 	_ = sub.SetPendingLimits(-1, -1)
 	col.sub = sub
@@ -375,7 +383,7 @@ func (c *Client) listen(call *Call, req *protocol.Request) (col *collector, inbo
 		col.wg.Add(1)
 		go col.decode()
 	}
-	return col, inbox, nil
+	return col, nil
 }
 
 // decode turns raw messages into replies to this request; malformed,
@@ -396,7 +404,14 @@ func (col *collector) decode() {
 			col.c.bad.Warn(reason, "dropped a reply that could not be read", "reason", reason, "err", err)
 			continue
 		}
-		if env.Kind != protocol.KindReply || env.ID != col.req.ID || !protocol.ValidToken(env.From) {
+		if env.Kind != protocol.KindReply || env.ID != col.req.ID {
+			continue
+		}
+		// The subject names the node, and only that node may publish on
+		// it: a reply that claims another node is forged.
+		if node := protocol.ReplyIdentity(m.Subject); env.From != node {
+			col.forged.Add(1)
+			col.c.bad.Warn("forged", "dropped a reply that names another node than its subject", "identity", env.From, "subject", m.Subject)
 			continue
 		}
 		if v := col.c.opts.VerifyReply; v != nil {
@@ -452,28 +467,27 @@ func (col *collector) close() {
 // ends a quiet window after the fleet answered, whether or not any node
 // matched.
 func (c *Client) broadcast(ctx context.Context, call *Call) (*Result, error) {
-	col, inbox, b, err := c.listenBroadcast(ctx, call)
+	col, b, err := c.listenBroadcast(ctx, call)
 	if err != nil {
 		return nil, err
 	}
 	defer col.close()
 	var fleet *collector
-	var fleetInbox string
 	var fleetMsg []byte
 	if !call.Filter.Empty() {
 		ping := &Call{Agent: "rpcutil", Action: "ping", DiscoveryTimeout: call.DiscoveryTimeout}
-		if fleet, fleetInbox, fleetMsg, err = c.listenBroadcast(ctx, ping); err != nil {
+		if fleet, fleetMsg, err = c.listenBroadcast(ctx, ping); err != nil {
 			return nil, err
 		}
 		defer fleet.close()
 	}
 
-	if err := c.nc.PublishMsg(&nats.Msg{Subject: col.req.Subject, Reply: inbox, Data: b}); err != nil {
+	if err := c.nc.Publish(col.req.Subject, b); err != nil {
 		return nil, fmt.Errorf("publish request: %w", err)
 	}
 	var fleetCh chan *Reply // nil, so never ready, without a filter
 	if fleet != nil {
-		if err := c.nc.PublishMsg(&nats.Msg{Subject: fleet.req.Subject, Reply: fleetInbox, Data: fleetMsg}); err != nil {
+		if err := c.nc.Publish(fleet.req.Subject, fleetMsg); err != nil {
 			return nil, fmt.Errorf("publish discovery ping: %w", err)
 		}
 		fleetCh = fleet.ch
@@ -529,21 +543,21 @@ loop:
 // listenBroadcast builds call's broadcast request, bound to its agent's
 // subject and its filter and due when discovery ends, and starts
 // collecting replies to it.
-func (c *Client) listenBroadcast(ctx context.Context, call *Call) (*collector, string, []byte, error) {
+func (c *Client) listenBroadcast(ctx context.Context, call *Call) (*collector, []byte, error) {
 	req, err := c.newRequest(ctx, call, call.DiscoveryTimeout)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
-	req.Subject, req.Filter = c.subj.Agent(call.Agent), call.Filter
+	req.Subject, req.Filter = c.subj.Agent(call.Agent, req.Caller), call.Filter
 	b, err := c.encode(req)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
-	col, inbox, err := c.listen(call, req)
+	col, err := c.listen(call, req)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
-	return col, inbox, b, nil
+	return col, b, nil
 }
 
 // directed sends the request to each node's own subject and waits until all
@@ -573,14 +587,14 @@ func (c *Client) directed(ctx context.Context, call *Call, nodes []string) (*Res
 		}
 		msgs = append(msgs, b)
 	}
-	col, inbox, err := c.listen(call, req)
+	col, err := c.listen(call, req)
 	if err != nil {
 		return nil, err
 	}
 	defer col.close()
 	for i, part := range parts {
 		for _, n := range part {
-			if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Node(n), Reply: inbox, Data: msgs[i]}); err != nil {
+			if err := c.nc.Publish(c.subj.Node(n, req.Caller), msgs[i]); err != nil {
 				return nil, fmt.Errorf("publish request to %s: %w", n, err)
 			}
 		}

@@ -12,6 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
@@ -25,11 +29,8 @@ const (
 	// its directory.
 	KeyFileName = "id.key"
 	PubFileName = "id.pub"
-	// DemoKeyFileName is the key `pulse demo` writes for the CLI when the user
-	// has none of their own.
-	DemoKeyFileName = "demo.key"
-	nameHeader      = "Pulse-Name"
-	pemType         = "PRIVATE KEY"
+	nameHeader  = "Pulse-Name"
+	pemType     = "PRIVATE KEY"
 )
 
 // Identity is a loaded private key and the name it speaks for.
@@ -38,7 +39,39 @@ type Identity struct {
 	Signer *protocol.Signer
 	// Path is the file the key was read from ("" when generated in memory).
 	Path string
+	// JWT is the user JWT of an identity read from a .creds file: it goes
+	// with every request, so agents see who issued the key (Issuers).
+	JWT  string
 	priv ed25519.PrivateKey
+}
+
+// LoadCreds reads a NATS .creds file (`pulse keys issue`) as the identity
+// that signs requests: its user nkey, an ed25519 key, signs them, and its
+// JWT goes with them. The file is judged as every process judges it before
+// logging in (bus.ReadCreds): owner-only, whole, not expired.
+func LoadCreds(path string) (*Identity, error) {
+	info, err := bus.ReadCreds(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("nats creds file: %w", err)
+	}
+	kp, err := jwt.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("nats creds file %s: %w", path, err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, fmt.Errorf("nats creds file %s: %w", path, err)
+	}
+	_, raw, err := nkeys.DecodeSeed(seed)
+	if err != nil || len(raw) != ed25519.SeedSize {
+		return nil, fmt.Errorf("nats creds file %s: its seed is not an ed25519 seed", path)
+	}
+	priv := ed25519.NewKeyFromSeed(raw)
+	return &Identity{Name: info.Name, Signer: protocol.NewSigner(priv), Path: path, JWT: info.JWT, priv: priv}, nil
 }
 
 // PublicKey is the base64 public key.

@@ -111,38 +111,35 @@ func TestValidName(t *testing.T) {
 	}
 }
 
-func TestFindKeyOrder(t *testing.T) {
+func TestFindKeyAndCredsOrder(t *testing.T) {
 	cfg := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", cfg)
 	t.Setenv("HOME", cfg)
 	if id, err := security.FindKey(""); id != nil || err != nil {
 		t.Fatalf("no keys: %v %v, want nothing", id, err)
 	}
-	demo, err := security.DemoSetup(t.TempDir(), security.UserKeyDir(), []string{"web-01"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := security.FindKey("")
-	if err != nil || id == nil || id.PublicKey() != demo.User.PublicKey() {
-		t.Fatalf("with a demo key: %v %v, want the demo key", id, err)
+	if p := security.FindCreds(); p != "" {
+		t.Fatalf("no credentials: found %s", p)
 	}
 	own, err := security.CreateKeyFiles(filepath.Join(security.UserKeyDir(), security.KeyFileName), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id, err := security.FindKey(""); err != nil || id.PublicKey() != own.PublicKey() {
-		t.Fatalf("with an own key: %v %v, want it before the demo key", id, err)
-	}
-	// A demo started after `keys init` trusts the user's own key.
-	demo2, err := security.DemoSetup(t.TempDir(), security.UserKeyDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := demo2.Trust.ByKey(own.PublicKey()); p == nil || p.Name != "alice" {
-		t.Fatalf("demo does not trust the user's own key: %+v", p)
+		t.Fatalf("with an own key: %v %v", id, err)
 	}
 	if _, err := security.FindKey(filepath.Join(cfg, "nope.key")); err == nil {
 		t.Fatal("an explicit missing key must be an error")
+	}
+	// The demo's credentials are found, and the user's own before them.
+	for _, name := range []string{security.DemoCredsFileName, security.CredsFileName} {
+		p := filepath.Join(security.UserKeyDir(), name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := security.FindCreds(); got != p {
+			t.Fatalf("with %s: found %q", name, got)
+		}
 	}
 }
 

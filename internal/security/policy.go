@@ -52,7 +52,6 @@ type rule struct {
 
 // Policy is a compiled policy; immutable and safe for concurrent use.
 type Policy struct {
-	trust   *Trust
 	rules   []rule
 	allowDf bool
 }
@@ -75,7 +74,7 @@ func NewPolicy(src string, pf PolicyFile, trust *Trust) (*Policy, error) {
 }
 
 func compilePolicy(path string, doc *yaml.Node, pf PolicyFile, trust *Trust) (*Policy, error) {
-	p := &Policy{trust: trust}
+	p := &Policy{}
 	switch pf.Default {
 	case "", "deny":
 	case "allow":
@@ -166,15 +165,12 @@ func (r *rule) matchCaller(p *Principal) bool {
 }
 
 // Authorize decides whether req may run on node; it is
-// nodeagent.Options.Authorize. It relies on the request's signature having
-// been verified already (nodeagent runs Verify first): it looks the signer
-// up by key to find the caller's name and groups. The reason names the rule
-// that refused, or says that nothing allowed it.
+// nodeagent.Options.Authorize. It relies on the request having been
+// verified already (nodeagent runs Verify first and sets req.Principal, the
+// caller's name and groups). The reason names the rule that refused, or
+// says that nothing allowed it.
 func (p *Policy) Authorize(req *protocol.Request, node *filter.Target) (bool, string) {
-	var pr *Principal
-	if req.PublicKey != "" {
-		pr = p.trust.ByKey(req.PublicKey)
-	}
+	pr := req.Principal
 	for i := range p.rules {
 		r := &p.rules[i]
 		if (r.agent != "*" && r.agent != req.Agent) || !matchAny(r.actions, req.Action) || !r.matchCaller(pr) {

@@ -3,7 +3,6 @@ package security
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/pulseops/pulse/internal/config"
@@ -19,17 +18,7 @@ type Entry struct {
 
 // Principal is a trusted caller: a key, the name it speaks for and the
 // groups policies refer to.
-type Principal struct {
-	Name        string
-	Key         string
-	Fingerprint string
-	Groups      []string
-}
-
-// InGroup reports whether p belongs to group g.
-func (p *Principal) InGroup(g string) bool {
-	return slices.Contains(p.Groups, g)
-}
+type Principal = protocol.Principal
 
 // Trust is the set of keys whose requests an agent believes. It is
 // immutable once built and safe for concurrent use.
@@ -133,27 +122,37 @@ func (t *Trust) Identify(env *protocol.Envelope) (*Principal, error) {
 	return p, nil
 }
 
-// VerifyRequest is Identify for nodeagent.Options.Verify.
-func (t *Trust) VerifyRequest(env *protocol.Envelope) error {
-	_, err := t.Identify(env)
-	return err
+// Verifier is the check an agent runs on every request envelope before its
+// body is read (nodeagent.Options.Verify). A request that carries its
+// caller's user JWT is judged by Issuers; any other signed request by
+// Trust. With Require every request must be signed; without it unsigned
+// requests pass (for fleets that have not rolled out keys yet), but a
+// request that carries a signature is still checked in full, so a bad or
+// untrusted signature is never waved through.
+type Verifier struct {
+	Trust   *Trust
+	Issuers *Issuers
+	Require bool
 }
 
-// Verifier returns the check an agent runs on every request envelope. With
-// require set every request must be signed by a trusted key; without it
-// unsigned requests pass (for fleets that have not rolled out keys yet), but
-// a request that carries a signature is still checked in full, so a bad or
-// untrusted signature is never waved through.
-func (t *Trust) Verifier(require bool) func(*protocol.Envelope) error {
-	return func(env *protocol.Envelope) error {
-		if !require && !env.Signed() {
-			return nil
+// Verify returns the principal a request comes from (nil for an unsigned
+// request that is let through).
+func (v *Verifier) Verify(env *protocol.Envelope) (*Principal, error) {
+	switch {
+	case env.JWT != "":
+		if v.Issuers == nil {
+			return nil, fmt.Errorf("request %s from %q carries its caller's credentials but this node trusts no issuer (security.issuers): %w", env.ID, env.From, ErrUntrustedKey)
 		}
-		if t == nil {
-			return errors.New("request is signed but this node has no trusted keys configured (security.trust_file)")
+		return v.Issuers.Identify(env)
+	case !env.Signed() && !v.Require:
+		return nil, nil
+	case v.Trust == nil:
+		if !env.Signed() {
+			return nil, fmt.Errorf("request %s from %q is not signed and this node requires signatures: %w", env.ID, env.From, protocol.ErrUnsigned)
 		}
-		return t.VerifyRequest(env)
+		return nil, fmt.Errorf("request %s from %q is signed by key %s without credentials, and this node has no trusted keys file (security.trust_file): %w", env.ID, env.From, protocol.Fingerprint(env.Signer), ErrUntrustedKey)
 	}
+	return v.Trust.Identify(env)
 }
 
 // callerName is the name a request's caller goes by in policies: the

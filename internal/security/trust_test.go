@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 
 func request(caller, agent, action string) *protocol.Request {
 	t := time.Unix(1700000000, 0).UTC()
-	return &protocol.Request{ID: "req1", Caller: caller, Time: t, Deadline: t.Add(5 * time.Second), Subject: "pulse.pulse.agent." + agent,
+	return &protocol.Request{ID: "req1", Caller: caller, Time: t, Deadline: t.Add(5 * time.Second), Subject: "pulse.pulse.agent." + agent + "." + caller,
 		RequestBody: protocol.RequestBody{Collective: "pulse", Agent: agent, Action: action, Data: []byte(`{"service":"nginx"}`)}}
 }
 
@@ -72,12 +72,18 @@ func envelope(t *testing.T, id *security.Identity, r *protocol.Request, change .
 }
 
 // signed is r as an agent decodes it after its envelope verified.
-func signed(t *testing.T, id *security.Identity, r *protocol.Request) *protocol.Request {
+func (f *fixture) signed(t *testing.T, id *security.Identity, r *protocol.Request) *protocol.Request {
 	t.Helper()
-	got, err := envelope(t, id, r).Request()
+	env := envelope(t, id, r)
+	p, err := f.trust.Identify(env)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got, err := env.Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Principal = p
 	return got
 }
 
@@ -101,7 +107,7 @@ func TestTrustVerifyRequest(t *testing.T) {
 			`request req1 claims caller "user=alice" but is signed by the key of "bob": caller does not match the signing key`, security.ErrCallerMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := f.trust.VerifyRequest(tc.req)
+			_, err := f.trust.Identify(tc.req)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -118,15 +124,19 @@ func TestTrustVerifyRequest(t *testing.T) {
 
 func TestVerifierRequireSignatures(t *testing.T) {
 	f := newFixture(t)
-	lax := f.trust.Verifier(false)
-	if err := lax(envelope(t, nil, request("user=anyone", "rpcutil", "ping"))); err != nil {
-		t.Fatalf("require_signatures false must accept an unsigned request: %v", err)
+	lax := &security.Verifier{Trust: f.trust}
+	if p, err := lax.Verify(envelope(t, nil, request("user=anyone", "rpcutil", "ping"))); err != nil || p != nil {
+		t.Fatalf("require_signatures false must accept an unsigned request, vouching for nobody: %v %v", p, err)
 	}
-	if err := lax(envelope(t, f.mallory, request("user=mallory", "rpcutil", "ping"))); !errors.Is(err, security.ErrUntrustedKey) {
+	if _, err := lax.Verify(envelope(t, f.mallory, request("user=mallory", "rpcutil", "ping"))); !errors.Is(err, security.ErrUntrustedKey) {
 		t.Fatalf("a signed request must be verified even when signatures are optional: %v", err)
 	}
-	if err := f.trust.Verifier(true)(envelope(t, nil, request("user=anyone", "rpcutil", "ping"))); !errors.Is(err, protocol.ErrUnsigned) {
+	strict := &security.Verifier{Trust: f.trust, Require: true}
+	if _, err := strict.Verify(envelope(t, nil, request("user=anyone", "rpcutil", "ping"))); !errors.Is(err, protocol.ErrUnsigned) {
 		t.Fatalf("require_signatures true must refuse unsigned: %v", err)
+	}
+	if p, err := strict.Verify(envelope(t, f.alice, request("user=alice", "rpcutil", "ping"))); err != nil || p.Name != "alice" || !p.InGroup("ops") {
+		t.Fatalf("alice's request: %+v %v", p, err)
 	}
 }
 
@@ -199,11 +209,11 @@ func TestPolicyAuthorize(t *testing.T) {
 		want string // "" means allowed
 	}{
 		{"anyone pings, even unsigned", request("user=nobody", "rpcutil", "ping"), db, ""},
-		{"dev restarts web", signed(t, f.bob, request("bob", "service", "restart")), web, ""},
-		{"dev restarts db", signed(t, f.bob, request("bob", "service", "restart")), db, "denied by rule 4 (" + path + ":19)"},
-		{"dev installs a package", signed(t, f.bob, request("bob", "package", "install")), web, "no rule allows bob package#install: default deny"},
-		{"ops stops web", signed(t, f.alice, request("alice", "service", "stop")), web, ""},
-		{"ops stops db", signed(t, f.alice, request("alice", "service", "stop")), db, "denied by rule 2 (nobody stops the database)"},
+		{"dev restarts web", f.signed(t, f.bob, request("bob", "service", "restart")), web, ""},
+		{"dev restarts db", f.signed(t, f.bob, request("bob", "service", "restart")), db, "denied by rule 4 (" + path + ":19)"},
+		{"dev installs a package", f.signed(t, f.bob, request("bob", "package", "install")), web, "no rule allows bob package#install: default deny"},
+		{"ops stops web", f.signed(t, f.alice, request("alice", "service", "stop")), web, ""},
+		{"ops stops db", f.signed(t, f.alice, request("alice", "service", "stop")), db, "denied by rule 2 (nobody stops the database)"},
 		{"unsigned claims ops", request("user=alice", "service", "stop"), web, `no rule allows unsigned caller "user=alice" service#stop: default deny`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
