@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-
 )
 
 // The addresses clients use when told none; commands to try name the
