@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -117,4 +118,41 @@ func TestURLTestAllowListHoldsOverRedirects(t *testing.T) {
 	if res.Status != protocol.Aborted || res.Message != want {
 		t.Fatalf("redirect to a refused host: %d %q\nwant %q", res.Status, res.Message, want)
 	}
+}
+
+// FuzzURLTestAllowHosts feeds allow-lists and URLs from outside (the config
+// and the bus): parsing never panics, and a list of plain names lets
+// through only those names.
+func FuzzURLTestAllowHosts(f *testing.F) {
+	f.Add("shop.example.com,*.example.com,10.0.0.0/8", "http://a.example.com:8080/x")
+	f.Add("192.0.2.7,2001:db8::/32", "http://[2001:db8::1]/")
+	f.Add("Shop.Example.COM.", "https://shop.example.com./")
+	f.Add("*.", "http://%2e/")
+	f.Fuzz(func(t *testing.T, list, raw string) {
+		entries := strings.Split(list, ",")
+		a, err := NewURLTestAgent(URLTestOptions{AllowHosts: entries}, nil)
+		if err != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return
+		}
+		if a.allowed(u) != nil {
+			return
+		}
+		host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+		for _, e := range entries {
+			if strings.ContainsAny(e, "*/") {
+				return // patterns and networks match more than themselves
+			}
+			if _, err := netip.ParseAddr(strings.TrimSpace(e)); err == nil {
+				return
+			}
+			if strings.ToLower(strings.TrimSuffix(strings.TrimSpace(e), ".")) == host {
+				return
+			}
+		}
+		t.Fatalf("%q let %q (host %q) through", entries, raw, host)
+	})
 }
