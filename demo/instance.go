@@ -85,6 +85,9 @@ func claim(dir string) (l *lease, holder, previous *Instance, err error) {
 		return nil, holder, nil, nil
 	}
 	previous, _ = readInstance(dir)
+	// A token a killed demo left would send the CLI to a collector that
+	// is gone; this demo writes its own if it has one.
+	_ = os.Remove(filepath.Join(dir, TokenFileName))
 	return &lease{dir: dir, lock: f}, nil, previous, nil
 }
 
