@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/filter"
 )
 
 func TestParseSeconds(t *testing.T) {
@@ -195,18 +196,27 @@ func TestFilterExamplesMatchTheDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`placeholder="filter, as pulse -W: ([^"]+)"`).FindSubmatch(html)
+	m := regexp.MustCompile(`placeholder="filter, as pulse (-W|-S): ([^"]+)"`).FindSubmatch(html)
 	if m == nil {
 		t.Fatal("the web view's filter box has no example")
 	}
-	examples[string(m[1])] = "with"
-	if len(examples) < 3 {
+	examples[string(m[2])] = map[string]string{"-W": "with", "-S": "select"}[string(m[1])]
+	if len(examples) < 2 {
 		t.Fatalf("found only %v", examples)
 	}
+	// A missing fact matches no operator, so "not az=x" holds on every
+	// node: an example must name facts the nodes have, not only match.
+	facts := d.Specs[0].Facts
+	term := regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_.]*)\s*(==|!=|=~|<=|>=|=>|=<|=|<|>)`)
 	for ex, flag := range examples {
 		out, _, code := pulse(t, d, "find", "--"+flag, ex)
 		if code != exitOK || len(strings.Fields(out)) == 0 {
 			t.Errorf("--%s %q matches no demo node: exit %d\n%s", flag, ex, code, out)
+		}
+		for _, tm := range term.FindAllStringSubmatch(ex, -1) {
+			if v, _ := filter.Lookup(facts, tm[1]); v == nil {
+				t.Errorf("--%s %q names %s, which is not a fact of the demo's nodes", flag, ex, tm[1])
+			}
 		}
 	}
 }
