@@ -5,13 +5,21 @@ PKGS := ./...
 
 .PHONY: build build-agent test test-deps real-parts vet bench fuzz soak clean
 
+# The version, commit and commit date `pulse version` and pulse_build_info
+# report; a build outside a git checkout falls back to Go's build info.
+BUILDINFO := github.com/pulseops/pulse/internal/buildinfo
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS := -X $(BUILDINFO).ldVersion=$(VERSION) \
+	-X $(BUILDINFO).ldRevision=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X $(BUILDINFO).ldDate=$(shell git log -1 --format=%cI 2>/dev/null)
+
 build:
-	$(GO) build -o bin/pulse ./cmd/pulse
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/pulse ./cmd/pulse
 
 # build-agent is pulse for the nodes: the agent (and keys) only, a third of
 # the full binary's size and 4-5 MB less resident memory (BENCHMARKS.md).
 build-agent:
-	$(GO) build -tags agentonly -o bin/agent/pulse ./cmd/pulse
+	$(GO) build -tags agentonly -ldflags "$(LDFLAGS)" -o bin/agent/pulse ./cmd/pulse
 
 # test-deps installs the Debian packages the tests drive and builds the
 # Prometheus and Alertmanager releases docker-compose.yml runs into

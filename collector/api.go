@@ -128,7 +128,7 @@ func (c *Collector) Handler() http.Handler {
 // Register mounts the read API on mux, beside the routes of other parts
 // that one listener serves.
 func (c *Collector) Register(mux *http.ServeMux) {
-	mux.Handle("GET /metrics", &metricsHandler{c: c})
+	mux.Handle("GET /metrics", c.metricsHTTP)
 	mux.HandleFunc("GET /api/v1/nodes", c.serveNodes)
 	mux.HandleFunc("GET /api/v1/nodes/{identity}", c.serveNode)
 	mux.HandleFunc("GET /healthz", c.serveHealth)

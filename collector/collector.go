@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pulseops/pulse/internal/buildinfo"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/ratelog"
 )
@@ -71,6 +74,9 @@ type Options struct {
 	Skew time.Duration
 	// MaxOutputBytes bounds a result's output and long output (4096).
 	MaxOutputBytes int
+	// MaxConcurrentScrapes bounds /metrics requests served at once
+	// (DefaultMaxConcurrentScrapes); more get 503 at once.
+	MaxConcurrentScrapes int
 	// Replicas of the JetStream streams when they are created (1).
 	Replicas int
 	Logger   *slog.Logger
@@ -106,6 +112,9 @@ type Collector struct {
 
 	// bad logs a flood of bad input once a minute per reason.
 	bad *ratelog.Logger
+
+	// metricsHTTP serves /metrics: limited and counted.
+	metricsHTTP http.Handler
 }
 
 // New checks opts, fills in defaults and builds a Collector that is not yet
@@ -134,7 +143,17 @@ func New(opts Options) (*Collector, error) {
 	c.fleet = newFleetCollector(c)
 	c.reg.MustRegister(c.fleet,
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "pulse_build_info",
+			Help:        "Always 1; labelled with the version, revision and Go version pulse was built from.",
+			ConstLabels: buildinfo.Get().Labels(),
+		}, func() float64 { return 1 }))
+	// One handler for every mux the API is mounted on, so the scrape limit
+	// is one. promhttp's own instrumentation counts scrapes by status code
+	// (promhttp_metric_handler_requests_total), the refused ones too.
+	c.metricsHTTP = promhttp.InstrumentMetricHandler(c.reg,
+		limitScrapes(opts.MaxConcurrentScrapes, &metricsHandler{c: c}))
 	return c, nil
 }
 
@@ -171,6 +190,7 @@ func (opts *Options) complete() ([]labelRule, error) {
 		{"StaleIntervals", &opts.StaleIntervals, 3},
 		{"MaxOutputBytes", &opts.MaxOutputBytes, 4096},
 		{"Replicas", &opts.Replicas, 1},
+		{"MaxConcurrentScrapes", &opts.MaxConcurrentScrapes, DefaultMaxConcurrentScrapes},
 	} {
 		if *f.v < 0 {
 			return nil, fmt.Errorf("collector: %s is %d: it must be positive, or 0 for the default %d", f.name, *f.v, f.def)

@@ -3,6 +3,7 @@ package collector
 import (
 	"bufio"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -111,6 +112,27 @@ func writeFleetFamily(w *bufio.Writer, fam famIndex, values []float64, present [
 		w.Write(num)
 	}
 	return num
+}
+
+// DefaultMaxConcurrentScrapes is how many /metrics requests the collector
+// serves at once unless told otherwise: an HA pair of Prometheus servers
+// and two more, where each scrape of a large fleet holds tens of MB.
+const DefaultMaxConcurrentScrapes = 4
+
+// limitScrapes serves at most n requests at once and answers the rest 503
+// at once, as promhttp's MaxRequestsInFlight does, so a storm of scrapes
+// cannot pile up memory and CPU.
+func limitScrapes(n int, h http.Handler) http.Handler {
+	slots := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			h.ServeHTTP(w, r)
+		default:
+			http.Error(w, fmt.Sprintf("%d scrapes are already being served (max_concurrent_scrapes); try again", n), http.StatusServiceUnavailable)
+		}
+	})
 }
 
 // metricsHandler serves /metrics.

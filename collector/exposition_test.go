@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,4 +196,53 @@ func FuzzMetricsExposition(f *testing.F) {
 			t.Fatalf("after %q on %q /metrics does not parse: %v\n%s", data, subject, err, text)
 		}
 	})
+}
+
+// TestScrapeLimit: past max_concurrent_scrapes a scrape is refused with 503
+// at once, and every scrape is counted by its status code.
+func TestScrapeLimit(t *testing.T) {
+	c, _, _ := newDirect(t, func(o *Options) { o.MaxConcurrentScrapes = 1 })
+	h := c.Handler()
+	// Hold the only slot with a first scrape that waits until released.
+	inside, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	blocked := limitScrapes(1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			close(inside)
+			<-release
+		}
+	}))
+	done := make(chan struct{})
+	go func() {
+		blocked.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
+		close(done)
+	}()
+	<-inside
+	rec := httptest.NewRecorder()
+	blocked.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "max_concurrent_scrapes") {
+		t.Fatalf("second scrape while one runs: %d %s", rec.Code, rec.Body)
+	}
+	close(release)
+	<-done
+	rec = httptest.NewRecorder()
+	blocked.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape after the slot freed: %d", rec.Code)
+	}
+
+	// The collector's own /metrics counts its scrapes, and says which
+	// pulse it is.
+	scrape(t, h)
+	text := scrape(t, h)
+	for _, want := range []string{
+		`promhttp_metric_handler_requests_total{code="200"} 1`,
+		`promhttp_metric_handler_requests_total{code="503"} 0`,
+		`promhttp_metric_handler_requests_in_flight 1`,
+		`pulse_build_info{goarch=`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

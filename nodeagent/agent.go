@@ -22,14 +22,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pulseops/pulse/internal/buildinfo"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/ratelog"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
 
-// Version is reported in inventories and registrations.
-var Version = "0.1.0"
+// Version is reported in inventories and registrations: the build's own
+// (internal/buildinfo).
+var Version = buildinfo.Get().Version
 
 // FactSource supplies the node's current facts; facts.Gatherer is one.
 type FactSource interface {

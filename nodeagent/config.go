@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
@@ -47,6 +48,10 @@ type Config struct {
 	// Security turns on signed requests, authorization and NATS
 	// credentials. Without it the agent answers anyone on the bus.
 	Security *SecurityConfig `yaml:"security"`
+
+	// path and doc locate keys for errors about the files they name.
+	path string
+	doc  *yaml.Node
 }
 
 // SecurityConfig is the agent's `security:` block. Relative paths are taken
@@ -276,7 +281,14 @@ func LoadConfig(path string) (*Config, error) {
 			c.Probes[i].File = filepath.Join(filepath.Dir(path), p.File)
 		}
 	}
+	c.path, c.doc = path, doc
 	return &c, nil
+}
+
+// ref wraps an error about what a key refers to (an nrpe.cfg, a probe, a
+// key file) with the config file, the key's line and the key.
+func (c *Config) ref(err error, key ...any) error {
+	return config.Ref(c.path, c.doc, err, key...)
 }
 
 // Build turns a config into agent Options: fact sources gathered once (and
@@ -301,7 +313,7 @@ func (c *Config) Build(ctx context.Context, log *slog.Logger) (Options, error) {
 	default:
 		f, err := os.OpenFile(c.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
-			return Options{}, fmt.Errorf("open audit log: %w", err)
+			return Options{}, c.ref(err, "audit_log")
 		}
 		opts.Audit = NewAudit(f)
 	}
@@ -324,7 +336,7 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 	if c.ClassesFile != "" {
 		cl, err := facts.LoadClasses(c.ClassesFile)
 		if err != nil {
-			return Options{}, err
+			return Options{}, c.ref(err, "classes_file")
 		}
 		classes = cl
 	}
@@ -339,7 +351,7 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 		}
 		p, err := actions.NewPackageProvider(name, runner)
 		if err != nil {
-			return Options{}, fmt.Errorf("package provider: %w", err)
+			return Options{}, c.ref(err, "package", "provider")
 		}
 		agents = append(agents, actions.NewPackageAgent(p, log))
 	}
@@ -350,7 +362,7 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 		}
 		p, err := actions.NewServiceProvider(name, runner)
 		if err != nil {
-			return Options{}, fmt.Errorf("service provider: %w", err)
+			return Options{}, c.ref(err, "service", "provider")
 		}
 		agents = append(agents, actions.NewServiceAgent(p, log))
 	}
@@ -359,7 +371,7 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 	if c.NRPE.Config != "" {
 		nc, err := checks.LoadNRPE(c.NRPE.Config)
 		if err != nil {
-			return Options{}, err
+			return Options{}, c.ref(err, "nrpe", "config")
 		}
 		for k, v := range nc.Commands {
 			cmds[k] = v
@@ -377,22 +389,22 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 	if !c.URLTest.Disabled {
 		ut, err := actions.NewURLTestAgent(actions.URLTestOptions{AllowHosts: c.URLTest.AllowHosts, Timeout: c.URLTest.Timeout}, log)
 		if err != nil {
-			return Options{}, err
+			return Options{}, c.ref(err, "urltest")
 		}
 		agents = append(agents, ut)
 	}
 	var jobs []Job
-	for _, ch := range c.Checks {
+	for i, ch := range c.Checks {
 		cmd := ch.command()
 		if _, ok := cmds[cmd]; !ok && cmd != "check_load" {
-			return Options{}, fmt.Errorf("check %q runs nrpe command %q, which is not configured: add it under nrpe.commands or to the nrpe.cfg", ch.Name, cmd)
+			return Options{}, config.At(c.path, config.Find(c.doc, "checks", i), "check %q runs nrpe command %q, which is not configured: add it under nrpe.commands or to the nrpe.cfg", ch.Name, cmd)
 		}
 		jobs = append(jobs, CheckJob(cr, ch))
 	}
-	for _, pc := range c.Probes {
+	for i, pc := range c.Probes {
 		p, err := probes.Load(pc.File)
 		if err != nil {
-			return Options{}, err
+			return Options{}, c.ref(err, "probes", i, "file")
 		}
 		jobs = append(jobs, ProbeJob(p.WithVars(pc.Vars), pc.Interval, pc.Splay))
 	}
@@ -418,7 +430,7 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 	if sc.KeyFile != "" {
 		id, err := security.LoadIdentity(sc.KeyFile)
 		if err != nil {
-			return fmt.Errorf("security.key_file: %w", err)
+			return c.ref(err, "security", "key_file")
 		}
 		if sc.SignMessages == nil || *sc.SignMessages {
 			opts.Signer = id.Signer
@@ -428,7 +440,7 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 	if sc.TrustFile != "" {
 		t, err := security.LoadTrust(sc.TrustFile)
 		if err != nil {
-			return fmt.Errorf("security.trust_file: %w", err)
+			return c.ref(err, "security", "trust_file")
 		}
 		v.Trust = t
 	}
@@ -450,7 +462,7 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 		}
 		p, err := security.LoadPolicy(sc.PolicyFile, trust)
 		if err != nil {
-			return fmt.Errorf("security.policy_file: %w", err)
+			return c.ref(err, "security", "policy_file")
 		}
 		opts.Authorize = p.Authorize
 	}

@@ -43,8 +43,8 @@ func TestLoadConfigExample(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	for file, want := range map[string]string{
-		"testdata/bad-key.yaml":        "testdata/bad-key.yaml:4: field intervall not found in type nodeagent.CheckConfig",
-		"testdata/bad-duration.yaml":   "testdata/bad-duration.yaml:2: cannot unmarshal !!str `soon` into time.Duration",
+		"testdata/bad-key.yaml":        `testdata/bad-key.yaml:4: unknown key "intervall"`,
+		"testdata/bad-duration.yaml":   `testdata/bad-duration.yaml:2: "soon" is not a duration: write one such as 10s or 500ms`,
 		"testdata/bad-identity.yaml":   `testdata/bad-identity.yaml:2: identity "web.01" cannot be a NATS subject token: no dots, spaces or wildcards`,
 		"testdata/bad-check-name.yaml": "testdata/bad-check-name.yaml:3: check name:",
 		"testdata/dup-check.yaml":      `testdata/dup-check.yaml:4: check "check_load" is defined twice`,
@@ -172,4 +172,32 @@ func TestCheckRunsNothing(t *testing.T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// TestBuildNamesTheKey: an error about a file the config refers to names
+// the config file, the key and its line, and then the file.
+func TestBuildNamesTheKey(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ yaml, want string }{
+		{"identity: a\npackage: {provider: sim}\nservice: {provider: sim}\nnrpe:\n  config: " + dir + "/nrpe.cfg\n",
+			":5: nrpe.config: read nrpe config: open " + dir + "/nrpe.cfg: no such file or directory"},
+		{"identity: a\npackage: {provider: pacman}\n", ":2: package.provider: "},
+		{"identity: a\npackage: {provider: sim}\nservice: {provider: sim}\nprobes:\n  - {file: gone.yaml}\n",
+			":5: probes[0].file: "},
+		{"identity: a\npackage: {provider: sim}\nservice: {provider: sim}\nsecurity:\n  require_signatures: false\n  key_file: missing.key\n",
+			":6: security.key_file: "},
+	} {
+		p := filepath.Join(dir, "agent.yaml")
+		if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadConfig(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Build(context.Background(), nil)
+		if err == nil || !strings.HasPrefix(err.Error(), p+tc.want) {
+			t.Errorf("%q: error %v, want it to start %s%s", tc.yaml, err, p, tc.want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pulseops/pulse/internal/agentapi"
+	"github.com/pulseops/pulse/internal/buildinfo"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -37,6 +38,7 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 			Facts:          a.opts.Facts.Facts(),
 			Classes:        nonNil(a.opts.Classes),
 			Version:        Version,
+			BuildInfo:      buildinfo.Get().Labels(),
 			MainCollective: a.opts.Collective,
 			Collectives:    []string{a.opts.Collective},
 			Started:        a.started.Unix(),

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/pulseops/pulse/internal/config"
 )
@@ -93,14 +93,11 @@ func Load(path string) (*Probe, error) {
 
 // Parse validates a probe spec. name is the file name used in errors and
 // the directory that a relative tls.ca_file is resolved against. Errors are
-// *config.Error values reading "name:line: reason".
+// *config.Error values reading "name:line: reason" (config.Errors when the
+// file has several problems).
 func Parse(name string, b []byte) (*Probe, error) {
 	var sf specFile
 	if err := config.Decode(name, b, &sf); err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			ce.Reason = friendlyReason(ce.Reason)
-		}
 		return nil, err
 	}
 	// A second pass into a node tree gives validation errors their lines;
@@ -113,18 +110,6 @@ func Parse(name string, b []byte) (*Probe, error) {
 		return nil, v.err
 	}
 	return p, nil
-}
-
-var (
-	unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
-	badDurationRE  = regexp.MustCompile("cannot unmarshal !!\\w+ `([^`]*)` into time.Duration")
-)
-
-// friendlyReason rewords the YAML decoder's messages that name Go types,
-// which mean nothing to someone writing a probe.
-func friendlyReason(r string) string {
-	r = unknownFieldRE.ReplaceAllString(r, `unknown key "$1"`)
-	return badDurationRE.ReplaceAllString(r, `"$1" is not a duration: write one such as 10s or 500ms`)
 }
 
 // validator turns a decoded specFile into a Probe, keeping the first error.

@@ -1,13 +1,12 @@
 package rules
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // ruleFile mirrors the Prometheus rule file format closely enough to render
@@ -53,17 +52,13 @@ func (f ruleFile) render(source string) ([]byte, error) {
 }
 
 func marshalYAML(head string, v any) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteString(head)
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
+	// Two-space indent, sequences indented under their key, and no line
+	// wrapping: a PromQL expression stays on one line, as people write it.
+	b, err := yaml.Dump(v, yaml.WithV3Defaults(), yaml.WithIndent(2), yaml.WithLineWidth(-1))
+	if err != nil {
 		return nil, fmt.Errorf("encode YAML: %w", err)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode YAML: %w", err)
-	}
-	return buf.Bytes(), nil
+	return append([]byte(head), b...), nil
 }
 
 // promDuration formats d the way Prometheus writes durations ("1m30s",

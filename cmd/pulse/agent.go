@@ -14,8 +14,9 @@ import (
 
 func newAgentCmd() *cobra.Command {
 	var (
-		cfgPath, logLevel string
-		check             bool
+		cfgPath string
+		logs    logFlags
+		check   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -31,22 +32,26 @@ func newAgentCmd() *cobra.Command {
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(25)
 			}
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
 			cfg, err := nodeagent.LoadConfig(cfgPath)
 			if err != nil {
 				return usageError{err}
 			}
-			log := newLogger(logLevel)
 			if check {
 				opts, err := cfg.Check(c.Context(), log)
 				if err != nil {
-					return usageError{fmt.Errorf("%s: %w", cfgPath, err)}
+					// Its errors name the file, the key and its line.
+					return usageError{err}
 				}
 				fmt.Fprintf(c.OutOrStdout(), "%s: OK (%d agents, %d scheduled jobs)\n", cfgPath, len(opts.Agents)+1, len(opts.Jobs))
 				return nil
 			}
 			opts, err := cfg.Build(c.Context(), log)
 			if err != nil {
-				return usageError{fmt.Errorf("%s: %w", cfgPath, err)}
+				return usageError{err}
 			}
 			nc, err := cfg.Connect(log)
 			if err != nil {
@@ -73,7 +78,7 @@ func newAgentCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "/etc/pulse/agent.yaml", "agent config file")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	logs.register(cmd.Flags(), "info")
 	cmd.Flags().BoolVar(&check, "config-check", false, "validate the config and exit")
 	return cmd
 }

@@ -23,7 +23,7 @@ func newBenchCmd() *cobra.Command {
 		checks, rounds          int
 		natsURL, jsonFile, plot string
 		interval                time.Duration
-		logLevel                string
+		logs                    logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -33,13 +33,17 @@ func newBenchCmd() *cobra.Command {
 			"in another process (`pulse broker`), because an embedded broker costs each agent two of this process's file descriptors.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find the pulse executable to run the broker with: %w", err)
 			}
 			rep, err := bench.Run(c.Context(), bench.Options{
 				Nodes: nodes, Checks: checks, Rounds: rounds, CheckInterval: interval, NATSURL: natsURL,
-				Out: c.ErrOrStderr(), Logger: newLogger(logLevel),
+				Out: c.ErrOrStderr(), Logger: log,
 				BrokerCommand: func(addr, dir string) *exec.Cmd {
 					return exec.Command(exe, "broker", "--listen", addr, "--jetstream", dir, "--log-level", "error")
 				},
@@ -74,7 +78,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&natsURL, "nats", "", "run against this NATS server (with JetStream) instead of starting one")
 	f.StringVar(&jsonFile, "json", "", "also write the report as JSON to this file")
 	f.StringVar(&plot, "plot", "", "also draw latency against fleet size as a PNG to this file")
-	f.StringVar(&logLevel, "log-level", "error", "log level: debug, info, warn, error")
+	logs.register(f, "error")
 	return cmd
 }
 

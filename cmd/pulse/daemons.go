@@ -16,8 +16,9 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var (
-		o                            demo.Options
-		zones, listen, logLevel, dir string
+		o                  demo.Options
+		zones, listen, dir string
+		logs               logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -32,7 +33,9 @@ func newDemoCmd() *cobra.Command {
 				return usage("--login-failure-rate must be between 0 and 1")
 			}
 			o.Zones, o.NATSHost, o.NATSPort, o.Dir = strings.Split(zones, ","), host, port, dir
-			o.Logger = newLogger(logLevel)
+			if o.Logger, err = logs.logger(); err != nil {
+				return err
+			}
 			o.UserKeyDir = security.UserKeyDir()
 			fmt.Fprintln(os.Stderr, "starting pulse demo ...")
 			d, err := demo.Start(c.Context(), o)
@@ -59,15 +62,16 @@ func newDemoCmd() *cobra.Command {
 	f.Float64Var(&o.LoginFailureRate, "login-failure-rate", 0, "fraction of shop logins that fail (0..1)")
 	f.DurationVar(&o.LoginLatency, "login-latency", 0, "latency added to every shop login")
 	f.StringVar(&dir, "dir", "", "keep JetStream, configs and Prometheus data here (default: a temporary directory)")
-	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	logs.register(f, "warn")
 	return cmd
 }
 
 func newBrokerCmd() *cobra.Command {
 	var (
-		listen, clusterListen, clusterName, name, jsDir, logLevel string
-		tlsCert, tlsKey, tlsClientCA, authFile                    string
-		routes                                                    []string
+		listen, clusterListen, clusterName, name, jsDir string
+		logs                                            logFlags
+		tlsCert, tlsKey, tlsClientCA, authFile          string
+		routes                                          []string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -78,10 +82,14 @@ func newBrokerCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
 			o := broker.Options{
 				Host: host, Port: port, Name: name, ClusterName: clusterName,
 				ClusterListen: clusterListen, Routes: routes, JetStreamDir: jsDir,
-				Logger: newLogger(logLevel),
+				Logger: log,
 			}
 			if tlsCert != "" || tlsKey != "" {
 				if o.TLS, err = security.ServerTLSConfig(tlsCert, tlsKey, tlsClientCA); err != nil {
@@ -113,7 +121,7 @@ func newBrokerCmd() *cobra.Command {
 	f.StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.StringVar(&tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA (PEM)")
 	f.StringVar(&authFile, "auth", "", "nats-server configuration that makes the broker trust pulse's issuer (`pulse keys server-config` writes it): every client must then log in with issued credentials")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	logs.register(f, "info")
 	return cmd
 }
 

@@ -203,6 +203,9 @@ func renderInventory(w io.Writer, id string, d agentapi.Inventory) {
 	fmt.Fprintf(w, "Inventory for %s:\n\n", id)
 	fmt.Fprintf(w, "   Server Statistics:\n")
 	fmt.Fprintf(w, "                      Version: %s\n", d.Version)
+	if bi := d.BuildInfo; bi != nil {
+		fmt.Fprintf(w, "                        Build: revision %s, %s, %s/%s\n", bi["revision"], bi["goversion"], bi["goos"], bi["goarch"])
+	}
 	if d.Started != 0 {
 		fmt.Fprintf(w, "                   Start Time: %s\n", time.Unix(d.Started, 0).Format(time.RFC1123))
 	}

@@ -16,7 +16,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/pulseops/pulse/internal/buildinfo"
 	"github.com/pulseops/pulse/internal/filter"
 )
 
@@ -82,16 +84,56 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.Version = buildinfo.Get().Version
+	root.SetVersionTemplate(buildinfo.Get().String())
 	root.AddCommand(commands()...)
+	root.AddCommand(newVersionCmd())
 	return root
 }
 
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
+// logFlags are --log-level and --log-format, which every daemon takes.
+type logFlags struct{ level, format string }
+
+func (l *logFlags) register(f *pflag.FlagSet, level string) {
+	f.StringVar(&l.level, "log-level", level, "log level: debug, info, warn, error")
+	f.StringVar(&l.format, "log-format", "text", "log format: text (logfmt, as Prometheus' own daemons) or json")
+}
+
+// logger builds the daemon's logger; a bad level or format is bad usage
+// (exit 2), not a silent fallback.
+func (l logFlags) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usage("--log-level %q: want debug, info, warn or error", l.level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	o := &slog.HandlerOptions{Level: lvl}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+	}
+	return nil, usage("--log-format %q: want text or json", l.format)
+}
+
+// newVersionCmd is `pulse version`; --version on any command prints the
+// same text.
+func newVersionCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print pulse's version, the commit and date it was built from, and the Go that built it",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if asJSON {
+				return printJSON(c.OutOrStdout(), buildinfo.Get())
+			}
+			_, err := fmt.Fprint(c.OutOrStdout(), buildinfo.Get().String())
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "machine output")
+	return cmd
 }
 
 func isFlagError(err error) bool {

@@ -8,15 +8,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/buildinfo"
 )
 
 // fleet starts the demo fleet on a free port for the life of the test.
@@ -94,7 +97,8 @@ func TestFactsFindInventoryRPC(t *testing.T) {
 		t.Fatalf("find -W cluster=alfa exit %d, want 6 nodes:\n%s", code, out)
 	}
 	out, _, code = pulse(t, d, "inventory", "ip-10-0-1-12")
-	for _, want := range []string{"Inventory for ip-10-0-1-12:", "Agents:", "nrpe  package  rpcutil  service  urltest", "role::web", "role => web"} {
+	for _, want := range []string{"Inventory for ip-10-0-1-12:", "Agents:", "nrpe  package  rpcutil  service  urltest", "role::web", "role => web",
+		"Build: revision " + buildinfo.Get().Revision + ", " + runtime.Version()} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("inventory exit %d lacks %q:\n%s", code, want, out)
 		}
@@ -258,5 +262,48 @@ func TestBatching(t *testing.T) {
 	}
 	if !strings.Contains(out, "Finished processing 11 / 11 hosts") {
 		t.Fatalf("output:\n%s", out)
+	}
+}
+
+// TestVersion: `pulse version`, --version and --json tell the build, from
+// the binary's own build information.
+func TestVersion(t *testing.T) {
+	want := buildinfo.Get()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, code := pulseCtx(context.Background(), args...)
+		if code != 0 || out != want.String() || !strings.HasPrefix(out, "pulse, version ") || !strings.Contains(out, "go version:       "+runtime.Version()) {
+			t.Errorf("pulse %v: exit %d\n%s", args, code, out)
+		}
+	}
+	out, _, code := pulseCtx(context.Background(), "version", "--json")
+	var got buildinfo.Info
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || got != want {
+		t.Errorf("pulse version --json: exit %d, %v: %s", code, err, out)
+	}
+}
+
+// TestLogFlags: every daemon takes --log-level and --log-format, and refuses
+// a bad one with exit 2 before doing anything.
+func TestLogFlags(t *testing.T) {
+	for _, daemon := range []string{"agent", "collector", "broker", "demo", "shop", "bench"} {
+		for _, args := range [][]string{{"--log-level", "loud"}, {"--log-format", "xml"}} {
+			// The flags are checked before anything else, the config file
+			// too: a missing one must not be what fails.
+			argv := append([]string{daemon, "--config", "/nonexistent.yaml"}, args...)
+			if daemon != "agent" && daemon != "collector" {
+				argv = append([]string{daemon}, args...)
+			}
+			_, errOut, code := pulseCtx(context.Background(), argv...)
+			if code != 2 || !strings.Contains(errOut, args[0]) {
+				t.Errorf("pulse %s %v: exit %d, %q; want exit 2 naming %s", daemon, args, code, errOut, args[0])
+			}
+		}
+	}
+	l, err := logFlags{level: "debug", format: "json"}.logger()
+	if err != nil || !l.Enabled(context.Background(), slog.LevelDebug) {
+		t.Fatalf("json logger at debug: %v", err)
+	}
+	if _, ok := l.Handler().(*slog.JSONHandler); !ok {
+		t.Fatalf("--log-format json gave %T", l.Handler())
 	}
 }

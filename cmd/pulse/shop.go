@@ -19,8 +19,9 @@ import (
 // probes against a shop on another host.
 func newShopCmd() *cobra.Command {
 	var (
-		o                shop.Options
-		listen, logLevel string
+		o      shop.Options
+		listen string
+		logs   logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "shop",
@@ -30,7 +31,11 @@ func newShopCmd() *cobra.Command {
 			if o.FailureRate < 0 || o.FailureRate > 1 {
 				return usage("--login-failure-rate must be between 0 and 1")
 			}
-			o.Logger = newLogger(logLevel).With("component", "shop")
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log.With("component", "shop")
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return usage("shop address %s is not free (use --listen): %v", listen, err)
@@ -53,6 +58,6 @@ func newShopCmd() *cobra.Command {
 	f.StringVar(&listen, "listen", "127.0.0.1:9781", "HTTP listen address")
 	f.Float64Var(&o.FailureRate, "login-failure-rate", 0, "fraction of logins that fail (0..1)")
 	f.DurationVar(&o.Latency, "login-latency", 0, "latency added to every login")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	logs.register(f, "info")
 	return cmd
 }

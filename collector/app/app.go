@@ -10,7 +10,6 @@ package app
 import (
 	"context"
 	"crypto/subtle"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulseops/pulse/collector"
@@ -48,8 +48,10 @@ type Options struct {
 	Collector collector.Options
 	// Listen is the HTTP address, e.g. 127.0.0.1:9780.
 	Listen string
-	// TLSCertFile and TLSKeyFile, when set, serve HTTPS instead of HTTP.
-	TLSCertFile, TLSKeyFile string
+	// WebConfigFile is an exporter-toolkit web configuration file
+	// (tls_server_config: HTTPS, client certificates), re-read on every
+	// new connection so renewed certificates apply without a restart.
+	WebConfigFile string
 	// Rules maps alerts to remediations; nil turns the webhook off.
 	Rules *remediation.RuleSet
 	// ActionToken guards the action and remediation endpoints and the
@@ -79,6 +81,7 @@ type Options struct {
 // App is the collector daemon. Run it once.
 type App struct {
 	opts  Options
+	tls   bool // the web config serves HTTPS
 	log   *slog.Logger
 	ready chan struct{}
 
@@ -110,17 +113,16 @@ func New(opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
-		return nil, errors.New("collector TLS: tls_cert_file and tls_key_file go together")
-	}
-	if opts.TLSCertFile != "" {
-		// Loaded once here so a bad certificate fails the start, not the
+	tlsOn := false
+	if opts.WebConfigFile != "" {
+		// Checked once here so a bad certificate fails the start, not the
 		// first connection.
-		if _, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile); err != nil {
-			return nil, fmt.Errorf("collector TLS certificate: %w", err)
+		var err error
+		if tlsOn, err = CheckWebConfig(opts.WebConfigFile); err != nil {
+			return nil, err
 		}
 	}
-	return &App{opts: opts, log: opts.Collector.Logger.With("component", "collector-app"), ready: make(chan struct{})}, nil
+	return &App{opts: opts, tls: tlsOn, log: opts.Collector.Logger.With("component", "collector-app"), ready: make(chan struct{})}, nil
 }
 
 // Ready is closed once Run serves: ingest runs and HTTP listens.
@@ -189,12 +191,10 @@ func (a *App) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.hub.Run(gctx) })
 	g.Go(func() error {
-		var err error
-		if a.opts.TLSCertFile != "" {
-			err = srv.ServeTLS(ln, a.opts.TLSCertFile, a.opts.TLSKeyFile)
-		} else {
-			err = srv.Serve(ln)
-		}
+		// exporter-toolkit serves plain HTTP without a web config, HTTPS
+		// with one, and loads the certificates anew for each connection.
+		flags := &toolkit.FlagConfig{WebConfigFile: &a.opts.WebConfigFile, WebListenAddresses: &[]string{a.opts.Listen}}
+		err := toolkit.Serve(ln, srv, flags, a.log)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -225,7 +225,7 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 func (a *App) scheme() string {
-	if a.opts.TLSCertFile != "" {
+	if a.tls {
 		return "https"
 	}
 	return "http"

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -185,43 +186,126 @@ func TestActionEndpointRefusals(t *testing.T) {
 	resp.Body.Close()
 }
 
-// With a certificate the API is served over HTTPS only.
+// With a web config file the API is served over HTTPS only, to clients
+// whose certificate the configured CA signed; a renewed certificate is
+// served without a restart.
 func TestServerTLS(t *testing.T) {
-	pki, err := security.WritePKI(t.TempDir(), "127.0.0.1")
+	dir := t.TempDir()
+	pki, err := security.WritePKI(dir, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	webConfig := filepath.Join(dir, "web.yml")
+	writeWebConfig(t, webConfig, fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: %s\n",
+		pki.ServerCert, pki.ServerKey, pki.CAFile))
 	br := broker.StartTest(t)
 	nc, err := nats.Connect(br.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	s, err := app.New(app.Options{Listen: "127.0.0.1:0", TLSCertFile: pki.ServerCert, TLSKeyFile: pki.ServerKey, Conn: nc})
+	s, err := app.New(app.Options{Listen: "127.0.0.1:0", WebConfigFile: webConfig, Conn: nc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start(t, s)
-	ca, err := os.ReadFile(pki.CAFile)
-	if err != nil {
-		t.Fatal(err)
+	client := func(caFile string, withCert bool) *http.Client {
+		ca, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		cfg := &tls.Config{RootCAs: pool}
+		if withCert {
+			cert, err := tls.LoadX509KeyPair(pki.ClientCert, pki.ClientKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get("https://" + s.Addr() + "/healthz")
-	if err != nil {
-		t.Fatalf("HTTPS: %v", err)
+	get := func(hc *http.Client) error {
+		resp, err := hc.Get("https://" + s.Addr() + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("HTTPS /healthz: %s", resp.Status)
+		}
+		return nil
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("HTTPS /healthz: %s", resp.Status)
+	if err := get(client(pki.CAFile, true)); err != nil {
+		t.Fatalf("HTTPS with a client certificate: %v", err)
+	}
+	// The attack: a client without a certificate, and plain HTTP.
+	if err := get(client(pki.CAFile, false)); err == nil {
+		t.Fatal("a client without a certificate was served")
 	}
 	if resp, err := http.Get("http://" + s.Addr() + "/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Fatal("plain HTTP answered 200 on a TLS collector")
 		}
+	}
+
+	// Renew: a certificate from another CA replaces the files in place.
+	// The next connection gets it, with no restart.
+	renewed, err := security.WritePKI(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range map[string]string{renewed.ServerCert: pki.ServerCert, renewed.ServerKey: pki.ServerKey} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := get(client(renewed.CAFile, true)); err != nil {
+		t.Fatalf("after renewal, a client trusting the new CA: %v", err)
+	}
+	if err := get(client(pki.CAFile, true)); err == nil {
+		t.Fatal("after renewal, the old certificate is still served")
+	}
+}
+
+// TestWebConfigRefused: what the collector will not start with, each with
+// the reason.
+func TestWebConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := security.WritePKI(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, cfg, want string }{
+		{"basic auth", fmt.Sprintf("tls_server_config: {cert_file: %s, key_file: %s}\nbasic_auth_users: {alice: x}\n", pki.ServerCert, pki.ServerKey),
+			"basic_auth_users is not supported: the collector authenticates with its bearer tokens"},
+		{"missing key", fmt.Sprintf("tls_server_config: {cert_file: %s, key_file: %s}\n", pki.ServerCert, filepath.Join(dir, "nope.pem")),
+			"nope.pem"},
+		{"key of another certificate", fmt.Sprintf("tls_server_config: {cert_file: %s, key_file: %s}\n", pki.ServerCert, pki.ClientKey),
+			"private key does not match public key"},
+		{"unknown key", "tls_server_config: {cert_fil: x}\n", "cert_fil"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yml")
+			writeWebConfig(t, p, tc.cfg)
+			_, err := app.CheckWebConfig(p)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckWebConfig = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func writeWebConfig(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v4"
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/remediation"
@@ -37,9 +40,14 @@ type Config struct {
 	ActionTokenFile string `yaml:"action_token_file"`
 	AlertTokenFile  string `yaml:"alert_token_file"`
 	AuditLog        string `yaml:"audit_log"`
-	// TLSCertFile and TLSKeyFile serve the API over HTTPS.
-	TLSCertFile string `yaml:"tls_cert_file"`
-	TLSKeyFile  string `yaml:"tls_key_file"`
+	// WebConfigFile is a Prometheus exporter-toolkit web configuration
+	// file: its tls_server_config serves HTTPS (client certificates too),
+	// re-read on every new connection so certificates renew without a
+	// restart. Authentication stays pulse's bearer tokens.
+	WebConfigFile string `yaml:"web_config_file"`
+	// MaxConcurrentScrapes bounds /metrics requests served at once (4);
+	// further ones get 503 at once instead of piling up.
+	MaxConcurrentScrapes int `yaml:"max_concurrent_scrapes"`
 	// KeyFile is the collector's own key: it signs the requests the
 	// collector sends (actions, remediations, verifications).
 	KeyFile string `yaml:"key_file"`
@@ -51,6 +59,16 @@ type Config struct {
 	// WebOrigins are extra origins allowed to open the event websocket
 	// (the collector's own address always is).
 	WebOrigins []string `yaml:"web_origins"`
+
+	// path and doc locate keys for errors found after loading.
+	path string
+	doc  *yaml.Node
+}
+
+// Ref wraps an error about what a key refers to (a token file, a rules
+// file, a key) with the config file, the key's line and the key.
+func (c *Config) Ref(err error, key ...any) error {
+	return config.Ref(c.path, c.doc, err, key...)
 }
 
 // LoadConfig reads a collector config; errors name the file and line.
@@ -69,6 +87,37 @@ func LoadConfig(path string) (*Config, error) {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9780"
 	}
+	// Range checks name the YAML key, as the person who wrote it sees it.
+	for _, o := range []struct {
+		key      string
+		v, def   int
+		min, max int
+	}{
+		{"max_label_values", c.MaxLabelValues, 1000, 0, 0},
+		{"max_series", c.MaxSeries, 500000, 0, 0},
+		{"heartbeat_misses", c.HeartbeatMisses, 3, 0, 0},
+		{"stale_intervals", c.StaleIntervals, 3, 0, 0},
+		{"max_output_bytes", c.MaxOutputBytes, 4096, 0, 0},
+		{"replicas", c.Replicas, 1, 0, 5},
+		{"max_concurrent_scrapes", c.MaxConcurrentScrapes, collector.DefaultMaxConcurrentScrapes, 0, 0},
+	} {
+		if o.v < o.min || (o.max > 0 && o.v > o.max) {
+			msg := fmt.Sprintf("%s is %d: it must be positive, or 0 (or left out) for the default %d", o.key, o.v, o.def)
+			if o.max > 0 {
+				msg = fmt.Sprintf("%s is %d: it must be between 1 and %d, or 0 (or left out) for the default %d", o.key, o.v, o.max, o.def)
+			}
+			return nil, config.At(path, config.Find(doc, o.key), "%s", msg)
+		}
+	}
+	if c.WebConfigFile != "" {
+		if !filepath.IsAbs(c.WebConfigFile) {
+			c.WebConfigFile = filepath.Join(filepath.Dir(path), c.WebConfigFile)
+		}
+		if _, err := CheckWebConfig(c.WebConfigFile); err != nil {
+			return nil, config.Ref(path, doc, err, "web_config_file")
+		}
+	}
+	c.path, c.doc = path, doc
 	return &c, nil
 }
 
@@ -78,37 +127,38 @@ func LoadConfig(path string) (*Config, error) {
 // open.
 func (c *Config) Options() (Options, error) {
 	o := Options{
-		NATS: c.NATS, Listen: c.Listen, TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile, WebOrigins: c.WebOrigins,
+		NATS: c.NATS, Listen: c.Listen, WebConfigFile: c.WebConfigFile, WebOrigins: c.WebOrigins,
 		Collector: collector.Options{
 			Collective: c.Collective, Labels: c.Labels, MaxLabelValues: c.MaxLabelValues,
 			MaxSeries: c.MaxSeries, HeartbeatMisses: c.HeartbeatMisses, StaleIntervals: c.StaleIntervals,
 			MaxOutputBytes: c.MaxOutputBytes, Replicas: c.Replicas, Skew: c.Skew,
+			MaxConcurrentScrapes: c.MaxConcurrentScrapes,
 		},
 	}
 	var err error
 	if o.ActionToken, err = ReadToken(c.ActionTokenFile); err != nil {
-		return o, err
+		return o, c.Ref(err, "action_token_file")
 	}
 	if o.AlertToken, err = ReadToken(c.AlertTokenFile); err != nil {
-		return o, err
+		return o, c.Ref(err, "alert_token_file")
 	}
 	if c.RemediationRules != "" {
 		if o.Rules, err = remediation.LoadRules(c.RemediationRules); err != nil {
-			return o, err
+			return o, c.Ref(err, "remediation_rules")
 		}
 	}
 	// The collector's requests are signed by its credentials' key and carry
 	// their JWT; a key file is for fleets whose agents list trusted keys.
 	switch {
 	case c.KeyFile != "" && c.NATS.CredsFile != "":
-		return o, errors.New("key_file and nats.creds_file are both set: the credentials sign the collector's requests; remove key_file")
+		return o, c.Ref(errors.New("nats.creds_file is set too: the credentials sign the collector's requests; remove key_file"), "key_file")
 	case c.NATS.CredsFile != "":
 		if o.Identity, err = security.LoadCreds(c.NATS.CredsFile); err != nil {
-			return o, err
+			return o, c.Ref(err, "nats", "creds_file")
 		}
 	case c.KeyFile != "":
 		if o.Identity, err = security.LoadIdentity(c.KeyFile); err != nil {
-			return o, err
+			return o, c.Ref(err, "key_file")
 		}
 	}
 	if c.NodeKeysFile != "" || c.NodeKeysTOFU {
@@ -119,7 +169,7 @@ func (c *Config) Options() (Options, error) {
 			nk, err = security.NewNodeKeys(nil, true)
 		}
 		if err != nil {
-			return o, err
+			return o, c.Ref(err, "node_keys_file")
 		}
 		o.VerifyReply = nk.Verify
 		o.Collector.Verify = nk.Verify

@@ -3,6 +3,7 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -25,4 +26,40 @@ func TestLoadConfigNATSBlock(t *testing.T) {
 	if _, err := LoadConfig(p); err == nil || err.Error() != p+":3: nats credentials: set one of user/password, nkey_seed_file or creds_file" {
 		t.Fatalf("two logins: %v", err)
 	}
+}
+
+// TestLoadConfigRangeNamesKey: an option out of range is reported with the
+// YAML key and its line, not the Go field.
+func TestLoadConfigRangeNamesKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "collector.yaml")
+	for in, want := range map[string]string{
+		"listen: 127.0.0.1:0\nmax_series: -5\n":             ":2: max_series is -5: it must be positive, or 0 (or left out) for the default 500000",
+		"replicas: 7\n":                                     ":1: replicas is 7: it must be between 1 and 5, or 0 (or left out) for the default 1",
+		"heartbeat_misses: 3\nmax_concurrent_scrapes: -1\n": ":2: max_concurrent_scrapes is -1: it must be positive, or 0 (or left out) for the default 4",
+		"web_config_file: missing-web.yml\n":                ":1: web_config_file: web config: open ",
+	} {
+		if err := os.WriteFile(p, []byte(in), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(p); err == nil || !strings.HasPrefix(err.Error(), p+want) {
+			t.Errorf("%q: error %v, want %s%s", in, err, p, want)
+		}
+	}
+	c, err := LoadConfig(writeFile(t, "action_token_file: /nope/action.token\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, terr := ReadToken(c.ActionTokenFile)
+	if err := c.Ref(terr, "action_token_file"); !strings.HasSuffix(err.Error(), ".yaml:1: action_token_file: token file: stat /nope/action.token: no such file or directory") {
+		t.Errorf("token error: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "collector.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -11,7 +11,7 @@ import (
 	"text/template"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"

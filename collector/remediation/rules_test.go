@@ -63,9 +63,9 @@ func TestParseRulesErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"syntax", "rules: [", "load remediation rules: bad.yaml:1: did not find expected node content"},
-		{"unknown key", strings.Replace(okRule, "match:", "matches:", 1), "load remediation rules: bad.yaml:3: field matches not found in type remediation.ruleYAML"},
-		{"bad duration", okRule + "    guards: {cooldown: soon}\n", "load remediation rules: bad.yaml:6: cannot unmarshal !!str `soon` into time.Duration"},
+		{"syntax", "rules: [", "load remediation rules: bad.yaml:1: did not find expected node content while parsing a flow node"},
+		{"unknown key", strings.Replace(okRule, "match:", "matches:", 1), `load remediation rules: bad.yaml:3: unknown key "matches"`},
+		{"bad duration", okRule + "    guards: {cooldown: soon}\n", `load remediation rules: bad.yaml:6: "soon" is not a duration: write one such as 10s or 500ms`},
 		{"no name", strings.Replace(okRule, "name: r", "name: ''", 1), "load remediation rules: bad.yaml:2: rule 1 has no name"},
 		{"bad name", strings.Replace(okRule, "name: r", "name: 'r r'", 1), `load remediation rules: bad.yaml:2: rule name "r r" may only contain letters, digits, '_', '.' and '-'`},
 		{"duplicate name", okRule + strings.TrimPrefix(okRule, "rules:\n"), `load remediation rules: bad.yaml:6: rule name "r" is used twice; names key cooldowns, budgets and circuit breakers`},

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/collector/remediation"

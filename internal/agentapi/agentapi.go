@@ -84,14 +84,17 @@ type Pong struct {
 
 // Inventory is rpcutil#inventory's reply data.
 type Inventory struct {
-	Agents         []string       `json:"agents"`
-	Facts          map[string]any `json:"facts"`
-	Classes        []string       `json:"classes"`
-	Version        string         `json:"version"`
-	MainCollective string         `json:"main_collective"`
-	Collectives    []string       `json:"collectives"`
-	Started        int64          `json:"started"` // Unix seconds
-	Uptime         int64          `json:"uptime"`  // seconds
+	Agents  []string       `json:"agents"`
+	Facts   map[string]any `json:"facts"`
+	Classes []string       `json:"classes"`
+	Version string         `json:"version"`
+	// BuildInfo is what pulse_build_info labels the collector's own series
+	// with (version, revision, goversion, goos, goarch).
+	BuildInfo      map[string]string `json:"build_info,omitempty"`
+	MainCollective string            `json:"main_collective"`
+	Collectives    []string          `json:"collectives"`
+	Started        int64             `json:"started"` // Unix seconds
+	Uptime         int64             `json:"uptime"`  // seconds
 }
 
 // Fact is rpcutil#get_fact's reply data: the fact and its value (nil when

@@ -68,8 +68,8 @@ func TestConfigYAML(t *testing.T) {
 		}
 	}
 	for yaml, want := range map[string]string{
-		"nats:\n  urls: [nats://a:4222]\n  tls_ca: ca.pem\n": "x.yaml:3: field tls_ca not found in type bus.Config",
-		"nats:\n  urls: {a: b}\n":                            "x.yaml:2: cannot unmarshal !!map into []string",
+		"nats:\n  urls: [nats://a:4222]\n  tls_ca: ca.pem\n": "x.yaml:3: unknown key \"tls_ca\"",
+		"nats:\n  urls: {a: b}\n":                            "x.yaml:2: a mapping does not fit here (want []string)",
 	} {
 		var f file
 		err := config.Decode("x.yaml", []byte(yaml), &f)

@@ -1,12 +1,15 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 )
 
 type sample struct {
@@ -19,16 +22,30 @@ type sample struct {
 
 func TestDecodeErrorsNameFileAndLine(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"name: a\nbogus: 1\n", "f.yaml:2: field bogus not found in type config.sample"},
-		{"name: a\ninterval: soon\n", "f.yaml:2: cannot unmarshal !!str `soon` into time.Duration"},
-		{"items:\n  - id: x\n", "f.yaml:2: cannot unmarshal !!str `x` into int"},
-		{"name: [\n", "f.yaml:1: did not find expected node content"},
+		{"name: a\nbogus: 1\n", `f.yaml:2: unknown key "bogus"`},
+		{"name: a\ninterval: soon\n", `f.yaml:2: "soon" is not a duration: write one such as 10s or 500ms`},
+		{"items:\n  - id: x\n", `f.yaml:2: "x" is not a whole number`},
+		{"items: {id: 1}\n", `f.yaml:1: a mapping does not fit here (want []struct { ID int "yaml:\"id\"" })`},
+		{"name: [\n", "f.yaml:1: did not find expected node content while parsing a flow node"},
+		{"items:\n  - id: 1\n  - [id\n", "f.yaml:3: did not find expected ',' or ']' while parsing a flow sequence"},
+		// Every problem, each with its line, not only the first.
+		{"name: a\nbogus: 1\ninterval: soon\nitems:\n  - id: x\n  - idd: 2\n", strings.Join([]string{
+			`f.yaml:2: unknown key "bogus"`,
+			`f.yaml:3: "soon" is not a duration: write one such as 10s or 500ms`,
+			`f.yaml:5: "x" is not a whole number`,
+			`f.yaml:6: unknown key "idd"`,
+		}, "\n")},
 	} {
 		var s sample
 		err := Decode("f.yaml", []byte(tc.in), &s)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%q: got %v, want %s", tc.in, err, tc.want)
 		}
+	}
+	// Several errors are still found as a *config.Error (the first).
+	var ce *Error
+	if err := Decode("f.yaml", []byte("bogus: 1\nother: 2\n"), &sample{}); !errors.As(err, &ce) || ce.Line != 1 {
+		t.Fatalf("errors.As(%v) = %+v, want the first error at line 1", err, ce)
 	}
 	var s sample
 	if err := Decode("empty.yaml", nil, &s); err != nil {
@@ -47,6 +64,21 @@ func TestFindPointsAtLines(t *testing.T) {
 	}
 	if e := At("f.yaml", Find(doc, "name"), "bad %s", "name"); e.Error() != "f.yaml:1: bad name" {
 		t.Fatalf("At: %q", e.Error())
+	}
+}
+
+// TestRefNamesKeyAndLine: an error about a referenced file names the
+// config file, the key's line and the key, and wraps the cause.
+func TestRefNamesKeyAndLine(t *testing.T) {
+	var s sample
+	doc, err := decodeNode("name: a\nitems:\n  - id: 1\n", &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := os.ErrNotExist
+	e := Ref("f.yaml", doc, fmt.Errorf("open /etc/x: %w", cause), "items", 0, "id")
+	if e.Error() != "f.yaml:3: items[0].id: open /etc/x: file does not exist" || !errors.Is(e, cause) {
+		t.Fatalf("Ref = %q (wraps the cause: %v)", e, errors.Is(e, cause))
 	}
 }
 

@@ -58,7 +58,7 @@ when: 2024-01-02
 
 func TestFileErrors(t *testing.T) {
 	tests := []struct{ name, content, err string }{
-		{"bad.yaml", "role: web\nos:\n  name: [\n", "bad.yaml:3: did not find expected node content"},
+		{"bad.yaml", "role: web\nos:\n  name: [\n", "bad.yaml:3: did not find expected node content while parsing a flow node"},
 		{"indent.yml", "a: 1\n b: 2\n", "indent.yml:2: mapping values are not allowed in this context"},
 		{"list.yaml", "- a\n- b\n", "list.yaml:1: facts must be a mapping of names to values, got a list"},
 		{"scalar.yaml", "\n\nhello\n", `scalar.yaml:3: facts must be a mapping of names to values, got the scalar "hello"`},
