@@ -203,11 +203,14 @@ func TestCollectorRestartKeepsNodesAndCounters(t *testing.T) {
 	first.Stop()
 
 	second := startCollector(t, urls, 1, nil)
-	eventually(t, 10*time.Second, "second collector has every node up again", func() (bool, string) {
+	// The registry and results streams replay separately: wait until both
+	// have, for every node, before asking that nothing goes back.
+	eventually(t, 10*time.Second, "second collector has every node up again with its check runs", func() (bool, string) {
 		up := gather(t, second, "pulse_node_up")
+		runs := gather(t, second, "pulse_check_runs_total")
 		for _, n := range fleet {
-			if up[n.id] != 1 {
-				return false, fmt.Sprintf("%s up=%v", n.id, up[n.id])
+			if up[n.id] != 1 || runs[n.id] < before[n.id] {
+				return false, fmt.Sprintf("%s up=%v runs=%v (first collector: %v)", n.id, up[n.id], runs[n.id], before[n.id])
 			}
 		}
 		return true, ""

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -13,7 +14,11 @@ import (
 func afterChange(log *slog.Logger, kind string, req Request, name string, err error, st any, stErr error) Result {
 	if err != nil {
 		log.Warn(kind+" change failed", "action", req.Action, kind, name, "caller", req.Caller, "err", err)
-		res := Fail(protocol.UnknownError, fmt.Sprintf("%s %s %s failed: %v", kind, req.Action, name, err))
+		code := protocol.UnknownError
+		if errors.Is(err, ErrPatternName) {
+			code = protocol.InvalidData // the request's fault, refused before any change
+		}
+		res := Fail(code, fmt.Sprintf("%s %s %s failed: %v", kind, req.Action, name, err))
 		if stErr == nil {
 			res.Data = st
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -25,6 +26,10 @@ type (
 
 // Absent is PackageStatus.Ensure for a package that is not installed.
 const Absent = agentapi.Absent
+
+// ErrPatternName is a package name the package manager would read as a
+// pattern rather than one package: refused before it runs.
+var ErrPatternName = errors.New("refused a name the package manager would read as a pattern")
 
 // PackageProvider is a package manager as the package agent uses it. Names
 // reach it only after ValidateName accepted them; versions only after

@@ -70,8 +70,38 @@ func aptGet(args ...string) CmdSpec {
 	}
 }
 
+// aptPatternChars are the characters that make apt-get read a name it
+// cannot find exactly as a regular expression (apt's cacheset: ".?+*|[^$").
+// Debian names may hold '.' and '+' (python3.11, g++), so a name with them
+// is looked up exactly before apt-get sees it: `apt-get install nginx.`
+// would select nginx-common, nginx-light and every other match.
+const aptPatternChars = ".?+*|[^$"
+
+// exact refuses a name apt-get would read as a pattern: one with pattern
+// characters that is not the exact name of a package apt knows (available
+// or installed). apt-cache pkgnames matches a plain prefix, never a
+// pattern.
+func (p *AptProvider) exact(ctx context.Context, name string) error {
+	if !strings.ContainsAny(name, aptPatternChars) {
+		return nil
+	}
+	res, err := runOK(ctx, p.r, CmdSpec{Name: "apt-cache", Args: []string{"pkgnames", name}})
+	if err != nil {
+		return err
+	}
+	for line := range strings.SplitSeq(string(res.Stdout), "\n") {
+		if strings.TrimSpace(line) == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no package is named %q exactly, and apt-get would read a name with %q in it as a regular expression and act on every package it matches", ErrPatternName, name, aptPatternChars)
+}
+
 // Install implements PackageProvider.
 func (p *AptProvider) Install(ctx context.Context, name, version string) error {
+	if err := p.exact(ctx, name); err != nil {
+		return err
+	}
 	arg := name
 	if version != "" {
 		arg = name + "=" + version
@@ -82,12 +112,18 @@ func (p *AptProvider) Install(ctx context.Context, name, version string) error {
 
 // Uninstall implements PackageProvider.
 func (p *AptProvider) Uninstall(ctx context.Context, name string) error {
+	if err := p.exact(ctx, name); err != nil {
+		return err
+	}
 	_, err := runOK(ctx, p.r, aptGet("remove", name))
 	return err
 }
 
 // Purge implements PackageProvider.
 func (p *AptProvider) Purge(ctx context.Context, name string) error {
+	if err := p.exact(ctx, name); err != nil {
+		return err
+	}
 	_, err := runOK(ctx, p.r, aptGet("purge", name))
 	return err
 }
@@ -95,6 +131,9 @@ func (p *AptProvider) Purge(ctx context.Context, name string) error {
 // Update implements PackageProvider: upgrade name if it is installed, and
 // never install it if it is not.
 func (p *AptProvider) Update(ctx context.Context, name string) error {
+	if err := p.exact(ctx, name); err != nil {
+		return err
+	}
 	_, err := runOK(ctx, p.r, aptGet("install", "--only-upgrade", name))
 	return err
 }
