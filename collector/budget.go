@@ -2,6 +2,8 @@ package collector
 
 import (
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/pulseops/pulse/internal/protocol"
 )
 
 // Bounds that keep one node from taking the whole series budget.
@@ -18,6 +20,9 @@ const (
 	nodeSeries  = 3 // up, last_seen, info
 	checkSeries = 8 // status, duration, last_run, stale, runs_total × 4
 	probeSeries = 6 // success, duration, last_run, stale, runs, failures
+	// perfSeries is what a perfdata label may cost: its value and the
+	// lower and upper bounds of its warning and critical thresholds.
+	perfSeries = 5
 )
 
 // admit takes n series from the budget.
@@ -35,7 +40,7 @@ func (m *fleetModel) release(e *entry) {
 	m.series -= e.cost
 	e.cost, e.admitted = 0, false
 	m.shape++
-	e.perf, e.steps = nil, nil
+	e.perf, e.perfShape, e.steps = nil, nil, nil
 }
 
 // admitEntry takes budget for e's series and builds their label sets. What
@@ -66,16 +71,17 @@ func (m *fleetModel) admitEntry(n *node, e *entry, o *outcome) {
 			switch {
 			case len(e.perf) >= maxPerfPerCheck:
 				o.drop("perfdata_per_check", 1)
-			case !m.admit(1):
+			case !m.admit(perfSeries):
 				o.drop("max_series", 1)
 			default:
 				if e.perf == nil {
 					e.perf = map[string][]*dto.LabelPair{}
 				}
 				e.perf[p.Label] = withLabels(e.base, m.pair("label", p.Label))
-				e.cost++
+				e.cost += perfSeries
 			}
 		}
+		m.notePerfShape(e)
 		return
 	}
 	for _, s := range r.Steps {
@@ -102,5 +108,66 @@ func (m *fleetModel) admitStep(e *entry, step, phase string, o *outcome) {
 		}
 		e.steps[k] = withLabels(e.base, m.pair("step", step), m.pair("phase", phase))
 		e.cost++
+	}
+}
+
+// Bits of a perfdata label's shape beside its unit family (the low bits).
+const (
+	perfPresent uint8 = 1 << (iota + 2)
+	perfWarnLower
+	perfWarnUpper
+	perfCritLower
+	perfCritUpper
+)
+
+// perfShapeOf says which series a perfdata item makes: its unit family and
+// which threshold bounds it carries. An inverted ("@") or unreadable
+// threshold makes none: its bounds do not mean "alert beyond".
+func perfShapeOf(p protocol.Perf) uint8 {
+	_, fam := protocol.PerfBase(p.Value, p.UOM)
+	shape := uint8(fam) | perfPresent
+	for _, t := range []struct {
+		s            string
+		lower, upper uint8
+	}{{p.Warn, perfWarnLower, perfWarnUpper}, {p.Crit, perfCritLower, perfCritUpper}} {
+		r, ok, err := protocol.ParsePerfRange(t.s)
+		if !ok || err != nil || r.Inside {
+			continue
+		}
+		if r.HasLower {
+			shape |= t.lower
+		}
+		if r.HasUpper {
+			shape |= t.upper
+		}
+	}
+	return shape
+}
+
+// notePerfShape records the shape of e's perfdata in its last result; a
+// label whose unit family or thresholds changed moves series, so the
+// series index is rebuilt.
+func (m *fleetModel) notePerfShape(e *entry) {
+	if len(e.perf) == 0 {
+		return
+	}
+	if e.perfShape == nil {
+		e.perfShape = make(map[string]uint8, len(e.perf))
+	}
+	changed := false
+	for k := range e.perf {
+		var shape uint8
+		for _, p := range e.res.Perfdata {
+			if p.Label == k {
+				shape = perfShapeOf(p)
+				break
+			}
+		}
+		if old, ok := e.perfShape[k]; !ok || old != shape {
+			e.perfShape[k], changed = shape, true
+		}
+	}
+	if changed {
+		m.shape++
 	}
 }

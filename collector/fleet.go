@@ -91,7 +91,10 @@ type entry struct {
 	base     []*dto.LabelPair
 	runs     [4][]*dto.LabelPair
 	perf     map[string][]*dto.LabelPair
-	steps    map[string][]*dto.LabelPair // step + "\x00" + phase
+	// perfShape is each perfdata label's unit family and threshold bounds
+	// in the last result (perfShapeOf), which decide its series.
+	perfShape map[string]uint8
+	steps     map[string][]*dto.LabelPair // step + "\x00" + phase
 }
 
 // outcome is what applying one message did.

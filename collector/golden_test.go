@@ -33,11 +33,15 @@ func goldenFleet(t testing.TB, c *Collector) {
 
 	disk := checkResult("db-1", "check_disk", 1, t0.Add(-time.Second))
 	disk.Runs = map[string]uint64{"OK": 100, "WARNING": 3, "CRITICAL": 1}
-	disk.Perfdata = []protocol.Perf{{Label: "/", Value: 2048, UOM: "MB"}, {Label: "/var", Value: 91, UOM: "%"}}
+	disk.Perfdata = []protocol.Perf{
+		{Label: "/", Value: 2048, UOM: "MB", Warn: "3072", Crit: "3584"},
+		{Label: "/var", Value: 91, UOM: "%", Warn: "~:90", Crit: "10:95"},
+		{Label: "/tmp", Value: 5, UOM: "%", Warn: "@10:20"}, // inverted: no threshold series
+	}
 	feedResult(t, c, disk, t0)
 
 	ping := checkResult("db-1", "check_ping", 2, t0.Add(-10*time.Minute)) // stale: 3 × 60 s passed
-	ping.Perfdata = []protocol.Perf{{Label: "rta", Value: 12.5, UOM: "ms"}}
+	ping.Perfdata = []protocol.Perf{{Label: "rta", Value: 12.5, UOM: "ms", Warn: "100", Crit: "500"}, {Label: "pl", Value: 0, UOM: "c", Crit: "1:"}}
 	feedResult(t, c, ping, t0)
 
 	feedResult(t, c, protocol.Result{

@@ -62,7 +62,15 @@ func newFleetCollector(c *Collector) *fleetCollector {
 	set(sCheckDuration, "pulse_check_duration_seconds", "How long the check's last run took.", false, with("check"))
 	set(sCheckLastRun, "pulse_check_last_run_timestamp_seconds", "Unix time of the check's last run.", false, with("check"))
 	set(sCheckStale, "pulse_check_stale", "1 if the check's last result is older than the allowed number of its intervals, else 0.", false, with("check"))
-	set(sCheckPerf, "pulse_check_perfdata", "Perfdata value of the check's last run in base units (seconds, bytes, ratios for percentages).", false, with("check", "label"))
+	// Perfdata: one family per unit family, and the Nagios warning and
+	// critical thresholds as their own series, by bound.
+	for _, fam := range protocol.PerfFamilies {
+		what := map[protocol.PerfFamily]string{protocol.PerfPlain: "without a unit, or a count", protocol.PerfSeconds: "in seconds",
+			protocol.PerfBytes: "in bytes", protocol.PerfRatio: "as a 0-1 ratio (a percentage / 100)"}[fam]
+		set(perfKind(0, fam), "pulse_check_perfdata"+fam.Suffix(), "Perfdata value of the check's last run, "+what+".", false, with("check", "label"))
+		set(perfKind(1, fam), "pulse_check_perfdata_warning"+fam.Suffix(), "The check's warning threshold for a perfdata value "+what+": bound upper alerts above it, lower below it.", false, with("check", "label", "bound"))
+		set(perfKind(2, fam), "pulse_check_perfdata_critical"+fam.Suffix(), "The check's critical threshold for a perfdata value "+what+": bound upper alerts above it, lower below it.", false, with("check", "label", "bound"))
+	}
 	set(sCheckRuns, "pulse_check_runs_total", "Runs of the check by resulting state since the agent started.", true, with("check", "status"))
 	set(sProbeSuccess, "pulse_probe_success", "1 if the probe's last run succeeded, else 0.", false, with("probe"))
 	set(sProbeDuration, "pulse_probe_duration_seconds", "How long the probe's last run took.", false, with("probe"))
@@ -138,8 +146,10 @@ const (
 	sCheckLastRun
 	sCheckStale
 	sCheckRuns
-	sCheckPerf
-	sProbeSuccess
+	// sPerf is the first of 12 perfdata kinds, perfKind(level, family):
+	// the kinds after it skip the other 11.
+	sPerf
+	sProbeSuccess slotKind = iota + 11
 	sProbeDuration
 	sProbeLastRun
 	sProbeStale
@@ -159,9 +169,23 @@ type slot struct {
 	n      *node  // node families
 	e      *entry // check and probe families
 	state  int    // sCheckRuns: the Nagios state
-	key    string // sCheckPerf: perfdata label; sProbeStep: step name
-	phase  string // sProbeStep
+	key    string // perfdata: its label; sProbeStep: step name
+	phase  string // sProbeStep; perfdata thresholds: the bound, "lower" or "upper"
 }
+
+// perfKind is the slot kind of a perfdata value (level 0) or its warning
+// (1) or critical (2) threshold, in a unit family.
+func perfKind(level int, f protocol.PerfFamily) slotKind {
+	return sPerf + slotKind(level*len(protocol.PerfFamilies)) + slotKind(f)
+}
+
+// perfLevel splits a perfdata slot kind back into its level and family.
+func perfLevel(k slotKind) (level int, f protocol.PerfFamily) {
+	i := int(k - sPerf)
+	return i / len(protocol.PerfFamilies), protocol.PerfFamily(i % len(protocol.PerfFamilies))
+}
+
+func isPerf(k slotKind) bool { return k >= sPerf && k < sPerf+12 }
 
 // cmpLabels orders two label sets of one family as client_golang's registry
 // does: by label values, in label name order.
@@ -258,9 +282,9 @@ func (f *fleetCollector) buildIndex() []famIndex {
 
 	// Each family's size is known before anything is added, so the slices
 	// (hundreds of thousands of slots at 10,000 nodes) are allocated once.
-	nRuns, nPerf, nSteps := 0, 0, 0
+	nRuns, nSteps := 0, 0
 	for _, e := range checks {
-		nRuns, nPerf = nRuns+len(e.runs), nPerf+len(e.perf)
+		nRuns += len(e.runs)
 	}
 	for _, e := range probes {
 		nSteps += len(e.steps)
@@ -275,8 +299,11 @@ func (f *fleetCollector) buildIndex() []famIndex {
 	for _, k := range []slotKind{sProbeSuccess, sProbeDuration, sProbeLastRun, sProbeStale, sProbeRuns, sProbeFailures} {
 		fams[k] = make([]slot, 0, len(probes))
 	}
-	fams[sCheckRuns], fams[sCheckPerf], fams[sProbeStep] = make([]slot, 0, nRuns), make([]slot, 0, nPerf), make([]slot, 0, nSteps)
-	runs, perf, steps := make([]slot, 0, nRuns), make([]slot, 0, nPerf), make([]slot, 0, nSteps)
+	fams[sCheckRuns], fams[sProbeStep] = make([]slot, 0, nRuns), make([]slot, 0, nSteps)
+	runs, steps := make([]slot, 0, nRuns), make([]slot, 0, nSteps)
+	// Perfdata series go to the family of their unit and thresholds in the
+	// last result; a change there rebuilds the index (notePerfShape).
+	perf := map[slotKind][]slot{}
 
 	r := newLabelRenderer()
 	// add renders labels once for every family the label set appears in; a
@@ -302,7 +329,22 @@ func (f *fleetCollector) buildIndex() []famIndex {
 			runs = append(runs, slot{labels: e.runs[s], e: e, state: s})
 		}
 		for k, l := range e.perf {
-			perf = append(perf, slot{labels: l, e: e, key: k})
+			shape := e.perfShape[k]
+			if shape&perfPresent == 0 {
+				continue
+			}
+			fam := protocol.PerfFamily(shape & 3)
+			perf[perfKind(0, fam)] = append(perf[perfKind(0, fam)], slot{labels: l, e: e, key: k})
+			for _, t := range []struct {
+				bit   uint8
+				level int
+				bound string
+			}{{perfWarnLower, 1, "lower"}, {perfWarnUpper, 1, "upper"}, {perfCritLower, 2, "lower"}, {perfCritUpper, 2, "upper"}} {
+				if shape&t.bit != 0 {
+					kind := perfKind(t.level, fam)
+					perf[kind] = append(perf[kind], slot{labels: withLabels(l, labelPair("bound", t.bound)), e: e, key: k, phase: t.bound})
+				}
+			}
 		}
 	}
 	for _, e := range probes {
@@ -312,7 +354,8 @@ func (f *fleetCollector) buildIndex() []famIndex {
 			steps = append(steps, slot{labels: l, e: e, key: step, phase: phase})
 		}
 	}
-	for k, more := range map[slotKind][]slot{sCheckRuns: runs, sCheckPerf: perf, sProbeStep: steps} {
+	perf[sCheckRuns], perf[sProbeStep] = runs, steps
+	for k, more := range perf {
 		// Sorting positions rather than the slots themselves moves 4 bytes
 		// per swap instead of a whole slot.
 		for _, i := range labelOrder(len(more), func(i int) []*dto.LabelPair { return more[i].labels }) {
@@ -358,6 +401,9 @@ func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 		return float64(len(c.state.nodes)), true
 	}
 	r := &s.e.res
+	if isPerf(s.kind) {
+		return perfValue(s, r)
+	}
 	switch s.kind {
 	case sCheckStatus:
 		return float64(r.Status), true
@@ -371,13 +417,6 @@ func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 		// Every state is exported, at 0 until the agent counts one, so
 		// rate() and alerts on CRITICAL runs see a flat series, not none.
 		return float64(r.Runs[protocol.StateName(s.state)]), true
-	case sCheckPerf:
-		for _, p := range r.Perfdata {
-			if p.Label == s.key {
-				return p.BaseValue(), true
-			}
-		}
-		return 0, false
 	case sProbeSuccess:
 		return b2f(r.Status == protocol.StateOK), true
 	case sProbeDuration:
@@ -401,6 +440,39 @@ func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 			v, ok := st.Phases[s.phase]
 			return v, ok
 		}
+	}
+	return 0, false
+}
+
+// perfValue reads a perfdata slot from the entry's last result, in base
+// units: the value, or a bound of its warning or critical threshold.
+func perfValue(s *slot, r *protocol.Result) (float64, bool) {
+	level, fam := perfLevel(s.kind)
+	for _, p := range r.Perfdata {
+		if p.Label != s.key {
+			continue
+		}
+		v, got := protocol.PerfBase(p.Value, p.UOM)
+		if got != fam {
+			return 0, false
+		}
+		if level == 0 {
+			return v, true
+		}
+		th := p.Warn
+		if level == 2 {
+			th = p.Crit
+		}
+		rg, ok, err := protocol.ParsePerfRange(th)
+		if !ok || err != nil || rg.Inside {
+			return 0, false
+		}
+		bound, has := rg.Upper, rg.HasUpper
+		if s.phase == "lower" {
+			bound, has = rg.Lower, rg.HasLower
+		}
+		v, _ = protocol.PerfBase(bound, p.UOM)
+		return v, has
 	}
 	return 0, false
 }

@@ -167,8 +167,9 @@ func TestFactLabelCardinalityGuard(t *testing.T) {
 }
 
 func TestMaxSeriesGuard(t *testing.T) {
-	// Budget: one node (3) and one check (8) and two perfdata series.
-	c, _, _ := newDirect(t, func(o *Options) { o.MaxSeries = nodeSeries + checkSeries + 2 })
+	// Budget: one node (3) and one check (8) and two perfdata labels, each
+	// reserving its value and four threshold bounds.
+	c, _, _ := newDirect(t, func(o *Options) { o.MaxSeries = nodeSeries + checkSeries + 2*perfSeries })
 	feedReg(t, c, registration("a", nil), t0)
 	r := checkResult("a", "check_disk", 0, t0)
 	r.Perfdata = []protocol.Perf{{Label: "/", Value: 1, UOM: "MB"}, {Label: "/var", Value: 2, UOM: "MB"}, {Label: "/home", Value: 3, UOM: "MB"}}
@@ -177,7 +178,7 @@ func TestMaxSeriesGuard(t *testing.T) {
 	feedResult(t, c, checkResult("b", "check_load", 0, t0), t0)
 
 	text := scrape(t, c.Handler())
-	if got := len(series(text, "pulse_check_perfdata{")); got != 2 {
+	if got := len(series(text, "pulse_check_perfdata_bytes{")); got != 2 {
 		t.Fatalf("perfdata series = %d, want 2 within budget", got)
 	}
 	if got := len(series(text, `pulse_node_up{az="",cluster="",identity="b"`)); got != 0 {
@@ -383,5 +384,38 @@ func TestAPI(t *testing.T) {
 	}
 	if code := getJSON(t, mux, "/api/v1/nodes", nil); code != http.StatusOK {
 		t.Fatalf("registered read API: %d", code)
+	}
+}
+
+// TestPerfdataFamiliesFollowTheResult: a perfdata label is exported in the
+// family of its unit in the last result, with its thresholds as their own
+// series; a change of unit or thresholds moves its series at once.
+func TestPerfdataFamiliesFollowTheResult(t *testing.T) {
+	c, _, _ := newDirect(t, nil)
+	feedReg(t, c, registration("a", nil), t0)
+	r := checkResult("a", "check_x", 0, t0)
+	r.Perfdata = []protocol.Perf{{Label: "v", Value: 250, UOM: "ms", Warn: "500"}}
+	feedResult(t, c, r, t0)
+	text := scrape(t, c.Handler())
+	if got := join(series(text, "pulse_check_perfdata_seconds{")); !strings.HasSuffix(got, ` 0.25`) {
+		t.Fatalf("seconds: %q", got)
+	}
+	if got := join(series(text, "pulse_check_perfdata_warning_seconds{")); !strings.Contains(got, `bound="upper"`) || !strings.HasSuffix(got, ` 0.5`) {
+		t.Fatalf("warning threshold: %q", got)
+	}
+	r = checkResult("a", "check_x", 0, t0.Add(time.Second))
+	r.Perfdata = []protocol.Perf{{Label: "v", Value: 40, UOM: "%", Crit: "10:"}}
+	feedResult(t, c, r, t0.Add(time.Second))
+	text = scrape(t, c.Handler())
+	for _, gone := range []string{"pulse_check_perfdata_seconds{", "pulse_check_perfdata_warning_seconds{"} {
+		if got := series(text, gone); len(got) != 0 {
+			t.Errorf("%s still exported after the unit changed: %q", gone, got)
+		}
+	}
+	if got := join(series(text, "pulse_check_perfdata_ratio{")); !strings.HasSuffix(got, ` 0.4`) {
+		t.Fatalf("ratio: %q", got)
+	}
+	if got := join(series(text, "pulse_check_perfdata_critical_ratio{")); !strings.Contains(got, `bound="lower"`) || !strings.HasSuffix(got, ` 0.1`) {
+		t.Fatalf("critical threshold: %q", got)
 	}
 }

@@ -1,11 +1,16 @@
 package dashboards
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/statushistory"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 	"github.com/grafana/grafana-foundation-sdk/go/units"
+
+	"github.com/pulseops/pulse/internal/protocol"
 )
 
 // serviceDashboard is the developers' view of "how my baby runs": the
@@ -51,8 +56,8 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 	b.row("Checks")
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
 		Title("Perfdata: $check").
-		Description("Perfdata of the check's runs per node, in base units (seconds, bytes, ratios). One panel per selected check.").
-		WithTarget(query("A", `pulse_check_perfdata{`+checkSel+`}`, "{{identity}} {{label}}")).
+		Description("Perfdata of the check's runs per node, in base units; the legend names the unit family (seconds, bytes, ratio, plain). One panel per selected check.").
+		WithTarget(query("A", perfdataQuery(checkSel), "{{identity}} {{label}} ({{unit}})")).
 		Repeat("check").
 		RepeatDirection(dashboard.PanelRepeatDirectionH).
 		MaxPerRow(2).
@@ -78,4 +83,14 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 		ShowValue(common.VisibilityModeNever).
 		Height(8).Span(24))
 	return b.DashboardBuilder, nil
+}
+
+// perfdataQuery joins the perfdata families (one per unit) into one query,
+// with the family as a unit label for the legend.
+func perfdataQuery(sel string) string {
+	var parts []string
+	for _, f := range protocol.PerfFamilies {
+		parts = append(parts, fmt.Sprintf(`label_replace(pulse_check_perfdata%s{%s}, "unit", "%s", "", "")`, f.Suffix(), sel, f))
+	}
+	return strings.Join(parts, " or ")
 }

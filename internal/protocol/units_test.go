@@ -51,3 +51,79 @@ func TestKnownPerfUnit(t *testing.T) {
 		}
 	}
 }
+
+func TestPerfBaseFamily(t *testing.T) {
+	for _, tc := range []struct {
+		uom    string
+		value  float64
+		base   float64
+		family PerfFamily
+	}{
+		{"", 0.42, 0.42, PerfPlain},
+		{"c", 12, 12, PerfPlain},
+		{"ms", 250, 0.25, PerfSeconds},
+		{"KB", 2, 2048, PerfBytes},
+		{"%", 95, 0.95, PerfRatio},
+		{"furlongs", 3, 3, PerfPlain},
+	} {
+		got, f := PerfBase(tc.value, tc.uom)
+		if got != tc.base || f != tc.family {
+			t.Errorf("PerfBase(%v, %q) = %v %v, want %v %v", tc.value, tc.uom, got, f, tc.base, tc.family)
+		}
+	}
+	for f, want := range map[PerfFamily]string{PerfPlain: "", PerfSeconds: "_seconds", PerfBytes: "_bytes", PerfRatio: "_ratio"} {
+		if f.Suffix() != want {
+			t.Errorf("%v.Suffix() = %q", f, f.Suffix())
+		}
+	}
+}
+
+func TestParsePerfRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want PerfRange
+		ok   bool
+		err  string
+	}{
+		{in: "", ok: false},
+		{in: "10", want: PerfRange{Upper: 10, HasUpper: true}, ok: true},
+		{in: "10:", want: PerfRange{Lower: 10, HasLower: true}, ok: true},
+		{in: "~:10", want: PerfRange{Upper: 10, HasUpper: true}, ok: true},
+		{in: "10:20", want: PerfRange{Lower: 10, Upper: 20, HasLower: true, HasUpper: true}, ok: true},
+		{in: "@10:20", want: PerfRange{Lower: 10, Upper: 20, HasLower: true, HasUpper: true, Inside: true}, ok: true},
+		{in: "-5:-1.5", want: PerfRange{Lower: -5, Upper: -1.5, HasLower: true, HasUpper: true}, ok: true},
+		{in: "20:10", err: `threshold "20:10": start 20 is above end 10`},
+		{in: "abc", err: `threshold "abc": "abc" is not a number`},
+		{in: "inf", err: `threshold "inf": "inf" is not a number`},
+		{in: "~:", err: `threshold "~:" has no bound`},
+	} {
+		got, ok, err := ParsePerfRange(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("ParsePerfRange(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || ok != tc.ok || got != tc.want {
+			t.Errorf("ParsePerfRange(%q) = %+v, %v, %v; want %+v, %v", tc.in, got, ok, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParsePerfRange(f *testing.F) {
+	for _, s := range []string{"10", "10:", "~:10", "@10:20", "1e3:2e3", ":", "@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, ok, err := ParsePerfRange(s)
+		if err != nil || !ok {
+			return
+		}
+		if !r.HasLower && !r.HasUpper {
+			t.Fatalf("%q: a range with no bound", s)
+		}
+		if r.HasLower && r.HasUpper && r.Lower > r.Upper {
+			t.Fatalf("%q: lower %v above upper %v", s, r.Lower, r.Upper)
+		}
+	})
+}
