@@ -97,17 +97,23 @@ func (m *fleetModel) admitStep(e *entry, step, phase string, o *outcome) {
 	if _, ok := e.steps[k]; ok {
 		return
 	}
+	// A step's total also stands for its HTTP status code and certificate
+	// expiry series.
+	cost := 1
+	if phase == "total" {
+		cost = 3
+	}
 	switch {
 	case len(e.steps) >= maxStepSeries:
 		o.drop("steps_per_probe", 1)
-	case !m.admit(1):
+	case !m.admit(cost):
 		o.drop("max_series", 1)
 	default:
 		if e.steps == nil {
 			e.steps = map[string][]*dto.LabelPair{}
 		}
 		e.steps[k] = withLabels(e.base, m.pair("step", step), m.pair("phase", phase))
-		e.cost++
+		e.cost += cost
 	}
 }
 

@@ -57,8 +57,8 @@ func goldenFleet(t testing.TB, c *Collector) {
 			ProbeRuns:     120,
 			ProbeFailures: 2,
 			Steps: []protocol.StepResult{
-				{Name: "home", Duration: 0.1, Phases: map[string]float64{"dns": 0.001, "connect": 0.002, "ttfb": 0.05}},
-				{Name: "submit", Duration: 0.25, Phases: map[string]float64{"connect": 0.003, "ttfb": 0.2}},
+				{Name: "home", Duration: 0.1, Phases: map[string]float64{"dns": 0.001, "connect": 0.002, "ttfb": 0.05}, StatusCode: 200, CertExpiry: 1.8e9},
+				{Name: "submit", Duration: 0.25, Phases: map[string]float64{"connect": 0.003, "ttfb": 0.2}, StatusCode: 500},
 			},
 		},
 	}, t0)

@@ -77,6 +77,8 @@ func newFleetCollector(c *Collector) *fleetCollector {
 	set(sProbeLastRun, "pulse_probe_last_run_timestamp_seconds", "Unix time of the probe's last run.", false, with("probe"))
 	set(sProbeStale, "pulse_probe_stale", "1 if the probe's last result is older than the allowed number of its intervals, else 0.", false, with("probe"))
 	set(sProbeStep, "pulse_probe_step_duration_seconds", "Time a step of the probe's last run spent in each phase; phase total is the whole step.", false, with("probe", "step", "phase"))
+	set(sProbeHTTPStatus, "pulse_probe_http_status_code", "HTTP status code of the step's final response in the probe's last run, as blackbox_exporter's probe_http_status_code.", false, with("probe", "step"))
+	set(sProbeCertExpiry, "pulse_probe_tls_cert_expiry_timestamp_seconds", "Unix time at which the first of the certificates the step's server presented expires (probe_ssl_earliest_cert_expiry in blackbox_exporter).", false, with("probe", "step"))
 	set(sProbeRuns, "pulse_probe_runs_total", "Runs of the probe since the agent started.", true, with("probe"))
 	set(sProbeFailures, "pulse_probe_failures_total", "Failed runs of the probe since the agent started.", true, with("probe"))
 	set(sCollectorNodes, "pulse_collector_nodes", "Nodes the collector knows, up or down.", false, nil)
@@ -156,6 +158,8 @@ const (
 	sProbeRuns
 	sProbeFailures
 	sProbeStep
+	sProbeHTTPStatus
+	sProbeCertExpiry
 	sCollectorNodes
 	numSlotKinds // the number of kinds, not a kind
 )
@@ -301,9 +305,11 @@ func (f *fleetCollector) buildIndex() []famIndex {
 	}
 	fams[sCheckRuns], fams[sProbeStep] = make([]slot, 0, nRuns), make([]slot, 0, nSteps)
 	runs, steps := make([]slot, 0, nRuns), make([]slot, 0, nSteps)
-	// Perfdata series go to the family of their unit and thresholds in the
-	// last result; a change there rebuilds the index (notePerfShape).
-	perf := map[slotKind][]slot{}
+	// Families whose series are sorted before they are added: run states,
+	// perfdata, steps. Perfdata series go to the family of their unit and
+	// thresholds in the last result; a change there rebuilds the index
+	// (notePerfShape).
+	grouped := map[slotKind][]slot{}
 
 	r := newLabelRenderer()
 	// add renders labels once for every family the label set appears in; a
@@ -334,7 +340,7 @@ func (f *fleetCollector) buildIndex() []famIndex {
 				continue
 			}
 			fam := protocol.PerfFamily(shape & 3)
-			perf[perfKind(0, fam)] = append(perf[perfKind(0, fam)], slot{labels: l, e: e, key: k})
+			grouped[perfKind(0, fam)] = append(grouped[perfKind(0, fam)], slot{labels: l, e: e, key: k})
 			for _, t := range []struct {
 				bit   uint8
 				level int
@@ -342,7 +348,7 @@ func (f *fleetCollector) buildIndex() []famIndex {
 			}{{perfWarnLower, 1, "lower"}, {perfWarnUpper, 1, "upper"}, {perfCritLower, 2, "lower"}, {perfCritUpper, 2, "upper"}} {
 				if shape&t.bit != 0 {
 					kind := perfKind(t.level, fam)
-					perf[kind] = append(perf[kind], slot{labels: withLabels(l, labelPair("bound", t.bound)), e: e, key: k, phase: t.bound})
+					grouped[kind] = append(grouped[kind], slot{labels: withLabels(l, labelPair("bound", t.bound)), e: e, key: k, phase: t.bound})
 				}
 			}
 		}
@@ -352,10 +358,15 @@ func (f *fleetCollector) buildIndex() []famIndex {
 		for k, l := range e.steps {
 			step, phase, _ := strings.Cut(k, "\x00")
 			steps = append(steps, slot{labels: l, e: e, key: step, phase: phase})
+			if phase == "total" {
+				byStep := withLabels(e.base, labelPair("step", step))
+				grouped[sProbeHTTPStatus] = append(grouped[sProbeHTTPStatus], slot{labels: byStep, e: e, key: step})
+				grouped[sProbeCertExpiry] = append(grouped[sProbeCertExpiry], slot{labels: byStep, e: e, key: step})
+			}
 		}
 	}
-	perf[sCheckRuns], perf[sProbeStep] = runs, steps
-	for k, more := range perf {
+	grouped[sCheckRuns], grouped[sProbeStep] = runs, steps
+	for k, more := range grouped {
 		// Sorting positions rather than the slots themselves moves 4 bytes
 		// per swap instead of a whole slot.
 		for _, i := range labelOrder(len(more), func(i int) []*dto.LabelPair { return more[i].labels }) {
@@ -429,6 +440,16 @@ func (f *fleetCollector) value(s *slot, now time.Time) (float64, bool) {
 		return float64(r.ProbeRuns), true
 	case sProbeFailures:
 		return float64(r.ProbeFailures), true
+	case sProbeHTTPStatus, sProbeCertExpiry:
+		for _, st := range r.Steps {
+			if st.Name != s.key {
+				continue
+			}
+			if s.kind == sProbeHTTPStatus {
+				return float64(st.StatusCode), st.StatusCode > 0
+			}
+			return st.CertExpiry, st.CertExpiry > 0
+		}
 	case sProbeStep:
 		for _, st := range r.Steps {
 			if st.Name != s.key {

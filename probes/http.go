@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,6 +179,10 @@ func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTrip
 		if got != nil {
 			got.status = resp.StatusCode
 		}
+		sr.StatusCode = resp.StatusCode
+		if resp.TLS != nil {
+			sr.CertExpiry = earliestExpiry(resp.TLS.PeerCertificates)
+		}
 		if err != nil {
 			err = fmt.Errorf("read response body from %s: %w", resp.Request.URL.Redacted(), err)
 		}
@@ -202,6 +207,21 @@ func runStep(ctx context.Context, st step, jar http.CookieJar, tr http.RoundTrip
 		vars[ex.name] = val
 	}
 	return sr, nil
+}
+
+// earliestExpiry is the Unix time at which the first of certs expires, 0
+// without certificates.
+func earliestExpiry(certs []*x509.Certificate) float64 {
+	var first time.Time
+	for _, c := range certs {
+		if first.IsZero() || c.NotAfter.Before(first) {
+			first = c.NotAfter
+		}
+	}
+	if first.IsZero() {
+		return 0
+	}
+	return float64(first.Unix())
 }
 
 func buildRequest(ctx context.Context, st step, vars map[string]string) (*http.Request, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -125,6 +126,12 @@ func TestLoginFailures(t *testing.T) {
 			}
 			if n := len(res.Steps); n != 2 || res.Steps[1].Error == "" || res.Steps[0].Error != "" {
 				t.Fatalf("the failed step must be last and carry the error: %+v", res.Steps)
+			}
+			// Each step reports the status its response had, failed or not.
+			want := 0
+			fmt.Sscanf(tt.want[strings.Index(tt.want, ", got ")+len(", got "):], "%d", &want)
+			if res.Steps[0].StatusCode != 200 || res.Steps[1].StatusCode != want || res.Steps[1].CertExpiry != 0 {
+				t.Fatalf("status codes %d, %d (cert expiry %v over plain HTTP), want 200, %d", res.Steps[0].StatusCode, res.Steps[1].StatusCode, res.Steps[1].CertExpiry, want)
 			}
 		})
 	}
@@ -374,6 +381,11 @@ func TestTLS(t *testing.T) {
 		}
 		if _, found := res.Steps[0].Phases["tls"]; !found {
 			t.Errorf("with %s: no tls phase in %v", tls, res.Steps[0].Phases)
+		}
+		// As blackbox_exporter: the status code, and when the server's
+		// certificate expires.
+		if st := res.Steps[0]; st.StatusCode != 200 || st.CertExpiry != float64(srv.Certificate().NotAfter.Unix()) {
+			t.Errorf("with %s: status %d, cert expiry %v, want 200 and %v", tls, st.StatusCode, st.CertExpiry, srv.Certificate().NotAfter.Unix())
 		}
 	}
 	res := Run(context.Background(), mustParse(t, srv.URL, spec("")))

@@ -76,4 +76,10 @@ type StepResult struct {
 	Duration float64            `json:"duration"`
 	Phases   map[string]float64 `json:"phases,omitempty"` // dns, connect, tls, ttfb, transfer: seconds
 	Error    string             `json:"error,omitempty"`
+	// StatusCode is the HTTP status of the step's final response, when one
+	// came; CertExpiry the Unix time at which the first of the server's
+	// certificates expires, when the response came over TLS (as
+	// blackbox_exporter's probe_ssl_earliest_cert_expiry).
+	StatusCode int     `json:"status_code,omitempty"`
+	CertExpiry float64 `json:"cert_expiry,omitempty"`
 }
