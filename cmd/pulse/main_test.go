@@ -307,3 +307,22 @@ func TestLogFlags(t *testing.T) {
 		t.Fatalf("--log-format json gave %T", l.Handler())
 	}
 }
+
+// TestCollectorBadTLSExits2: a web config whose certificate cannot be
+// loaded is bad configuration: exit 2, naming the config key, its line and
+// the file at fault, before anything listens.
+func TestCollectorBadTLSExits2(t *testing.T) {
+	dir := t.TempDir()
+	web := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(web, []byte("tls_server_config:\n  cert_file: "+dir+"/missing.crt\n  key_file: "+dir+"/missing.key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "collector.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nweb_config_file: web.yml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := pulseCtx(context.Background(), "collector", "--config", cfg)
+	if code != 2 || !strings.Contains(errOut, cfg+":2: web_config_file: web config "+web) || !strings.Contains(errOut, "missing.crt") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
