@@ -32,16 +32,11 @@ var (
 )
 
 // pulseBinary builds the full pulse once per test run, named pulse in a
-// directory of its own (for PATH).
+// directory of its own (for PATH), removed with testDir.
 func pulseBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pulse-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "pulse")
+		builtBin = filepath.Join(testDir, "bin", "pulse")
 		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -7,6 +7,10 @@ import (
 	"testing"
 )
 
+// testDir is removed when the package's tests end; tests that build
+// something for all of them keep it there.
+var testDir string
+
 // TestMain gives the in-process CLI an empty config directory, so no
 // credentials or keys a person left in theirs (~/.config/pulse: a demo's
 // demo.creds, their id.key) take part in a test; tests pass what they mean.
@@ -15,6 +19,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	testDir = dir
 	os.Setenv("XDG_CONFIG_HOME", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
