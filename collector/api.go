@@ -37,24 +37,26 @@ func (c *Collector) Node(identity string) (api.NodeView, bool) {
 	return c.state.view(n, now), true
 }
 
-// Count returns how many live nodes match spec, as discovery would find
-// them. A spec that does not compile matches nothing and is logged.
-func (c *Collector) Count(spec filter.Spec) int {
+// Resolve returns the identities of the live nodes spec selects, sorted,
+// as discovery would find them. A spec that does not compile selects
+// nothing and is logged.
+func (c *Collector) Resolve(spec filter.Spec) []string {
 	f, err := filter.Compile(spec)
 	if err != nil {
-		c.log.Warn("count: filter does not compile; counting no nodes", "err", err)
-		return 0
+		c.log.Warn("resolve: filter does not compile; selecting no nodes", "err", err)
+		return nil
 	}
 	now := c.opts.Now()
+	var ids []string
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	count := 0
 	for _, n := range c.state.nodes {
 		if c.state.alive(n, now) && f.Match(target(n)) {
-			count++
+			ids = append(ids, n.id)
 		}
 	}
-	return count
+	c.mu.RUnlock()
+	sort.Strings(ids)
+	return ids
 }
 
 // Target is one node as filters see it, for filtered event subscriptions.

@@ -367,11 +367,11 @@ func TestAPI(t *testing.T) {
 	if code := getJSON(t, h, "/api/v1/nodes?compound=((", &e); code != http.StatusBadRequest || !strings.HasPrefix(e["error"], "bad filter: ") {
 		t.Fatalf("bad filter: %d %v", code, e)
 	}
-	if got := c.Count(filter.Spec{Fact: []string{"role=db"}}); got != 1 {
-		t.Fatalf("Count(role=db) = %d", got)
+	if got := c.Resolve(filter.Spec{Fact: []string{"role=db"}}); len(got) != 1 {
+		t.Fatalf("Resolve(role=db) = %v", got)
 	}
-	if got := c.Count(filter.Spec{}); got != 2 {
-		t.Fatalf("Count(all) = %d", got)
+	if got := c.Resolve(filter.Spec{}); len(got) != 2 || got[0] > got[1] {
+		t.Fatalf("Resolve(all) = %v, want both nodes in order", got)
 	}
 	var health map[string]any
 	if code := getJSON(t, h, "/healthz", &health); code != http.StatusServiceUnavailable {

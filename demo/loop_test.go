@@ -3,11 +3,13 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,4 +240,78 @@ func checkStatus(n api.NodeView, check string) int {
 		}
 	}
 	return -1
+}
+
+// TestLoopRepairsAWholeZone breaks nginx on every web node of one zone at
+// once. restart-nginx lets 34% of the zone's six nodes (two) be under
+// remediation at a time, so the third waits, deferred, and is repaired as
+// soon as one of the first two ends: all three within seconds, with no
+// help from Alertmanager's resend (5 minutes in the demo).
+func TestLoopRepairsAWholeZone(t *testing.T) {
+	d := startLoop(t)
+	eventually(t, 60*time.Second, "11 nodes in the collector", func() bool { return len(d.Collector.Collector().Nodes()) == 11 })
+	var web []string
+	for _, n := range Fleet(11, []string{"eu-west-1a", "eu-west-1b"}) {
+		if n.Zone == "eu-west-1a" && n.Role == "web" {
+			web = append(web, n.Identity)
+		}
+	}
+	if len(web) != 3 {
+		t.Fatalf("web nodes of eu-west-1a: %v, want three", web)
+	}
+	eventually(t, 60*time.Second, "check_nginx OK on the zone's web nodes", func() bool {
+		for _, id := range web {
+			n, ok := d.Collector.Collector().Node(id)
+			if !ok || checkStatus(n, "check_nginx") != protocol.StateOK {
+				return false
+			}
+		}
+		return true
+	})
+	stopped := time.Now()
+	for _, id := range web {
+		n, _ := d.Node(id)
+		n.services.SetRunning("nginx", false)
+	}
+	fixed := map[string]remediation.Record{}
+	eventually(t, 90*time.Second, "a verified remediation of each web node of eu-west-1a", func() bool {
+		for _, r := range remediations(t, d) {
+			if r.Rule == "restart-nginx" && r.State == "succeeded" && r.Verified && len(r.Targets) == 1 {
+				if _, ok := fixed[r.Targets[0]]; !ok {
+					fixed[r.Targets[0]] = r
+				}
+			}
+		}
+		return len(fixed) == 3
+	})
+	var deferred []remediation.Record
+	for _, r := range remediations(t, d) {
+		for _, tg := range r.Targets {
+			if !slices.Contains(web, tg) {
+				t.Fatalf("remediation %s touched %s, which was never broken", r.ID, tg)
+			}
+		}
+		if r.Reason == remediation.ReasonTooManyTargets || !r.Started.IsZero() && r.Started.Sub(r.Created) > 500*time.Millisecond {
+			deferred = append(deferred, r)
+		}
+	}
+	for _, id := range web {
+		if n, _ := d.Node(id); !n.services.Running("nginx") {
+			t.Fatalf("nginx on %s is still stopped", id)
+		}
+	}
+	// The guard held: never more than two at once. The last one started
+	// only once another had ended.
+	recs := slices.SortedFunc(maps.Values(fixed), func(a, b remediation.Record) int { return a.Started.Compare(b.Started) })
+	if last := recs[2]; last.Started.Before(recs[0].Finished) && last.Started.Before(recs[1].Finished) {
+		t.Fatalf("three remediations ran at once in a zone that allows two: %+v", recs)
+	}
+	for _, r := range recs {
+		t.Logf("zone: %s stop→verified %s (decided %s, started %s after deciding)", r.Targets[0], r.Finished.Sub(stopped).Round(time.Millisecond),
+			r.Created.Sub(stopped).Round(time.Millisecond), r.Started.Sub(r.Created).Round(time.Millisecond))
+	}
+	if len(deferred) == 0 {
+		t.Errorf("no remediation waited for the group guard; the zone test did not test deferral")
+	}
+	t.Logf("zone: stop→last verified %s", recs[2].Finished.Sub(stopped).Round(time.Millisecond))
 }

@@ -32,7 +32,7 @@ func (e Executor) Run(ctx context.Context, a remediation.Action) ([]remediation.
 		out = append(out, remediation.NodeResult{Identity: r.Identity, Status: r.Status, Message: r.StatusMsg, Data: r.Data})
 	}
 	for _, n := range res.NoResponse {
-		out = append(out, remediation.NodeResult{Identity: n, Status: protocol.UnknownError, Message: "no response"})
+		out = append(out, remediation.NodeResult{Identity: n, Status: protocol.UnknownError, Message: "no response", NoReply: true})
 	}
 	return out, nil
 }

@@ -30,6 +30,17 @@ type Remediation struct {
 	Error        string       `json:"error,omitempty"`
 	ApprovedBy   string       `json:"approved_by,omitempty"`
 	RejectedBy   string       `json:"rejected_by,omitempty"`
+	// Reason and Detail say why a record is deferred or skipped (or what
+	// a dry run would have done).
+	Reason Reason `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Decided is when the engine last decided on the record: a deferred
+	// one is decided again whenever its guard may have lifted, a skipped
+	// one whenever Alertmanager sends its alert again.
+	Decided time.Time `json:"decided,omitzero"`
+	// Retry is when a deferred record is decided again at the latest; zero
+	// when it waits for a running remediation to end.
+	Retry time.Time `json:"retry,omitzero"`
 }
 
 // RemediationAction is what a remediation asks the fleet to do.
@@ -48,6 +59,8 @@ type NodeResult struct {
 	Status   protocol.Status `json:"statuscode"`
 	Message  string          `json:"message,omitempty"`
 	Data     json.RawMessage `json:"data,omitempty"`
+	// NoReply is a node that never answered: the action did not reach it.
+	NoReply bool `json:"no_reply,omitempty"`
 }
 
 // AlertRef is the part of an alert a remediation record keeps.
@@ -61,8 +74,14 @@ type AlertRef struct {
 // RemediationState is where a remediation record is in its life.
 type RemediationState string
 
-// Record states. Pending and running are live; the others are final.
+// Record states. Deferred, pending and running are live; the others are
+// final.
 const (
+	// StateDeferred is a decision a guard put off until it lifts by itself
+	// (concurrency in a group, a cooldown, the hourly budget, a running
+	// remediation of the same alert); it is decided again then, while its
+	// alert still fires.
+	StateDeferred    RemediationState = "deferred"
 	StatePending     RemediationState = "pending"
 	StateRunning     RemediationState = "running"
 	StateSucceeded   RemediationState = "succeeded"
@@ -70,10 +89,15 @@ const (
 	StateIneffective RemediationState = "ineffective"
 	StateDryRun      RemediationState = "dry_run"
 	StateRejected    RemediationState = "rejected"
+	// StateSkipped is an alert a rule matched but a guard refused for good:
+	// an unknown node, a value the agent would refuse, an open circuit...
+	StateSkipped RemediationState = "skipped"
 )
 
 // Live reports whether a record in state s may still change.
-func (s RemediationState) Live() bool { return s == StatePending || s == StateRunning }
+func (s RemediationState) Live() bool {
+	return s == StatePending || s == StateRunning || s == StateDeferred
+}
 
 // Decision is what the remediation engine decided for one alert of a
 // webhook (the answer to POST /api/v1/alerts).
@@ -93,11 +117,12 @@ type Outcome string
 
 // Outcomes of a decision.
 const (
-	Acted   Outcome = "acted"
-	Skipped Outcome = "skipped"
+	Acted    Outcome = "acted"
+	Skipped  Outcome = "skipped"
+	Deferred Outcome = "deferred"
 )
 
-// Reason says why an alert was skipped.
+// Reason says why an alert was skipped or deferred.
 type Reason string
 
 // Reasons for skipping an alert.
@@ -113,4 +138,8 @@ const (
 	ReasonBudget          Reason = "budget"
 	ReasonPendingApproval Reason = "pending_approval"
 	ReasonDryRun          Reason = "dry_run"
+	ReasonUnknownNode     Reason = "unknown_node"
+	ReasonNodeDown        Reason = "node_down"
+	ReasonRecovered       Reason = "recovered"
+	ReasonExpired         Reason = "expired"
 )

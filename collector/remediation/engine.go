@@ -12,7 +12,6 @@ package remediation
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 )
@@ -34,10 +34,16 @@ type Executor interface {
 	Run(ctx context.Context, a Action) ([]NodeResult, error)
 }
 
-// Fleet counts the nodes a filter selects, for the max_targets guard on
-// fact-filter targets and the max_group_percent guard.
+// Fleet is the collector's live view of the nodes, which the engine looks
+// at before it counts: the nodes an alert names must exist and be up, a
+// fact filter resolves to the live nodes it selects (max_targets,
+// max_group_percent), and a node whose check passes again needs no repair.
+// *collector.Collector is one.
 type Fleet interface {
-	Count(filter.Spec) int
+	// Resolve returns the identities of the live nodes spec selects.
+	Resolve(filter.Spec) []string
+	// Node returns one node as the API shows it and whether it is known.
+	Node(identity string) (api.NodeView, bool)
 }
 
 // Errors returned by Approve and Reject; the HTTP handler maps them to 404
@@ -52,7 +58,7 @@ var (
 type Options struct {
 	Rules    *RuleSet
 	Executor Executor
-	// Fleet is required when a rule uses fact_filter or max_group_percent.
+	// Fleet is where targets are looked up; required.
 	Fleet Fleet
 	// Registerer receives the engine's metrics; nil keeps them private.
 	Registerer prometheus.Registerer
@@ -70,6 +76,14 @@ type Options struct {
 	MaxRecords int
 	// MaxBodyBytes bounds a webhook body (default 1 MiB).
 	MaxBodyBytes int64
+	// MaxDeferred bounds the decisions waiting for a guard to lift
+	// (default 1000); beyond it the oldest is dropped. DeferFor is the
+	// longest one waits (default 1h).
+	MaxDeferred int
+	DeferFor    time.Duration
+	// MaxAlerts bounds the firing alerts remembered from webhooks for
+	// Firing (default 10000); beyond it the least recently sent goes.
+	MaxAlerts int
 }
 
 // Engine decides and runs remediations. It is safe for concurrent use.
@@ -83,6 +97,15 @@ type Engine struct {
 	timeout time.Duration
 	maxBody int64
 	metrics *metrics
+
+	maxDeferred int
+	deferFor    time.Duration
+	// wake tells the retry loop a remediation ended, so deferred decisions
+	// waiting for one are decided again; loopDone closes when it ends.
+	// Tests that drive Retry themselves set noRetryLoop before Start.
+	wake        chan struct{}
+	loopDone    chan struct{}
+	noRetryLoop bool
 
 	auditMu sync.Mutex
 	audit   io.Writer
@@ -106,6 +129,12 @@ type Engine struct {
 	open     map[string]bool        // rule → circuit open
 	active   map[string]int         // rule + group → targets in live records
 	holds    map[string]hold        // record ID → the group share it holds
+	// parked are the deferred records' IDs, oldest first; parkedBy finds
+	// an alert's; alerts holds each one's alert as last received.
+	parked   []string
+	parkedBy map[string]string // alert fingerprint → record ID
+	alerts   map[string]Alert  // record ID → alert
+	book     *alertBook
 }
 
 // hold is the max_group_percent share a live record holds, given back when
@@ -124,11 +153,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("remediation engine: no executor to run actions with")
 	}
 	if opts.Fleet == nil {
-		for _, r := range opts.Rules.Rules {
-			if len(r.factFilter) > 0 || r.Guards.MaxGroupPercent > 0 {
-				return nil, fmt.Errorf("remediation engine: rule %q needs a fleet to count nodes (fact_filter or max_group_percent) but none was given", r.Name)
-			}
-		}
+		return nil, errors.New("remediation engine: no fleet to look targets up in; pass the collector")
 	}
 	e := &Engine{
 		rules:    opts.Rules,
@@ -147,6 +172,9 @@ func New(opts Options) (*Engine, error) {
 		open:     map[string]bool{},
 		active:   map[string]int{},
 		holds:    map[string]hold{},
+		parkedBy: map[string]string{},
+		alerts:   map[string]Alert{},
+		wake:     make(chan struct{}, 1),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -162,6 +190,16 @@ func New(opts Options) (*Engine, error) {
 		opts.MaxRecords = 1000
 	}
 	e.store = newStore(opts.MaxRecords)
+	if e.maxDeferred = opts.MaxDeferred; e.maxDeferred <= 0 {
+		e.maxDeferred = 1000
+	}
+	if e.deferFor = opts.DeferFor; e.deferFor <= 0 {
+		e.deferFor = time.Hour
+	}
+	if opts.MaxAlerts <= 0 {
+		opts.MaxAlerts = 10000
+	}
+	e.book = newAlertBook(opts.MaxAlerts)
 	if e.maxBody <= 0 {
 		e.maxBody = 1 << 20
 	}
@@ -178,13 +216,23 @@ func New(opts Options) (*Engine, error) {
 }
 
 // Start lets the engine run remediations, under ctx: they are cancelled
-// when it ends. Decisions need no Start; an alert decided on before Start
-// or after Stop is recorded as failed, never left running.
+// when it ends. It also decides deferred decisions again as their guards
+// lift. Decisions need no Start; an alert decided on before Start or after
+// Stop is recorded as failed, never left running.
 func (e *Engine) Start(ctx context.Context) {
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
 	if e.ctx == nil {
 		e.ctx, e.cancel = context.WithCancel(ctx)
+		if e.noRetryLoop {
+			return
+		}
+		done := make(chan struct{})
+		e.loopDone = done
+		go func(ctx context.Context) {
+			defer close(done)
+			e.retryLoop(ctx)
+		}(e.ctx)
 	}
 }
 
@@ -205,8 +253,12 @@ func (e *Engine) Stop() {
 	if e.cancel != nil {
 		e.cancel()
 	}
-	e.ctx, e.cancel = nil, nil
+	loop := e.loopDone
+	e.ctx, e.cancel, e.loopDone = nil, nil, nil
 	e.runMu.Unlock()
+	if loop != nil {
+		<-loop
+	}
 	e.wg.Wait()
 }
 
@@ -220,48 +272,37 @@ type pendingRun struct {
 }
 
 // Handle decides what to do for each alert in w and starts the remediations
-// it decides on in the background; it returns without waiting for them.
+// it decides on in the background; it returns without waiting for them. An
+// alert whose decision is deferred is decided again now: a resend may find
+// its guard lifted, and a resolved one ends it.
 func (e *Engine) Handle(ctx context.Context, w *Webhook) []Decision {
-	var (
-		decisions = make([]Decision, 0, len(w.Alerts))
-		starts    []pendingRun
-		events    []protocol.Event
-		// audited holds a copy of each new record by ID for the audit
-		// log, taken under the lock and only when there is a log.
-		audited map[string]Record
-	)
+	vs := make([]verdict, 0, len(w.Alerts))
 	e.mu.Lock()
 	for _, a := range w.Alerts {
-		d, run, ev := e.decide(a)
-		decisions = append(decisions, d)
-		if run != nil {
-			starts = append(starts, *run)
-		}
-		events = append(events, ev...)
-		if e.audit == nil || d.RecordID == "" {
-			continue
-		}
-		// A dry run's record is finished at once and may already be
-		// pruned; it is then left out of the log.
-		if rec := e.store.get(d.RecordID); rec != nil {
-			if audited == nil {
-				audited = map[string]Record{}
-			}
-			audited[rec.ID] = cloneRecord(rec)
-		}
+		e.book.note(a, e.now())
+		vs = append(vs, e.decide(a, e.parkedFor(a.Fingerprint)))
 	}
 	e.mu.Unlock()
+	return e.conclude(ctx, vs)
+}
 
-	for _, d := range decisions {
-		e.logDecision(ctx, d)
-		e.writeAudit("decision", d)
-		if rec, ok := audited[d.RecordID]; ok {
-			e.writeAudit("record", rec)
+// conclude carries the verdicts out once the lock is released: the log,
+// the audit log, the events, and the remediations started.
+func (e *Engine) conclude(ctx context.Context, vs []verdict) []Decision {
+	decisions := make([]Decision, 0, len(vs))
+	for _, v := range vs {
+		decisions = append(decisions, v.d)
+		e.logDecision(ctx, v.d)
+		e.writeAudit("decision", v.d)
+		if v.record != nil {
+			e.writeAudit("record", *v.record)
 		}
+		e.emit(v.events)
 	}
-	e.emit(events)
-	for _, s := range starts {
-		e.start(s)
+	for _, v := range vs {
+		if v.run != nil {
+			e.start(*v.run)
+		}
 	}
 	return decisions
 }
@@ -284,8 +325,10 @@ func (e *Engine) Get(id string) (Record, bool) {
 	return cloneRecord(r), true
 }
 
-// release gives back the group share a live record held. Lock must be held.
+// release gives back the group share a live record held, and wakes the
+// deferred decisions that may have waited for it. Lock must be held.
 func (e *Engine) release(rec *Record) {
+	e.wakeUp()
 	h, ok := e.holds[rec.ID]
 	if !ok {
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
@@ -193,27 +194,28 @@ func probeAlert(az string) Alert {
 }
 
 func TestGuardMaxTargets(t *testing.T) {
-	fleet := fakeFleet{"az=eu-west-1a,role=web": 3, "az=eu-west-1b,role=web": 2}
+	fleet := fleetOf("web-a1@eu-west-1a", "web-a2@eu-west-1a", "web-a3@eu-west-1a", "web-b1@eu-west-1b", "web-b2@eu-west-1b")
 	h := newHarness(t, webTierRule, fleet)
-	h.exec.factNodes = map[string][]string{"az=eu-west-1b,role=web": {"web-b1", "web-b2"}}
 	ds := h.handle(t, probeAlert("eu-west-1a"), probeAlert("eu-west-1b"))
 	wantReasons(t, ds, "too_many_targets", "acted")
 	if ds[0].Detail != "3 nodes match az=eu-west-1a,role=web, more than max_targets 2" {
 		t.Errorf("detail: %s", ds[0].Detail)
 	}
+	// The action runs on exactly the nodes the filter resolved to when the
+	// guards counted them, never on what it selects later.
 	acts := h.exec.actions()
-	if len(acts) != 1 || !slices.Equal(acts[0].Filter.Fact, []string{"az=eu-west-1b", "role=web"}) || len(acts[0].Filter.Identity) != 0 {
+	if len(acts) != 1 || !slices.Equal(acts[0].Filter.Identity, []string{"web-b1", "web-b2"}) || len(acts[0].Filter.Fact) != 0 {
 		t.Fatalf("actions: %+v", acts)
 	}
-	// The record names the nodes that answered.
-	if rec, _ := h.e.Get(ds[1].RecordID); !slices.Equal(rec.Targets, []string{"web-b1", "web-b2"}) || rec.State != StateSucceeded {
+	// The record keeps the rule's filter and names the nodes.
+	rec, _ := h.e.Get(ds[1].RecordID)
+	if !slices.Equal(rec.Targets, []string{"web-b1", "web-b2"}) || rec.State != StateSucceeded || !slices.Equal(rec.Action.Filter.Fact, []string{"az=eu-west-1b", "role=web"}) {
 		t.Errorf("record: %+v", rec)
 	}
 }
 
 func TestGuardBatchAndPauseReachTheExecutor(t *testing.T) {
-	h := newHarness(t, webTierRule, fakeFleet{"az=eu-west-1b,role=web": 2})
-	h.exec.factNodes = map[string][]string{"az=eu-west-1b,role=web": {"web-b1", "web-b2"}}
+	h := newHarness(t, webTierRule, fleetOf("web-b1@eu-west-1b", "web-b2@eu-west-1b"))
 	wantReasons(t, h.handle(t, probeAlert("eu-west-1b")), "acted")
 	acts := h.exec.actions()
 	if len(acts) != 1 || acts[0].Batch != 2 || acts[0].BatchSleep != 3*time.Second {
@@ -228,8 +230,7 @@ func TestGuardBatchAndPauseReachTheExecutor(t *testing.T) {
 }
 
 func TestGuardMaxGroupPercent(t *testing.T) {
-	fleet := fakeFleet{"az=eu-west-1a": 3, "az=eu-west-1b": 6}
-	h := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az}"), fleet)
+	h := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az}"), nil)
 	h.exec.hold = make(chan struct{})
 	ds := h.e.Handle(t.Context(), &Webhook{Version: "4", Alerts: []Alert{
 		nginxAlert("a1", "eu-west-1a"), nginxAlert("a2", "eu-west-1a"), // 34% of 3 is 1 node
@@ -239,9 +240,12 @@ func TestGuardMaxGroupPercent(t *testing.T) {
 	if want := "1 of 3 nodes in az=eu-west-1a already under remediation; 1 more would exceed max_group_percent 34 (1 nodes)"; ds[1].Detail != want {
 		t.Errorf("detail %q\nwant   %q", ds[1].Detail, want)
 	}
+	if ds[1].Outcome != Deferred || ds[4].Outcome != Deferred {
+		t.Errorf("a2 and b3 would fit once others end, so they wait: %+v", ds)
+	}
 	close(h.exec.hold)
 	h.e.Wait()
-	// Finished remediations give their share back.
+	// Finished remediations give their share back; a resend finds it.
 	wantReasons(t, h.handle(t, nginxAlert("a2", "eu-west-1a")), "acted")
 	// An alert without the group label cannot be bounded and is refused.
 	a := nginxAlert("c1", "")
@@ -251,12 +255,12 @@ func TestGuardMaxGroupPercent(t *testing.T) {
 
 func TestGuardCircuitBreaker(t *testing.T) {
 	h := newHarness(t, nginxRule("{cooldown: 1s, circuit_breaker: 2}"), nil)
-	h.exec.err = errBoom
+	h.exec.status = protocol.UnknownError // the node answers: restart failed
 	wantReasons(t, h.handle(t, nginxAlert("n1", "a")), "acted")
 	if h.e.CircuitOpen("restart-nginx") || h.counter("circuit", "restart-nginx") != 0 {
 		t.Fatal("circuit open after one failure")
 	}
-	h.exec.err = nil
+	h.exec.status = protocol.OK
 	h.exec.exitcode = 2 // the restart "works" but the check still fails
 	wantReasons(t, h.handle(t, nginxAlert("n2", "a")), "acted")
 	if !h.e.CircuitOpen("restart-nginx") || h.counter("circuit", "restart-nginx") != 1 {
@@ -281,11 +285,11 @@ func TestGuardCircuitBreaker(t *testing.T) {
 
 func TestGuardCircuitBreakerCountsConsecutiveFailures(t *testing.T) {
 	h := newHarness(t, nginxRule("{cooldown: 1s, circuit_breaker: 2}"), nil)
-	h.exec.err = errBoom
+	h.exec.status = protocol.UnknownError
 	h.handle(t, nginxAlert("n1", "a"))
-	h.exec.err = nil
+	h.exec.status = protocol.OK
 	h.handle(t, nginxAlert("n2", "a")) // a success in between resets the count
-	h.exec.err = errBoom
+	h.exec.status = protocol.UnknownError
 	h.handle(t, nginxAlert("n3", "a"))
 	if h.e.CircuitOpen("restart-nginx") {
 		t.Fatal("circuit opened although failures were not consecutive")
@@ -347,9 +351,12 @@ func TestGuardApproval(t *testing.T) {
 
 func TestStormStaysWithinBudget(t *testing.T) {
 	const budget = 10
-	h := newHarness(t, nginxRule(fmt.Sprintf("{cooldown: 60s, max_per_hour: %d, max_group_percent: 34, group_label: az}", budget)),
-		fakeFleet{"az=eu-west-1a": 300, "az=eu-west-1b": 300})
-	// 500 distinct alerts about nginx on 250 nodes, each delivered twice (an
+	var nodes []string
+	for i := range 500 {
+		nodes = append(nodes, fmt.Sprintf("ip-10-0-%d-%d@%s", i%2, i/2, []string{"eu-west-1a", "eu-west-1b"}[i%2]))
+	}
+	h := newHarness(t, nginxRule(fmt.Sprintf("{cooldown: 60s, max_per_hour: %d, max_group_percent: 34, group_label: az}", budget)), fleetOf(nodes...))
+	// 500 distinct alerts about nginx on 500 nodes, each delivered twice (an
 	// HA pair), in webhooks of 50 over five seconds of simulated time.
 	var alerts []Alert
 	for i := range 500 {
@@ -371,6 +378,16 @@ func TestStormStaysWithinBudget(t *testing.T) {
 	}
 	if counts["acted"] != budget || counts["acted"]+counts["budget"]+counts["duplicate"]+counts["cooldown"] != 1000 {
 		t.Errorf("decision counts: %v", counts)
+	}
+	// The rest wait for the budget, once each however often they came.
+	deferred := 0
+	for _, r := range h.e.List() {
+		if r.State == StateDeferred {
+			deferred++
+		}
+	}
+	if deferred != 500 || testutil.ToFloat64(h.e.metrics.parked) != 500 {
+		t.Errorf("%d deferred records (gauge %v), want 490 for the budget and 10 resends of the acted ones", deferred, testutil.ToFloat64(h.e.metrics.parked))
 	}
 }
 
@@ -398,7 +415,7 @@ func TestNoTargetRefused(t *testing.T) {
 	delete(a.Labels, "identity")
 	wantReasons(t, h.handle(t, a), "no_target")
 
-	h2 := newHarness(t, webTierRule, fakeFleet{})
+	h2 := newHarness(t, webTierRule, fleetOf())
 	noAZ := probeAlert("")
 	delete(noAZ.Labels, "az")
 	emptyAZ := withFP(probeAlert(""), "empty")
@@ -407,7 +424,7 @@ func TestNoTargetRefused(t *testing.T) {
 	for i, want := range []string{
 		`refused: no target: fact_filter az: template: restart-web-tier/fact/az:1:10: executing "restart-web-tier/fact/az" at <.Labels.az>: map has no entry for key "az"; a remediation never runs without a target`,
 		"refused: no target: fact_filter az rendered empty; a remediation never runs without a target",
-		"refused: no node matches az=eu-west-9z,role=web",
+		"refused: no live node matches az=eu-west-9z,role=web",
 	} {
 		if ds[i].Detail != want {
 			t.Errorf("detail %d %q\nwant     %q", i, ds[i].Detail, want)
@@ -463,13 +480,13 @@ func TestFailedActions(t *testing.T) {
 	}
 }
 
-func TestNewNeedsFleetForFactTargets(t *testing.T) {
+func TestNewNeedsFleet(t *testing.T) {
 	rs, err := ParseRules("t.yaml", []byte(webTierRule))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = New(Options{Rules: rs, Executor: &fakeExecutor{}})
-	if want := `remediation engine: rule "restart-web-tier" needs a fleet to count nodes (fact_filter or max_group_percent) but none was given`; err == nil || err.Error() != want {
+	if want := `remediation engine: no fleet to look targets up in; pass the collector`; err == nil || err.Error() != want {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -477,7 +494,10 @@ func TestNewNeedsFleetForFactTargets(t *testing.T) {
 // The group label of an alert (az) is counted in the fleet by the fact it
 // was renamed from.
 func TestGuardMaxGroupPercentCountsByGroupFact(t *testing.T) {
-	fleet := fakeFleet{"ec2_placement_availability_zone=eu-west-1a": 3}
+	fleet := fleetOf("a1", "a2", "a3")
+	for _, id := range []string{"a1", "a2", "a3"} {
+		fleet.set(id, func(n *api.NodeView) { n.Facts["ec2_placement_availability_zone"] = "eu-west-1a" })
+	}
 	h := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az, group_fact: ec2_placement_availability_zone}"), fleet)
 	wantReasons(t, h.handle(t, nginxAlert("a1", "eu-west-1a")), "acted")
 	h2 := newHarness(t, nginxRule("{cooldown: 1s, max_group_percent: 34, group_label: az}"), fleet)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/testkit"
@@ -26,8 +27,6 @@ import (
 type fakeExecutor struct {
 	mu    sync.Mutex
 	calls []Action
-	// factNodes answers fact-filter actions: filter term list → identities.
-	factNodes map[string][]string
 	// status and err answer remediation actions; exitcode answers the
 	// nrpe verification.
 	status   protocol.Status
@@ -35,6 +34,8 @@ type fakeExecutor struct {
 	exitcode int
 	// hold, when set, keeps remediation actions running until closed.
 	hold chan struct{}
+	// silent nodes never answer.
+	silent map[string]bool
 }
 
 func (f *fakeExecutor) Run(ctx context.Context, a Action) ([]NodeResult, error) {
@@ -42,9 +43,6 @@ func (f *fakeExecutor) Run(ctx context.Context, a Action) ([]NodeResult, error) 
 	f.calls = append(f.calls, a)
 	status, err, exitcode, hold := f.status, f.err, f.exitcode, f.hold
 	nodes := slices.Clone(a.Filter.Identity)
-	if len(a.Filter.Fact) > 0 {
-		nodes = f.factNodes[strings.Join(a.Filter.Fact, ",")]
-	}
 	f.mu.Unlock()
 	verify := a.Agent == "nrpe" && a.Action == "runcommand"
 	if hold != nil && !verify {
@@ -59,6 +57,10 @@ func (f *fakeExecutor) Run(ctx context.Context, a Action) ([]NodeResult, error) 
 	}
 	out := make([]NodeResult, 0, len(nodes))
 	for _, id := range nodes {
+		if f.silent[id] {
+			out = append(out, NodeResult{Identity: id, Status: protocol.UnknownError, Message: "no response", NoReply: true})
+			continue
+		}
 		r := NodeResult{Identity: id, Status: protocol.OK, Message: "OK"}
 		if verify {
 			r.Data = json.RawMessage(fmt.Sprintf(`{"exitcode":%d,"output":"NGINX check"}`, exitcode))
@@ -88,10 +90,78 @@ func (f *fakeExecutor) all() []Action {
 	return slices.Clone(f.calls)
 }
 
-// fakeFleet counts nodes per filter from a table keyed by the fact terms.
-type fakeFleet map[string]int
+// fakeFleet is the collector's fleet as the engine sees it: nodes with
+// facts, up or down, with their checks. The collector needs a bus and
+// agents (the demo's tests run it); here it is a table, matched with the
+// real filter package.
+type fakeFleet struct {
+	mu    sync.Mutex
+	nodes map[string]api.NodeView
+}
 
-func (f fakeFleet) Count(s filter.Spec) int { return f[strings.Join(s.Fact, ",")] }
+// fleetOf is a fleet of up nodes; each is "identity" or "identity@zone",
+// with role web and its zone as both az and
+// ec2_placement_availability_zone.
+func fleetOf(nodes ...string) *fakeFleet {
+	f := &fakeFleet{nodes: map[string]api.NodeView{}}
+	for _, n := range nodes {
+		id, zone, _ := strings.Cut(n, "@")
+		facts := map[string]any{"role": "web"}
+		if zone != "" {
+			facts["az"], facts["ec2_placement_availability_zone"] = zone, zone
+		}
+		f.nodes[id] = api.NodeView{Identity: id, Up: true, Registered: true, Facts: facts, LastSeen: time.Date(2026, 3, 1, 11, 59, 0, 0, time.UTC)}
+	}
+	return f
+}
+
+// defaultFleet holds every node the tests name, in the zones they use.
+func defaultFleet() *fakeFleet {
+	nodes := []string{"ip-10-0-1-12@eu-west-1c", "ip-10-0-1-13@eu-west-1c", "c1"}
+	for i := 1; i <= 9; i++ {
+		nodes = append(nodes, fmt.Sprintf("n%d@a", i))
+	}
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, fmt.Sprintf("a%d@eu-west-1a", i))
+	}
+	for i := 1; i <= 6; i++ {
+		nodes = append(nodes, fmt.Sprintf("b%d@eu-west-1b", i))
+	}
+	return fleetOf(nodes...)
+}
+
+func (f *fakeFleet) Resolve(s filter.Spec) []string {
+	m, err := filter.Compile(s)
+	if err != nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, n := range f.nodes {
+		if n.Up && m.Match(&filter.Target{Identity: id, Facts: n.Facts}) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *fakeFleet) Node(id string) (api.NodeView, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.nodes[id]
+	return n, ok
+}
+
+// set changes node id.
+func (f *fakeFleet) set(id string, change func(n *api.NodeView)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.nodes[id]
+	change(&n)
+	f.nodes[id] = n
+}
 
 // clock is a settable clock for guards measured in time.
 type clock struct {
@@ -115,6 +185,7 @@ func (c *clock) Advance(d time.Duration) {
 
 type harness struct {
 	e      *Engine
+	fleet  *fakeFleet
 	exec   *fakeExecutor
 	clock  *clock
 	reg    *prometheus.Registry
@@ -130,14 +201,19 @@ func (h *harness) Events() []protocol.Event {
 }
 
 // newHarness builds an engine over rules (YAML) with a fake executor, a fake
-// clock and a private registry.
-func newHarness(t testing.TB, rules string, fleet Fleet) *harness {
+// clock, a private registry and fleet (nil: defaultFleet). Deferred
+// decisions are decided again only when the test calls retry, so the
+// engine's own loop never races the test's clock.
+func newHarness(t testing.TB, rules string, fleet *fakeFleet) *harness {
 	t.Helper()
 	rs, err := ParseRules("test.yaml", []byte(rules))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{exec: &fakeExecutor{}, clock: newClock(), reg: prometheus.NewRegistry(), audit: &testkit.SyncBuffer{}}
+	if fleet == nil {
+		fleet = defaultFleet()
+	}
+	h := &harness{exec: &fakeExecutor{}, clock: newClock(), reg: prometheus.NewRegistry(), audit: &testkit.SyncBuffer{}, fleet: fleet}
 	h.e, err = New(Options{
 		Rules: rs, Executor: h.exec, Fleet: fleet, Registerer: h.reg, Now: h.clock.Now, Audit: h.audit,
 		OnEvent: func(ev protocol.Event) {
@@ -149,9 +225,17 @@ func newHarness(t testing.TB, rules string, fleet Fleet) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.e.noRetryLoop = true
 	h.e.Start(context.Background())
 	t.Cleanup(h.e.Stop)
 	return h
+}
+
+// retry decides the deferred decisions again, as the engine's loop does,
+// and waits for the remediations it starts.
+func (h *harness) retry() {
+	h.e.Retry(context.Background())
+	h.e.Wait()
 }
 
 // handle sends alerts in one webhook and waits for the remediations.
@@ -168,6 +252,10 @@ func (h *harness) counter(name string, labels ...string) float64 {
 		return testutil.ToFloat64(h.e.metrics.total.WithLabelValues(labels...))
 	case "skipped":
 		return testutil.ToFloat64(h.e.metrics.skipped.WithLabelValues(labels...))
+	case "deferred":
+		return testutil.ToFloat64(h.e.metrics.deferred.WithLabelValues(labels...))
+	case "dropped":
+		return testutil.ToFloat64(h.e.metrics.dropped.WithLabelValues(labels...))
 	case "circuit":
 		return testutil.ToFloat64(h.e.metrics.circuit.WithLabelValues(labels...))
 	}
@@ -227,7 +315,7 @@ func newFuzzEngine(t *testing.T) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Options{Rules: rs, Executor: &fakeExecutor{}})
+	e, err := New(Options{Rules: rs, Executor: &fakeExecutor{}, Fleet: defaultFleet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,9 @@ import (
 type metrics struct {
 	total     *prometheus.CounterVec
 	skipped   *prometheus.CounterVec
+	deferred  *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	parked    prometheus.Gauge
 	duration  *prometheus.HistogramVec
 	timeToFix *prometheus.HistogramVec
 	circuit   *prometheus.GaugeVec
@@ -26,6 +29,18 @@ func newMetrics(reg prometheus.Registerer, rs *RuleSet) (*metrics, error) {
 			Name: "pulse_remediation_skipped_total",
 			Help: "Alerts the remediation engine did not act on, by rule and reason.",
 		}, []string{"rule", "reason"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pulse_remediation_deferred_total",
+			Help: "Alerts whose decision a guard deferred until it lifts, by rule and reason.",
+		}, []string{"rule", "reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pulse_remediation_deferred_dropped_total",
+			Help: "Deferred decisions dropped unmade: cause cap (too many waiting, oldest first) or max_age (waited too long).",
+		}, []string{"rule", "cause"}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pulse_remediation_deferred",
+			Help: "Decisions waiting now for a guard to lift.",
+		}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pulse_remediation_duration_seconds",
 			Help:    "Time from starting a remediation to its verified or failed end.",
@@ -41,7 +56,7 @@ func newMetrics(reg prometheus.Registerer, rs *RuleSet) (*metrics, error) {
 			Help: "1 while a rule's circuit breaker is open and the rule is stopped.",
 		}, []string{"rule"}),
 	}
-	for _, c := range []prometheus.Collector{m.total, m.skipped, m.duration, m.timeToFix, m.circuit} {
+	for _, c := range []prometheus.Collector{m.total, m.skipped, m.deferred, m.dropped, m.parked, m.duration, m.timeToFix, m.circuit} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register remediation metrics: %w; is a second engine using the same registry?", err)
 		}
@@ -61,6 +76,12 @@ func newMetrics(reg prometheus.Registerer, rs *RuleSet) (*metrics, error) {
 		for _, reason := range ruleReasons {
 			m.skipped.WithLabelValues(r.Name, string(reason))
 		}
+		for _, reason := range deferReasons {
+			m.deferred.WithLabelValues(r.Name, string(reason))
+		}
+		for _, cause := range []string{"cap", "max_age"} {
+			m.dropped.WithLabelValues(r.Name, cause)
+		}
 		m.duration.WithLabelValues(r.Name)
 		m.timeToFix.WithLabelValues(r.Name)
 	}
@@ -72,6 +93,9 @@ var finalStates = []State{StateSucceeded, StateFailed, StateIneffective, StateDr
 
 // ruleReasons are the reasons an alert that matched a rule is skipped for.
 var ruleReasons = []Reason{
-	ReasonDuplicate, ReasonCircuitOpen, ReasonNoTarget, ReasonInvalidValue,
-	ReasonTooManyTargets, ReasonCooldown, ReasonBudget, ReasonPendingApproval,
+	ReasonCircuitOpen, ReasonNoTarget, ReasonInvalidValue, ReasonUnknownNode, ReasonNodeDown,
+	ReasonRecovered, ReasonTooManyTargets, ReasonPendingApproval, ReasonExpired,
 }
+
+// deferReasons are the guards that defer a decision rather than drop it.
+var deferReasons = []Reason{ReasonDuplicate, ReasonTooManyTargets, ReasonCooldown, ReasonBudget}

@@ -32,6 +32,7 @@ type (
 
 // Record states. Pending and running are live; the others are final.
 const (
+	StateDeferred    = api.StateDeferred
 	StatePending     = api.StatePending
 	StateRunning     = api.StateRunning
 	StateSucceeded   = api.StateSucceeded
@@ -39,15 +40,17 @@ const (
 	StateIneffective = api.StateIneffective
 	StateDryRun      = api.StateDryRun
 	StateRejected    = api.StateRejected
+	StateSkipped     = api.StateSkipped
 )
 
 // Outcomes of a decision.
 const (
-	Acted   = api.Acted
-	Skipped = api.Skipped
+	Acted    = api.Acted
+	Skipped  = api.Skipped
+	Deferred = api.Deferred
 )
 
-// Reasons for skipping an alert.
+// Reasons for skipping or deferring an alert.
 const (
 	ReasonResolved        = api.ReasonResolved
 	ReasonNoRule          = api.ReasonNoRule
@@ -60,6 +63,10 @@ const (
 	ReasonBudget          = api.ReasonBudget
 	ReasonPendingApproval = api.ReasonPendingApproval
 	ReasonDryRun          = api.ReasonDryRun
+	ReasonUnknownNode     = api.ReasonUnknownNode
+	ReasonNodeDown        = api.ReasonNodeDown
+	ReasonRecovered       = api.ReasonRecovered
+	ReasonExpired         = api.ReasonExpired
 )
 
 // cloneRecord copies r deeply enough that the copy can leave the engine's

@@ -101,6 +101,12 @@ func (e *Engine) execute(ctx context.Context, r *Rule, act Action, check string)
 	return o
 }
 
+// reached reports whether the action reached a real node: some node
+// answered it, whatever it said.
+func (o outcome) reached() bool {
+	return slices.ContainsFunc(o.results, func(r NodeResult) bool { return !r.NoReply })
+}
+
 // checkResults says what is wrong with an action's results, or "".
 func checkResults(want []string, results []NodeResult) string {
 	if len(results) == 0 {
@@ -184,7 +190,10 @@ func (e *Engine) finish(p pendingRun, o outcome, took time.Duration) {
 	switch {
 	case o.state == StateSucceeded:
 		e.failures[rec.Rule] = 0
-	case o.notRun:
+	case o.notRun || !o.reached():
+		// Nothing reached a node (the bus failed, or no node answered):
+		// that says nothing about whether the rule's remedy works, so
+		// the breaker does not count it; the record says what happened.
 	default:
 		e.failures[rec.Rule]++
 		k := p.rule.Guards.CircuitBreaker
