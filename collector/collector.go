@@ -50,6 +50,13 @@ func DefaultLabels() []LabelRule {
 	}
 }
 
+// The bounds of each JetStream stream unless Options say otherwise: a day
+// of messages, and a gibibyte, about a million results of 1 KiB.
+const (
+	DefaultStreamMaxAge   = 24 * time.Hour
+	DefaultStreamMaxBytes = 1 << 30
+)
+
 // Options configure a Collector. Zero values take the defaults named.
 type Options struct {
 	// Conn is the NATS connection to listen on; the caller owns and closes it.
@@ -79,7 +86,13 @@ type Options struct {
 	MaxConcurrentScrapes int
 	// Replicas of the JetStream streams when they are created (1).
 	Replicas int
-	Logger   *slog.Logger
+	// StreamMaxAge and StreamMaxBytes bound each JetStream stream (24h,
+	// 1 GiB): a message older, or past the size, is discarded, oldest
+	// first, so a restarted collector replays bounded data however much
+	// was published.
+	StreamMaxAge   time.Duration
+	StreamMaxBytes int64
+	Logger         *slog.Logger
 	// Now is the clock; tests inject one. Defaults to time.Now.
 	Now func() time.Time
 	// Verify, when set, must accept a registration's or result's envelope
@@ -207,6 +220,15 @@ func (opts *Options) complete() ([]labelRule, error) {
 	}
 	if opts.Skew <= 0 {
 		opts.Skew = 5 * time.Second
+	}
+	if opts.StreamMaxAge < 0 || opts.StreamMaxBytes < 0 {
+		return nil, errors.New("collector: stream limits must not be negative (0 takes the defaults, 24h and 1 GiB)")
+	}
+	if opts.StreamMaxAge == 0 {
+		opts.StreamMaxAge = DefaultStreamMaxAge
+	}
+	if opts.StreamMaxBytes == 0 {
+		opts.StreamMaxBytes = DefaultStreamMaxBytes
 	}
 	return rules, nil
 }

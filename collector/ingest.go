@@ -15,10 +15,6 @@ import (
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
-// Stream names for one collective.
-func resultsStream(collective string) string  { return "PULSE_RESULTS_" + collective }
-func registryStream(collective string) string { return "PULSE_REGISTRY_" + collective }
-
 // subscribe starts ingest, through JetStream when the server has it and
 // through core subscriptions otherwise. It returns a function that stops
 // ingest and the mode used.
@@ -47,8 +43,8 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 		}
 	}
 	for _, s := range []struct{ name, subject string }{
-		{registryStream(c.opts.Collective), c.subj.RegistryAll()},
-		{resultsStream(c.opts.Collective), c.subj.ResultsAll()},
+		{c.subj.RegistryStream(), c.subj.RegistryAll()},
+		{c.subj.ResultsStream(), c.subj.ResultsAll()},
 	} {
 		if err := c.ensureStream(ctx, js, s.name, s.subject); err != nil {
 			stopAll()
@@ -64,9 +60,13 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 	return stopAll, "jetstream", nil
 }
 
-// ensureStream creates a last-value-per-subject stream, or brings the fields
-// the collector depends on back into line on an existing one while keeping
-// whatever else an operator set (limits, placement).
+// ensureStream creates a last-value-per-subject stream with bounds, or
+// brings the fields the collector depends on back into line on an existing
+// one: the subject, one message per subject, discarding the oldest, and a
+// maximum age and size (an operator's own are kept, none is not). Whatever
+// else an operator set (placement, replicas) is kept. Only the nodes may
+// publish on these subjects (internal/issuer), so only they fill the
+// streams, each only its own subjects.
 func (c *Collector) ensureStream(ctx context.Context, js jetstream.JetStream, name, subject string) error {
 	want := jetstream.StreamConfig{
 		Name:              name,
@@ -74,6 +74,8 @@ func (c *Collector) ensureStream(ctx context.Context, js jetstream.JetStream, na
 		Subjects:          []string{subject},
 		MaxMsgsPerSubject: 1,
 		MaxMsgSize:        protocol.MaxMessageSize,
+		MaxAge:            c.opts.StreamMaxAge,
+		MaxBytes:          c.opts.StreamMaxBytes,
 		Storage:           jetstream.FileStorage,
 		Replicas:          c.opts.Replicas,
 		Discard:           jetstream.DiscardOld,
@@ -91,15 +93,24 @@ func (c *Collector) ensureStream(ctx context.Context, js jetstream.JetStream, na
 		return fmt.Errorf("collector: look up JetStream stream %s: %w", name, err)
 	}
 	have := s.CachedInfo().Config
-	if slices.Equal(have.Subjects, want.Subjects) && have.MaxMsgsPerSubject == 1 {
+	old := have
+	have.Subjects, have.MaxMsgsPerSubject, have.Discard = want.Subjects, 1, jetstream.DiscardOld
+	if have.MaxAge <= 0 {
+		have.MaxAge = want.MaxAge
+	}
+	if have.MaxBytes <= 0 {
+		have.MaxBytes = want.MaxBytes
+	}
+	if slices.Equal(have.Subjects, old.Subjects) && have.MaxMsgsPerSubject == old.MaxMsgsPerSubject && have.Discard == old.Discard &&
+		have.MaxAge == old.MaxAge && have.MaxBytes == old.MaxBytes {
 		return nil
 	}
-	have.Subjects, have.MaxMsgsPerSubject = want.Subjects, 1
 	if _, err := js.UpdateStream(ctx, have); err != nil {
-		return fmt.Errorf("collector: stream %s exists with subjects %v and %d messages per subject and cannot be changed to %s with 1: fix or delete the stream: %w",
-			name, s.CachedInfo().Config.Subjects, s.CachedInfo().Config.MaxMsgsPerSubject, subject, err)
+		return fmt.Errorf("collector: stream %s exists with subjects %v, %d messages per subject, discard %s, max age %s and max bytes %d, and cannot be changed to %s with 1, discard old and bounds: fix or delete the stream: %w",
+			name, old.Subjects, old.MaxMsgsPerSubject, old.Discard, old.MaxAge, old.MaxBytes, subject, err)
 	}
-	c.log.Warn("updated JetStream stream to keep the last message per subject", "stream", name, "subject", subject)
+	c.log.Warn("updated JetStream stream to keep the last message per subject, bounded, discarding the oldest", "stream", name, "subject", subject,
+		"max_age", have.MaxAge, "max_bytes", have.MaxBytes)
 	return nil
 }
 

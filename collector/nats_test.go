@@ -147,9 +147,58 @@ func TestExistingStreamIsBroughtInLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg := s.CachedInfo().Config; cfg.MaxMsgsPerSubject != 1 || cfg.MaxAge != time.Hour {
-		t.Fatalf("stream config after start: MaxMsgsPerSubject %d MaxAge %s", cfg.MaxMsgsPerSubject, cfg.MaxAge)
+	if cfg := s.CachedInfo().Config; cfg.MaxMsgsPerSubject != 1 || cfg.MaxAge != time.Hour || cfg.MaxBytes != DefaultStreamMaxBytes || cfg.Discard != jetstream.DiscardOld {
+		t.Fatalf("stream config after start: MaxMsgsPerSubject %d MaxAge %s MaxBytes %d Discard %s", cfg.MaxMsgsPerSubject, cfg.MaxAge, cfg.MaxBytes, cfg.Discard)
 	}
+}
+
+// However much a node publishes — a flood of results for new checks — the
+// streams keep at most their size, and nothing older than their age: a
+// restarted collector replays bounded data.
+func TestStreamsAreBounded(t *testing.T) {
+	b := broker.StartTest(t)
+	nc := connect(t, b)
+	const maxBytes = 64 << 10
+	startCollector(t, nc, func(o *Options) { o.StreamMaxAge, o.StreamMaxBytes = 2*time.Second, maxBytes })
+	s := protocol.Subjects{Collective: "test"}
+	for i := range 500 {
+		res := checkResult("node-00", fmt.Sprintf("junk_%d", i), 0, time.Now())
+		res.Output = strings.Repeat("x", 1000)
+		if err := nc.Publish(s.Results("node-00", res.Name), wire(t, res)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := func() *jetstream.StreamInfo {
+		st, err := js.Stream(context.Background(), s.ResultsStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, err := st.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	i := info()
+	if i.Config.MaxBytes != maxBytes || i.Config.MaxAge != 2*time.Second || i.Config.Discard != jetstream.DiscardOld {
+		t.Fatalf("stream config %+v", i.Config)
+	}
+	if i.State.Bytes > maxBytes || i.State.Msgs == 0 || i.State.Msgs >= 500 {
+		t.Fatalf("after 500 results of 1 KiB: %d messages, %d bytes (limit %d)", i.State.Msgs, i.State.Bytes, maxBytes)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := info().State.Msgs; n != 0 {
+			return fmt.Errorf("%d messages older than the stream's age remain", n)
+		}
+		return nil
+	})
 }
 
 func TestFallbackToCoreWithoutJetStream(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/ratelog"
+	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
 
@@ -108,6 +109,8 @@ type Agent struct {
 	stopOnce sync.Once
 	seen     *replayCache
 	bad      *ratelog.Logger
+	// refusals decides which refusals the audit log gets a line for.
+	refusals *ratelog.Logger
 	// boot names this run of the agent and seq counts what it published,
 	// so the collector can tell every registration and result from an
 	// older one, across restarts too (protocol.Stream).
@@ -180,6 +183,7 @@ func New(opts Options) (*Agent, error) {
 		boot:        newBootID(),
 	}
 	a.bad = ratelog.New(a.log, time.Minute)
+	a.refusals = ratelog.New(nil, time.Minute)
 	a.stats.Malformed = make(map[string]*atomic.Uint64, len(malformedReasons))
 	for _, r := range malformedReasons {
 		a.stats.Malformed[r] = new(atomic.Uint64)
@@ -358,12 +362,41 @@ func (a *Agent) drop(subject string, err error) {
 	a.bad.Warn(reason, "dropped a message that could not be read", "reason", reason, "subject", subject, "err", err)
 }
 
-// refuse audits a request this node will not run and drops it without a
-// reply, so whoever sent it learns nothing.
-func (a *Agent) refuse(counter *atomic.Uint64, req *protocol.Request, status protocol.Status, err error) {
+// refuse counts a request this node will not run, audits and logs it, and
+// drops it without a reply, so whoever sent it learns nothing.
+//
+// A flood costs CPU, not disk: the audit log takes one line per reason a
+// minute, with the number of like refusals left out since ("suppressed"),
+// and the log the same. A request that did not verify is junk anyone can
+// make up with new ids at will, so its reason alone is the key; one that
+// verified was made by a trusted caller, so each of its ids gets its own
+// line and only copies of one request collapse.
+func (a *Agent) refuse(counter *atomic.Uint64, req *protocol.Request, status protocol.Status, reason string, err error) {
 	counter.Add(1)
-	a.opts.Audit.Write(a.opts.Identity, req, status, "refused: "+err.Error(), 0)
-	a.bad.Warn("refused", "refused a request (the audit log has every one)", "id", req.ID, "caller", req.Caller, "err", err)
+	key := reason
+	if req.Principal != nil {
+		key = reason + "/" + req.ID
+	}
+	if ok, suppressed := a.refusals.Allow(key); ok {
+		a.opts.Audit.write(a.opts.Identity, req, status, "refused: "+err.Error(), 0, suppressed)
+	}
+	a.bad.Warn("refused/"+reason, "refused a request (the audit log has one line per reason a minute, with the number left out)",
+		"reason", reason, "id", req.ID, "caller", req.Caller, "err", err)
+}
+
+// refusal names why a request did not verify, for refuse's keys.
+func refusal(err error) string {
+	switch {
+	case errors.Is(err, protocol.ErrUnsigned):
+		return "unsigned"
+	case errors.Is(err, protocol.ErrBadSignature):
+		return "signature"
+	case errors.Is(err, security.ErrCallerMismatch):
+		return "caller"
+	case errors.Is(err, security.ErrUntrustedKey):
+		return "untrusted"
+	}
+	return "unverified"
 }
 
 // onMessage checks a request in order, cheapest and surest first, and runs
@@ -401,7 +434,7 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 		if principal, err = a.opts.Verify(env); err != nil {
 			// Only the envelope is known: the body of a request that did
 			// not verify is never read.
-			a.refuse(&a.stats.Unauthorized, &protocol.Request{ID: env.ID, Caller: env.From, PublicKey: env.Signer}, protocol.Unauthorized, err)
+			a.refuse(&a.stats.Unauthorized, &protocol.Request{ID: env.ID, Caller: env.From, PublicKey: env.Signer}, protocol.Unauthorized, refusal(err), err)
 			return nil
 		}
 	}
@@ -414,25 +447,25 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 		return nil
 	}
 	req.Principal = principal
-	if err := a.bound(m.Subject, req); err != nil {
-		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, err)
+	if reason, err := a.bound(m.Subject, req); err != nil {
+		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, reason, err)
 		return nil
 	}
 	now := a.opts.Now()
 	if err := req.Expired(now, a.opts.Skew); err != nil {
-		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, err)
+		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, "expired", err)
 		return nil
 	}
 	// A request made before this agent started was meant for its previous
 	// run, whose memory of request ids is gone: running it could run it
 	// twice.
 	if req.Time.Before(a.started) {
-		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, fmt.Errorf("request %s was made %s before this agent started; a request from before a restart may already have run",
+		a.refuse(&a.stats.TTLExpired, req, protocol.Aborted, "before_start", fmt.Errorf("request %s was made %s before this agent started; a request from before a restart may already have run",
 			req.ID, a.started.Sub(req.Time).Round(time.Millisecond)))
 		return nil
 	}
 	if !a.seen.firstSeen(req.ID, now, req.Deadline) {
-		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, errors.New("request id seen before (replay)"))
+		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, "replay", errors.New("request id seen before (replay)"))
 		return nil
 	}
 	return req
@@ -503,27 +536,27 @@ func (a *Agent) dispatch(req *protocol.Request) {
 // another node's, one batch's onto the next batch's nodes, anyone's under
 // another caller's name) fails here. Nothing is built for the comparisons:
 // this runs for every request on every node.
-func (a *Agent) bound(subject string, req *protocol.Request) error {
+func (a *Agent) bound(subject string, req *protocol.Request) (reason string, err error) {
 	if len(req.Targets) > 0 {
 		// subject == a.subj.Node(identity, req.Caller)
 		if caller, ok := strings.CutPrefix(subject, a.nodePrefix); !ok || caller != req.Caller {
-			return fmt.Errorf("request %s from %s is directed at %s but arrived on %s: it was published again where it was not sent", req.ID, req.Caller, targetList(req.Targets), subject)
+			return "elsewhere", fmt.Errorf("request %s from %s is directed at %s but arrived on %s: it was published again where it was not sent", req.ID, req.Caller, targetList(req.Targets), subject)
 		}
 		if !slices.Contains(req.Targets, a.opts.Identity) {
-			return fmt.Errorf("request %s is directed at %s, not at %s: it was published again where it was not sent", req.ID, targetList(req.Targets), a.opts.Identity)
+			return "not_targeted", fmt.Errorf("request %s is directed at %s, not at %s: it was published again where it was not sent", req.ID, targetList(req.Targets), a.opts.Identity)
 		}
-		return nil
+		return "", nil
 	}
 	if subject != req.Subject {
-		return fmt.Errorf("request %s was sent on %s but arrived on %s: it was published again where it was not sent", req.ID, req.Subject, subject)
+		return "elsewhere", fmt.Errorf("request %s was sent on %s but arrived on %s: it was published again where it was not sent", req.ID, req.Subject, subject)
 	}
 	// req.Subject == a.subj.Agent(req.Agent, req.Caller)
 	rest, ok := strings.CutPrefix(req.Subject, a.agentPrefix)
 	n := len(req.Agent)
 	if !ok || len(rest) != n+1+len(req.Caller) || rest[:n] != req.Agent || rest[n] != '.' || rest[n+1:] != req.Caller {
-		return fmt.Errorf("request %s from %s for %s#%s was sent on %s, not on that agent's subject for its caller %s", req.ID, req.Caller, req.Agent, req.Action, req.Subject, a.subj.Agent(req.Agent, req.Caller))
+		return "elsewhere", fmt.Errorf("request %s from %s for %s#%s was sent on %s, not on that agent's subject for its caller %s", req.ID, req.Caller, req.Agent, req.Action, req.Subject, a.subj.Agent(req.Agent, req.Caller))
 	}
-	return nil
+	return "", nil
 }
 
 // targetList names a request's targets for a log line: the first few.

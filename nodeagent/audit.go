@@ -32,17 +32,25 @@ type AuditRecord struct {
 	Status      protocol.Status `json:"status"`
 	Message     string          `json:"message"`
 	Duration    float64         `json:"duration"`
+	// Suppressed is the number of refusals like this one (same reason, and
+	// same request when it verified) left out of the log since the last
+	// line for them: a flood is counted, not written.
+	Suppressed int `json:"suppressed,omitempty"`
 }
 
 // Write records one request's outcome.
 func (a *Audit) Write(identity string, req *protocol.Request, status protocol.Status, msg string, d time.Duration) {
+	a.write(identity, req, status, msg, d, 0)
+}
+
+func (a *Audit) write(identity string, req *protocol.Request, status protocol.Status, msg string, d time.Duration, suppressed int) {
 	if a == nil || a.w == nil {
 		return
 	}
 	rec := AuditRecord{
 		Time: time.Now().UTC(), Identity: identity, RequestID: req.ID, Caller: req.Caller,
 		Agent: req.Agent, Action: req.Action, Data: req.Data, Status: status, Message: msg,
-		Duration: d.Seconds(),
+		Duration: d.Seconds(), Suppressed: suppressed,
 	}
 	if req.PublicKey != "" {
 		rec.Fingerprint = protocol.Fingerprint(req.PublicKey)

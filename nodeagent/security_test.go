@@ -694,3 +694,45 @@ func TestConfigSecurityBlock(t *testing.T) {
 		t.Fatalf("policy: %v %q", ok, reason)
 	}
 }
+
+// A flood of junk costs the agent CPU, not disk: 5,000 unsigned requests,
+// each with its own id, and 1,000 copies of one captured request leave a
+// line or two in the audit log and the log, every one counted.
+func TestFloodCostsCPUNotDisk(t *testing.T) {
+	w := newSecWorld(t)
+	genuine := w.seal(w.alice, w.request("user=alice", "recorder", "write", nil))
+	w.reply(w.send(genuine), "the genuine request")
+	subject := protocol.Subjects{Collective: "pulse"}.Node("web-01", "user=alice")
+	for i := 0; i < 5000; i++ {
+		if err := w.nc.Publish(subject, w.seal(nil, w.request("user=alice", "recorder", "write", nil))); err != nil {
+			t.Fatal(err)
+		}
+		if i < 1000 {
+			if err := w.nc.Publish(subject, genuine); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	stats := w.nodes["web-01"].agent.Stats()
+	testkit.WaitFor(t, 30*time.Second, "every junk request counted", func() bool { return stats.Unauthorized.Load() == 6000 })
+	w.noReply(make(chan *nats.Msg), "the flood") // still serving
+	refused := 0
+	for _, r := range w.audit.records() {
+		if strings.HasPrefix(r.Message, "refused: ") {
+			refused++
+		}
+	}
+	// One line for the unsigned ones, one for the copies of alice's.
+	if refused != 2 || len(w.audit.String()) > 4096 {
+		t.Fatalf("%d audit lines of refusals (%d bytes) for 6,000 refusals:\n%s", refused, len(w.audit.String()), w.audit.String())
+	}
+	if log := w.nodes["web-01"].log.String(); strings.Count(log, "refused a request") != 2 {
+		t.Fatalf("log:\n%s", log)
+	}
+	if w.rec.count() != 1 {
+		t.Fatalf("the recorder ran %d times, want once", w.rec.count())
+	}
+}

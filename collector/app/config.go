@@ -31,6 +31,9 @@ type Config struct {
 	StaleIntervals  int                   `yaml:"stale_intervals"`
 	MaxOutputBytes  int                   `yaml:"max_output_bytes"`
 	Replicas        int                   `yaml:"replicas"`
+	// StreamMaxAge and StreamMaxBytes bound each JetStream stream (24h, 1 GiB).
+	StreamMaxAge   time.Duration `yaml:"stream_max_age"`
+	StreamMaxBytes int64         `yaml:"stream_max_bytes"`
 	// Skew is how far ahead a node's clock may run (5s).
 	Skew time.Duration `yaml:"skew"`
 	// RemediationRules is a rules file such as rules/remediation.yaml.
@@ -48,12 +51,16 @@ type Config struct {
 	// MaxConcurrentScrapes bounds /metrics requests served at once (4);
 	// further ones get 503 at once instead of piling up.
 	MaxConcurrentScrapes int `yaml:"max_concurrent_scrapes"`
-	// KeyFile is the collector's own key: it signs the requests the
-	// collector sends (actions, remediations, verifications).
+	// KeyFile is an ed25519 key that signs the collector's requests for
+	// fleets whose agents list trusted keys; with nats.creds_file the
+	// credentials sign them, and carry who issued them.
 	KeyFile string `yaml:"key_file"`
-	// NodeKeysFile pins each node's public key (identity: key); with it,
-	// heartbeats, results and replies not signed by their node's key are
-	// refused. NodeKeysTOFU pins unknown nodes on first use instead.
+	// NodeKeysFile is for brokers not trusted to say who published: it
+	// pins each node's public key (identity: key), and heartbeats, results
+	// and replies not signed by their node's key are refused. NodeKeysTOFU
+	// pins unknown nodes on first use instead. Without either, the subject
+	// a message arrived on names its node, which a broker that trusts
+	// pulse's issuer lets only that node publish on.
 	NodeKeysFile string `yaml:"node_keys_file"`
 	NodeKeysTOFU bool   `yaml:"node_keys_tofu"`
 	// WebOrigins are extra origins allowed to open the event websocket
@@ -133,6 +140,7 @@ func (c *Config) Options() (Options, error) {
 			MaxSeries: c.MaxSeries, HeartbeatMisses: c.HeartbeatMisses, StaleIntervals: c.StaleIntervals,
 			MaxOutputBytes: c.MaxOutputBytes, Replicas: c.Replicas, Skew: c.Skew,
 			MaxConcurrentScrapes: c.MaxConcurrentScrapes,
+			StreamMaxAge:         c.StreamMaxAge, StreamMaxBytes: c.StreamMaxBytes,
 		},
 	}
 	var err error

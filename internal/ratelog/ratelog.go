@@ -26,9 +26,13 @@ type key struct {
 	suppressed int
 }
 
+// maxKeys bounds the keys a Logger remembers: past it, keys not used for a
+// period are forgotten, and if that is not enough, all of them.
+const maxKeys = 4096
+
 // New logs through log at most once per key per period (a minute when
-// period is 0). Keys should come from a small fixed set, such as the reasons
-// a message is refused: the logger remembers every key it has seen.
+// period is 0). Keys should come from a small set, such as the reasons a
+// message is refused; at most maxKeys are remembered.
 func New(log *slog.Logger, period time.Duration) *Logger {
 	if period <= 0 {
 		period = time.Minute
@@ -44,6 +48,9 @@ func (l *Logger) Allow(k string) (bool, int) {
 	now := l.now()
 	s := l.keys[k]
 	if s == nil {
+		if len(l.keys) >= maxKeys {
+			l.prune(now)
+		}
 		s = &key{}
 		l.keys[k] = s
 	} else if now.Sub(s.last) < l.period {
@@ -53,6 +60,18 @@ func (l *Logger) Allow(k string) (bool, int) {
 	n := s.suppressed
 	s.last, s.suppressed = now, 0
 	return true, n
+}
+
+// prune forgets the keys whose period is over. Lock must be held.
+func (l *Logger) prune(now time.Time) {
+	for k, s := range l.keys {
+		if now.Sub(s.last) >= l.period {
+			delete(l.keys, k)
+		}
+	}
+	if len(l.keys) >= maxKeys {
+		clear(l.keys)
+	}
 }
 
 // Warn logs msg with args at warning level unless key was logged within the
