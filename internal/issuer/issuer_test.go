@@ -234,6 +234,7 @@ func TestRolesAsAnAttackerTriesThem(t *testing.T) {
 		{"pulse.pulse.node.web-02.collector", false},
 		{"pulse.pulse.events", false},
 		{"$JS.API.STREAM.PURGE.PULSE_RESULTS_pulse", false},
+		{"$JS.API.DIRECT.GET.KV_PULSE_FLEET_pulse", false},
 	}, []try{
 		{"pulse.pulse.agent.rpcutil.*", true},
 		{"pulse.pulse.node.web-01.*", true},
@@ -252,9 +253,16 @@ func TestRolesAsAnAttackerTriesThem(t *testing.T) {
 		{"pulse.pulse.registry.web-01", false},
 		{"pulse.pulse.reply.user=alice.0123abcd.web-01", false},
 		{"$JS.API.STREAM.DELETE.PULSE_RESULTS_pulse", false},
+		// The fleet registry: read in direct gets, never written.
+		{"$JS.API.DIRECT.GET.KV_PULSE_FLEET_pulse", true},
+		{"$KV.PULSE_FLEET_pulse.web-01", false},
+		{"$JS.API.STREAM.PURGE.KV_PULSE_FLEET_pulse", false},
+		{"$JS.API.CONSUMER.CREATE.KV_PULSE_FLEET_pulse", false},
 	}, []try{
 		{"pulse.pulse.reply.user=alice.>", true},
 		{"pulse.pulse.events", true},
+		{"_INBOX_alice.>", true},
+		{"_INBOX_bob.>", false},
 		{"pulse.pulse.reply.user=bob.>", false},
 		{"pulse.pulse.reply.collector.>", false},
 		{"pulse.pulse.agent.service.*", false},
@@ -267,6 +275,10 @@ func TestRolesAsAnAttackerTriesThem(t *testing.T) {
 		{"pulse.pulse.results.web-01.check_load", false},
 		{"$JS.API.STREAM.DELETE.PULSE_RESULTS_pulse", false},
 		{"$JS.API.STREAM.PURGE.PULSE_RESULTS_pulse", false},
+		{"$JS.API.STREAM.CREATE.KV_PULSE_FLEET_pulse", true},
+		{"$JS.API.DIRECT.GET.KV_PULSE_FLEET_pulse", true},
+		{"$KV.PULSE_FLEET_pulse.web-01", false},
+		{"$JS.API.STREAM.PURGE.KV_PULSE_FLEET_pulse", false},
 	}, []try{
 		{"pulse.pulse.registry.*", true},
 		{"pulse.pulse.results.>", true},

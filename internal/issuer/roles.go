@@ -79,22 +79,29 @@ func Permissions(collective string, role Role) (jwt.Permissions, error) {
 			s.Results(name, ">"),
 			s.Reply("*", "*", name),
 			s.Changes(name),
-			// The fleet registry of the next step (a JetStream key-value
-			// bucket): a node writes its own key only.
+			// The fleet registry (a JetStream key-value bucket): a node
+			// writes its own key only; the bucket refuses roll-up headers,
+			// so that key cannot purge the others (internal/registry).
 			s.FleetKey(name),
 		)
 		p.Sub.Allow.Add(s.AgentAll("*"), s.NodeAll(name), inbox)
 	case RoleUser:
 		caller := CallerToken(RoleUser, name)
-		p.Pub.Allow.Add(s.Agent("*", caller), s.Node("*", caller))
-		// Reading the fleet registry (the next step) adds the bucket's
-		// JetStream API subjects here.
-		p.Sub.Allow.Add(s.RepliesTo(caller), s.Events())
+		// The fleet registry is read in batched direct gets answered on
+		// the user's own inbox: no consumer, nothing that writes.
+		p.Pub.Allow.Add(s.Agent("*", caller), s.Node("*", caller), s.FleetRead())
+		p.Sub.Allow.Add(s.RepliesTo(caller), s.Events(), inbox)
 	case RoleCollector:
 		p.Pub.Allow.Add(s.Agent("*", name), s.Node("*", name), s.Events(), "$JS.API.INFO")
 		for _, stream := range []string{s.RegistryStream(), s.ResultsStream()} {
 			p.Pub.Allow.Add(jetStreamAPI(stream)...)
 		}
+		// The collector creates the fleet bucket (or brings its settings
+		// into line) and reads it as users do.
+		p.Pub.Allow.Add(s.FleetRead(),
+			"$JS.API.STREAM.INFO."+s.FleetStream(),
+			"$JS.API.STREAM.CREATE."+s.FleetStream(),
+			"$JS.API.STREAM.UPDATE."+s.FleetStream())
 		p.Sub.Allow.Add(s.RegistryAll(), s.ResultsAll(), s.RepliesTo(name), inbox)
 	default:
 		return jwt.Permissions{}, fmt.Errorf("role %q has no permission template", role)

@@ -87,6 +87,14 @@ func (s Subjects) FleetBucket() string { return "PULSE_FLEET_" + s.Collective }
 // FleetKey: see FleetBucket.
 func (s Subjects) FleetKey(identity string) string { return "$KV." + s.FleetBucket() + "." + identity }
 
+// FleetStream is the JetStream stream that holds the fleet bucket, and
+// FleetRead the subject of its batched direct gets: all a reader of the
+// registry (internal/registry) publishes on.
+func (s Subjects) FleetStream() string { return "KV_" + s.FleetBucket() }
+
+// FleetRead: see FleetStream.
+func (s Subjects) FleetRead() string { return "$JS.API.DIRECT.GET." + s.FleetStream() }
+
 // ValidToken reports whether s can be one token of a subject: non-empty and
 // free of the separators and wildcards NATS gives meaning to.
 func ValidToken(s string) bool {
