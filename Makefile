@@ -32,9 +32,21 @@ test-deps:
 real-parts:
 	@./scripts/real-parts.sh versions
 
-vet:
+# vet runs go vet and staticcheck on both builds. staticcheck is built from
+# the module proxy at a pinned version (v0.8.2 is release 2026.2.2) into
+# .cache/tools the first time.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := .cache/tools/staticcheck-$(STATICCHECK_VERSION)
+vet: $(STATICCHECK)
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags agentonly ./cmd/pulse
+	$(STATICCHECK) $(PKGS)
+	$(STATICCHECK) -tags agentonly ./cmd/pulse
+
+$(STATICCHECK):
+	mkdir -p .cache/tools
+	GOBIN=$(CURDIR)/.cache/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv .cache/tools/staticcheck $@
 
 test: test-deps vet
 	CI=$${CI:-true} $(GO) test -race -timeout 25m $(PKGS)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
@@ -129,7 +129,7 @@ func TestRSSOfThisProcess(t *testing.T) {
 // subscribers. Profile the difference with -cpuprofile.
 func BenchmarkPingFanout(b *testing.B) {
 	n := fanoutNodes(b)
-	br := broker.StartTest(b)
+	br := brokertest.Start(b)
 	fl, err := startFleet(context.Background(), br.ClientURL(), n, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -153,7 +153,7 @@ func BenchmarkPingFanout(b *testing.B) {
 
 func BenchmarkRawFanout(b *testing.B) {
 	n := fanoutNodes(b)
-	br := broker.StartTest(b)
+	br := brokertest.Start(b)
 	raw, err := startRaw(br.ClientURL(), n)
 	if err != nil {
 		b.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -36,7 +37,10 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 		}
 		return nil, "", fmt.Errorf("collector: ask NATS for JetStream account info: %w", err)
 	}
-	var stops []func()
+	var (
+		stops   []func()
+		replays []<-chan struct{}
+	)
 	stopAll := func() {
 		for _, s := range stops {
 			s()
@@ -50,15 +54,36 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 			stopAll()
 			return nil, "", err
 		}
-		stop, err := c.consume(ctx, js, s.name)
+		stop, replayed, err := c.consume(ctx, js, s.name)
 		if err != nil {
 			stopAll()
 			return nil, "", err
 		}
 		stops = append(stops, stop)
+		replays = append(replays, replayed)
+	}
+	// Ingest is started once what the streams held is applied, so nothing
+	// served afterwards (/metrics, the node API) shows a fleet half rebuilt,
+	// a node up with its counters not yet back. A replay that stalls (a
+	// stream without a leader) does not keep the collector from starting.
+	wait := time.NewTimer(replayWait)
+	defer wait.Stop()
+	for i, done := range replays {
+		select {
+		case <-done:
+		case <-wait.C:
+			c.log.Warn("JetStream replay still running; serving what has been applied so far", "stream", []string{"registry", "results"}[i], "waited", replayWait)
+			return stopAll, "jetstream", nil
+		case <-ctx.Done():
+			stopAll()
+			return nil, "", ctx.Err()
+		}
 	}
 	return stopAll, "jetstream", nil
 }
+
+// replayWait bounds how long Start waits for the streams' replay.
+const replayWait = 30 * time.Second
 
 // ensureStream creates a last-value-per-subject stream with bounds, or
 // brings the fields the collector depends on back into line on an existing
@@ -116,20 +141,39 @@ func (c *Collector) ensureStream(ctx context.Context, js jetstream.JetStream, na
 
 // consume replays the last message of every subject in the stream and then
 // follows new ones, through an ordered consumer that needs no acks and no
-// durable state on the server.
-func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream string) (func(), error) {
+// durable state on the server. replayed is closed once the message that was
+// newest when consuming began has been applied: the stream's last message
+// is the last of its subject, so it is among those replayed.
+func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream string) (stop func(), replayed <-chan struct{}, err error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, nil, fmt.Errorf("collector: look up JetStream stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("collector: JetStream stream %s info: %w", stream, err)
+	}
+	last, done := info.State.LastSeq, make(chan struct{})
+	closeDone := sync.OnceFunc(func() { close(done) })
+	if info.State.Msgs == 0 {
+		closeDone()
+	}
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("collector: create ordered consumer on stream %s: %w", stream, err)
+		return nil, nil, fmt.Errorf("collector: create ordered consumer on stream %s: %w", stream, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		var stored time.Time
-		if md, err := m.Metadata(); err == nil {
+		md, err := m.Metadata()
+		if err == nil {
 			stored = md.Timestamp
 		}
 		c.handle(m.Subject(), m.Data(), stored)
+		if err == nil && md.Sequence.Stream >= last {
+			closeDone()
+		}
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		c.bad.Warn("consume/"+stream, "JetStream consumer trouble; it resets and resumes by itself", "stream", stream, "err", err)
 	}),
@@ -137,9 +181,9 @@ func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream 
 		// so the ordered consumer is recreated on the new one quickly.
 		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("collector: consume stream %s: %w", stream, err)
+		return nil, nil, fmt.Errorf("collector: consume stream %s: %w", stream, err)
 	}
-	return cc.Stop, nil
+	return cc.Stop, done, nil
 }
 
 func (c *Collector) subscribeCore() (func(), error) {

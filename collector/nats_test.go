@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
@@ -95,7 +96,7 @@ func fleetShown(c *Collector, n int) error {
 }
 
 func TestRestartRebuildsFleetFromJetStream(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	nc := connect(t, b)
 	c1 := startCollector(t, nc, nil)
 	publishFleet(t, nc, 12, time.Now())
@@ -103,9 +104,12 @@ func TestRestartRebuildsFleetFromJetStream(t *testing.T) {
 	c1.Stop()
 
 	// Nothing is published any more: the new collector sees the fleet only
-	// through what JetStream kept.
+	// through what JetStream kept, all of it by the time Start returns, so
+	// nothing it serves shows a fleet half rebuilt.
 	c2 := startCollector(t, nc, nil)
-	eventually(t, 10*time.Second, func() error { return fleetShown(c2, 12) })
+	if err := fleetShown(c2, 12); err != nil {
+		t.Fatalf("right after Start: %v", err)
+	}
 
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -128,7 +132,7 @@ func TestRestartRebuildsFleetFromJetStream(t *testing.T) {
 }
 
 func TestExistingStreamIsBroughtInLine(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	nc := connect(t, b)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -156,7 +160,7 @@ func TestExistingStreamIsBroughtInLine(t *testing.T) {
 // streams keep at most their size, and nothing older than their age: a
 // restarted collector replays bounded data.
 func TestStreamsAreBounded(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	nc := connect(t, b)
 	const maxBytes = 64 << 10
 	startCollector(t, nc, func(o *Options) { o.StreamMaxAge, o.StreamMaxBytes = 2*time.Second, maxBytes })
@@ -218,7 +222,7 @@ func TestFallbackToCoreWithoutJetStream(t *testing.T) {
 }
 
 func TestFloodOverNATSKeepsServing(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	nc := connect(t, b)
 	c := startCollector(t, nc, nil)
 	s := protocol.Subjects{Collective: "test"}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/testkit"
 )
@@ -56,7 +56,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 // collector fed over a real broker, and asks Prometheus what it stored.
 func TestPrometheusScrapesCollector(t *testing.T) {
 	prom := testkit.RealPart(t, "prometheus")
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	nc := connect(t, b)
 	c := startCollector(t, nc, nil)
 	srv := httptest.NewServer(c.Handler())

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
@@ -41,7 +42,7 @@ type replayWorld struct {
 }
 
 func newReplayWorld(t *testing.T, signed bool) *replayWorld {
-	w := &replayWorld{t: t, br: broker.StartTest(t), signed: signed}
+	w := &replayWorld{t: t, br: brokertest.Start(t), signed: signed}
 	w.nc = connect(t, w.br)
 	var err error
 	if w.key, err = security.GenerateIdentity("web-01"); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/collector"
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
 )
@@ -19,7 +19,7 @@ import (
 // A process on the bus cannot forge a node: a heartbeat or result not
 // signed by the node's pinned key is refused and counted.
 func TestCollectorRefusesForgedNodeMessages(t *testing.T) {
-	br := broker.StartTest(t)
+	br := brokertest.Start(t)
 	real, _ := security.GenerateIdentity("node-00")
 	forger, _ := security.GenerateIdentity("mallory")
 	nk, err := security.NewNodeKeys(map[string]string{"node-00": real.Signer.PublicKey()}, false)

@@ -59,6 +59,7 @@ func TestValidateRefuses(t *testing.T) {
 func TestSDKErrorEmptyList(t *testing.T) {
 	var empty cog.BuildErrors
 	var err error = empty
+	//lint:ignore SA4023 the point of the test: a typed nil list is a non-nil error
 	if err == nil {
 		t.Fatal("the typed nil should be a non-nil error, as the SDK returns it")
 	}

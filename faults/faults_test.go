@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/testkit"
 	"github.com/pulseops/pulse/nodeagent/actions"
@@ -182,7 +183,7 @@ func TestRestartWholeBroker(t *testing.T) {
 // new one on the same JetStream while agents keep publishing: no node may
 // vanish from /metrics and no pulse_check_runs_total may go backwards.
 func TestCollectorRestartKeepsNodesAndCounters(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	urls := []string{b.ClientURL()}
 	var fleet []*node
 	for i := 0; i < 8; i++ {
@@ -244,7 +245,7 @@ func TestCollectorRestartKeepsNodesAndCounters(t *testing.T) {
 // collector must report pulse_node_up 0 within three heartbeats (plus its
 // one-second sweep) and 1 again once the link returns.
 func TestNodeCutOff(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	p := startProxy(t, b.Server().Addr().String())
 	const beat = 500 * time.Millisecond
 	cutNode := startNode(t, "cut-node", nodeOptions{urls: []string{p.url()}, register: beat})
@@ -294,7 +295,7 @@ func (s *slowAgent) Call(ctx context.Context, req actions.Request) actions.Resul
 // no-response, and its late reply, which arrives while a second call is
 // collecting, must not show up in that second call.
 func TestSlowNodeIsNoResponseOnce(t *testing.T) {
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	urls := []string{b.ClientURL()}
 	slow := &slowAgent{delay: 1500 * time.Millisecond}
 	fast := startNode(t, "fast-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{&slowAgent{}} }})

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/nodeagent"
 )
 
@@ -60,7 +60,7 @@ func TestSoak(t *testing.T) {
 	duration := soakSetting(t, "PULSE_SOAK_DURATION", 30*time.Minute)
 	every := soakSetting(t, "PULSE_SOAK_SAMPLE", time.Minute)
 
-	b := broker.StartTest(t)
+	b := brokertest.Start(t)
 	urls := []string{b.ClientURL()}
 	col := startCollector(t, urls, 1, nil)
 	var published atomic.Int64

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
@@ -33,7 +33,7 @@ func (g *gate) Call(ctx context.Context, _ actions.Request) actions.Result {
 
 func startGated(t *testing.T, maxConcurrent int) (*nodeagent.Agent, *gate, *rpc.Client) {
 	t.Helper()
-	br := broker.StartTest(t)
+	br := brokertest.Start(t)
 	nc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "web-01"}, nil)
 	if err != nil {
 		t.Fatal(err)

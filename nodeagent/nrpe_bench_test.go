@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/nodeagent"
@@ -20,7 +20,7 @@ import (
 // BenchmarkNRPERoundTripPulse is `pulse nrpe check_load` against one local
 // agent: a directed request over NATS, the builtin check_load, the reply.
 func BenchmarkNRPERoundTripPulse(b *testing.B) {
-	br := broker.StartTest(b)
+	br := brokertest.Start(b)
 	nc, err := bus.Connect(bus.Config{URLs: []string{br.ClientURL()}, Name: "bench"}, nil)
 	if err != nil {
 		b.Fatal(err)

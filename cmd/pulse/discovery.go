@@ -22,6 +22,9 @@ import (
 
 // clientCmd builds a client command: flags resolved, connection opened and
 // closed around do.
+// localFlagNames are the flags that only mean something with --local.
+var localFlagNames = []string{"agent-config", "facts-root", "facts-file", "external-dir", "external-timeout", "ec2", "ec2-url"}
+
 func clientCmd(use, short string, args cobra.PositionalArgs, batch bool, do func(c *cobra.Command, f *clientFlags, cl *rpc.Client, args []string) error) *cobra.Command {
 	f := &clientFlags{}
 	cmd := &cobra.Command{

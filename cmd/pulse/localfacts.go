@@ -33,9 +33,6 @@ type localFacts struct {
 	ec2URL          string
 }
 
-// localFlagNames are the flags that only mean something with --local.
-var localFlagNames = []string{"agent-config", "facts-root", "facts-file", "external-dir", "external-timeout", "ec2", "ec2-url"}
-
 func addLocalFactsFlags(fs *pflag.FlagSet, lf *localFacts) {
 	fs.BoolVar(&lf.local, "local", false, "this machine's facts as the agent gathers them, like facter; no bus needed")
 	fs.StringVar(&lf.agentConfig, "agent-config", "", "with --local: gather the sources of this agent config's facts block")

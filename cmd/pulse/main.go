@@ -22,7 +22,7 @@ import (
 	"github.com/pulseops/pulse/internal/filter"
 )
 
-// Exit codes, as DESIGN.md promises.
+// Exit codes, as the README promises ("Exit codes" under the CLI).
 const (
 	exitOK     = 0
 	exitFailed = 1

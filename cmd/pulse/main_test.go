@@ -219,7 +219,7 @@ func TestServiceAndNRPE(t *testing.T) {
 	if !strings.Contains(out, "Summary of Exit Code: OK: 5, WARNING: 0, CRITICAL: 1, UNKNOWN: 0") || !strings.Contains(out, "NGINX CRITICAL") {
 		t.Fatalf("nrpe after stop:\n%s", out)
 	}
-	out, _, code = pulse(t, d, "nrpe", "check_load", "--json")
+	out, _, _ = pulse(t, d, "nrpe", "check_load", "--json")
 	var js struct {
 		Replies []struct {
 			Data struct {

@@ -24,7 +24,7 @@ import (
 	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/collector/collectortest"
-	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/security"
@@ -41,7 +41,7 @@ func (f factMap) Facts() map[string]any { return f }
 // on an embedded broker.
 func startServer(t *testing.T, n int) (*app.App, map[string]*actions.SimServiceProvider) {
 	t.Helper()
-	br := broker.StartTest(t)
+	br := brokertest.Start(t)
 	svcs := map[string]*actions.SimServiceProvider{}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("node-%02d", i)
@@ -198,7 +198,7 @@ func TestServerTLS(t *testing.T) {
 	webConfig := filepath.Join(dir, "web.yml")
 	writeWebConfig(t, webConfig, fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: %s\n",
 		pki.ServerCert, pki.ServerKey, pki.CAFile))
-	br := broker.StartTest(t)
+	br := brokertest.Start(t)
 	nc, err := nats.Connect(br.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +327,7 @@ func start(t *testing.T, s *app.App) {
 // one listener, and closes the websockets with "going away" when it stops
 // (http.Server.Shutdown alone would leave them open).
 func TestAppServesWebViewAndEvents(t *testing.T) {
-	br := broker.StartTest(t)
+	br := brokertest.Start(t)
 	nc, err := nats.Connect(br.ClientURL())
 	if err != nil {
 		t.Fatal(err)

@@ -41,11 +41,13 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 			}
 		}
 		if errs != nil {
+			//lint:ignore SA1019 internal/config reads an unmarshaler's errors, each with its line, from a TypeError (yaml v4.0.0)
 			return &yaml.TypeError{Errors: errs}
 		}
 		type plain Config
 		return n.Decode((*plain)(c))
 	}
+	//lint:ignore SA1019 as above
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: nats must be a list of URLs or a block of urls, tls and credentials", n.Line)}}
 }
 

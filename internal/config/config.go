@@ -60,6 +60,7 @@ func Decode(name string, b []byte, v any) error {
 // (bus.Config's nats block) reports its own problems as a list with their
 // lines; each becomes an Error of its own.
 func loadErrors(file string, b []byte, le *yaml.LoadError) Errors {
+	//lint:ignore SA1019 the decoder passes an unmarshaler's own error through unchanged, and bus.Config's is a TypeError
 	var inner *yaml.TypeError
 	if errors.As(le.Unwrap(), &inner) && len(inner.Errors) > 0 {
 		var errs Errors

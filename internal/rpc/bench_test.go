@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/protocol"
@@ -76,7 +77,7 @@ func startSecuredAgents(b testing.TB, url string, n int, sec *issuer.Local) {
 // compare is the time to the last reply (see reportLast).
 func BenchmarkPingFanout1000(b *testing.B) {
 	const n = 1000
-	br := broker.StartTest(b)
+	br := brokertest.Start(b)
 	startAgents(b, br.ClientURL(), n)
 	nc, err := nats.Connect(br.ClientURL())
 	if err != nil {
@@ -166,7 +167,7 @@ func BenchmarkPingFanout1000Signed(b *testing.B) {
 // no pulse code at all.
 func BenchmarkRawFanout1000(b *testing.B) {
 	const n = 1000
-	br := broker.StartTest(b)
+	br := brokertest.Start(b)
 	for i := 0; i < n; i++ {
 		c, err := nats.Connect(br.ClientURL())
 		if err != nil {

@@ -30,25 +30,6 @@ func (a *asyncErrs) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
 	a.errs = append(a.errs, err.Error())
 }
 
-func (a *asyncErrs) waitFor(t *testing.T, substr string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		a.mu.Lock()
-		for _, e := range a.errs {
-			if strings.Contains(e, substr) {
-				a.mu.Unlock()
-				return
-			}
-		}
-		a.mu.Unlock()
-		<-tick.C
-	}
-	t.Fatalf("no async error containing %q (got %v)", substr, a.errs)
-}
-
 func securedBroker(t *testing.T) (*broker.Broker, *security.PKI, string) {
 	t.Helper()
 	dir := t.TempDir()
