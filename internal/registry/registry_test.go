@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/testkit"
@@ -71,7 +72,7 @@ func ids(s *Snapshot) string {
 // Registrations written with Put are read back whole, one entry per node,
 // the newest value of a key winning, with their facts for filters.
 func TestPutThenRead(t *testing.T) {
-	nc := dial(t, broker.StartTest(t).ClientURL())
+	nc := dial(t, brokertest.Start(t).ClientURL())
 	ensure(t, nc)
 	now := time.Now().UTC()
 	for _, n := range []string{"web-02", "web-01", "db-01"} {
@@ -106,7 +107,7 @@ func TestTTLIsAFewHeartbeats(t *testing.T) {
 // No bucket, an empty one, and a broker without JetStream: each is told
 // apart, so a client can say why it falls back to broadcast.
 func TestReadWithoutARegistry(t *testing.T) {
-	nc := dial(t, broker.StartTest(t).ClientURL())
+	nc := dial(t, brokertest.Start(t).ClientURL())
 	if _, err := Read(context.Background(), nc, "pulse", ReadOptions{}); !errors.Is(err, ErrNoBucket) {
 		t.Fatalf("no bucket: %v", err)
 	}
@@ -130,7 +131,7 @@ func TestReadWithoutARegistry(t *testing.T) {
 // Values that are not a fresh registration of their own key's node are
 // skipped and counted by reason; the good ones are read all the same.
 func TestCorruptAndStaleValuesAreSkippedAndCounted(t *testing.T) {
-	nc := dial(t, broker.StartTest(t).ClientURL())
+	nc := dial(t, brokertest.Start(t).ClientURL())
 	ensure(t, nc)
 	now := time.Now().UTC()
 	good, forger := mustSigner(t), mustSigner(t)
@@ -169,7 +170,7 @@ func TestCorruptAndStaleValuesAreSkippedAndCounted(t *testing.T) {
 // The server removes a key its node stopped refreshing once its time to
 // live has passed.
 func TestAKeyExpiresAfterItsTTL(t *testing.T) {
-	nc := dial(t, broker.StartTest(t).ClientURL())
+	nc := dial(t, brokertest.Start(t).ClientURL())
 	ensure(t, nc)
 	if err := Put(nc, "pulse", "gone-01", registration(t, "gone-01", time.Now(), nil, nil), time.Second, time.Second); err != nil {
 		t.Fatal(err)
@@ -183,7 +184,7 @@ func TestAKeyExpiresAfterItsTTL(t *testing.T) {
 // A fleet larger than one answer is read in pages from where the server
 // stopped.
 func TestReadInPages(t *testing.T) {
-	nc := dial(t, broker.StartTest(t).ClientURL())
+	nc := dial(t, brokertest.Start(t).ClientURL())
 	ensure(t, nc)
 	defer func(n int) { pageSize = n }(pageSize)
 	pageSize = 7
@@ -204,7 +205,7 @@ func TestReadInPages(t *testing.T) {
 // roll-ups, with which one node could purge every other node's key:
 // Ensure turns them off and keeps the values.
 func TestEnsureRefusesRollups(t *testing.T) {
-	nc := dial(t, broker.StartTest(t).ClientURL())
+	nc := dial(t, brokertest.Start(t).ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
