@@ -168,9 +168,24 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		}
 	}
 	// The collector starts before the fleet so it creates its JetStream
-	// streams before the first heartbeats are published.
+	// streams before the first heartbeats are published; it is told
+	// where Prometheus and Alertmanager will listen, for its overview.
+	var prom, am string
 	if opts.CollectorAddr != "" {
-		if err := d.startCollector(ctx); err != nil {
+		if prom, err = FindBinary(opts.Prometheus, "prometheus"); err != nil {
+			return d, err
+		}
+		if am, err = FindBinary(opts.Alertmanager, "prometheus-alertmanager", "alertmanager"); err != nil {
+			return d, err
+		}
+		var promURL, amURL string
+		if prom != "" {
+			promURL = "http://" + cmp.Or(opts.PrometheusAddr, "127.0.0.1:9090")
+		}
+		if am != "" {
+			amURL = "http://" + cmp.Or(opts.AlertmanagerAddr, "127.0.0.1:9093")
+		}
+		if err := d.startCollector(ctx, promURL, amURL); err != nil {
 			return d, err
 		}
 	}
@@ -178,14 +193,6 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		return d, err
 	}
 	if opts.CollectorAddr != "" {
-		prom, err := FindBinary(opts.Prometheus, "prometheus")
-		if err != nil {
-			return d, err
-		}
-		am, err := FindBinary(opts.Alertmanager, "prometheus-alertmanager", "alertmanager")
-		if err != nil {
-			return d, err
-		}
 		if prom != "" || am != "" {
 			logf, err := os.Create(opts.Dir + "/stack.log")
 			if err != nil {
@@ -286,7 +293,7 @@ func (d *Demo) startFleet(ctx context.Context) error {
 	return nil
 }
 
-func (d *Demo) startCollector(ctx context.Context) error {
+func (d *Demo) startCollector(ctx context.Context, prometheusURL, alertmanagerURL string) error {
 	rs, err := remediation.ParseRules("remediation.yaml", rules.RemediationYAML)
 	if err != nil {
 		return err
@@ -302,8 +309,9 @@ func (d *Demo) startCollector(ctx context.Context) error {
 		NATS: bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse collector",
 			Credentials: bus.Credentials{CredsFile: d.Identity.Local.Collector}},
 		Listen: d.opts.CollectorAddr, Rules: rs, ActionToken: d.ActionToken, AlertToken: d.alertToken,
-		Identity:  d.Identity.Collector,
-		Collector: collector.Options{Collective: "pulse", Logger: d.opts.Logger},
+		Identity:   d.Identity.Collector,
+		Collector:  collector.Options{Collective: "pulse", Logger: d.opts.Logger},
+		Prometheus: prometheusURL, Alertmanager: alertmanagerURL, HistoryStep: 5 * time.Second,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,8 +15,14 @@ type FleetOptions struct {
 	CheckFor time.Duration
 	// NodeDownFor is how long a node (or the collector itself) must be down.
 	NodeDownFor time.Duration
-	// ProbeFor is how long a business probe must keep failing.
-	ProbeFor time.Duration
+	// ProbeFor is how long a zone's business probe must keep failing more
+	// than ProbeFailureRatio of its runs over ProbeWindow before it fires;
+	// ProbeKeepFiringFor is how long it keeps firing once it no longer
+	// does, so a probe that fails now and then fires once and stays.
+	ProbeFor           time.Duration
+	ProbeWindow        time.Duration
+	ProbeKeepFiringFor time.Duration
+	ProbeFailureRatio  float64
 	// StaleFor is how long a check result must stay stale.
 	StaleFor time.Duration
 	// RemediationWindow is the range over which failed or ineffective
@@ -34,12 +41,15 @@ type FleetOptions struct {
 // heartbeat does not page anyone or trigger a remediation.
 func DefaultFleetOptions() FleetOptions {
 	return FleetOptions{
-		CheckFor:          2 * time.Minute,
-		NodeDownFor:       time.Minute,
-		ProbeFor:          3 * time.Minute,
-		StaleFor:          5 * time.Minute,
-		RemediationWindow: 15 * time.Minute,
-		CollectorJob:      "pulse",
+		CheckFor:           2 * time.Minute,
+		NodeDownFor:        time.Minute,
+		ProbeFor:           3 * time.Minute,
+		ProbeWindow:        5 * time.Minute,
+		ProbeKeepFiringFor: 5 * time.Minute,
+		ProbeFailureRatio:  0.1,
+		StaleFor:           5 * time.Minute,
+		RemediationWindow:  15 * time.Minute,
+		CollectorJob:       "pulse",
 	}
 }
 
@@ -48,12 +58,15 @@ func DefaultFleetOptions() FleetOptions {
 // evaluation intervals.
 func DemoFleetOptions() FleetOptions {
 	return FleetOptions{
-		CheckFor:          2 * time.Second,
-		NodeDownFor:       5 * time.Second,
-		ProbeFor:          2 * time.Second,
-		StaleFor:          5 * time.Second,
-		RemediationWindow: time.Minute,
-		CollectorJob:      "pulse",
+		CheckFor:           2 * time.Second,
+		NodeDownFor:        5 * time.Second,
+		ProbeFor:           5 * time.Second,
+		ProbeWindow:        30 * time.Second,
+		ProbeKeepFiringFor: 30 * time.Second,
+		ProbeFailureRatio:  0.1,
+		StaleFor:           5 * time.Second,
+		RemediationWindow:  time.Minute,
+		CollectorJob:       "pulse",
 	}
 }
 
@@ -63,12 +76,18 @@ func (o FleetOptions) validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"CheckFor", o.CheckFor}, {"NodeDownFor", o.NodeDownFor}, {"ProbeFor", o.ProbeFor},
+		{"CheckFor", o.CheckFor}, {"NodeDownFor", o.NodeDownFor}, {"ProbeFor", o.ProbeFor}, {"ProbeKeepFiringFor", o.ProbeKeepFiringFor},
 		{"StaleFor", o.StaleFor}, {"Interval", o.Interval},
 	} {
 		if d.v < 0 || d.v%time.Millisecond != 0 {
 			errs = append(errs, fmt.Errorf("%s is %s: use zero or a positive whole number of milliseconds", d.name, d.v))
 		}
+	}
+	if o.ProbeWindow <= 0 || o.ProbeWindow%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("ProbeWindow is %s: use a positive range spanning several probe runs, e.g. 5m", o.ProbeWindow))
+	}
+	if o.ProbeFailureRatio <= 0 || o.ProbeFailureRatio >= 1 {
+		errs = append(errs, fmt.Errorf("ProbeFailureRatio is %g: use a share of runs between 0 and 1, e.g. 0.1", o.ProbeFailureRatio))
 	}
 	if o.RemediationWindow <= 0 || o.RemediationWindow%time.Millisecond != 0 {
 		errs = append(errs, fmt.Errorf("RemediationWindow is %s: use a positive range spanning a few scrapes, e.g. 15m", o.RemediationWindow))
@@ -97,6 +116,7 @@ func FleetRules(o FleetOptions) ([]byte, error) {
 		return nil, err
 	}
 	job := o.CollectorJob
+	w := promDuration(o.ProbeWindow)
 	// A stale result describes the past; alerting (and remediating) on it
 	// would act on a node that may already be fine, so stale checks only
 	// raise PulseCheckStale. A down node silences its own stale checks
@@ -158,14 +178,24 @@ func FleetRules(o FleetOptions) ([]byte, error) {
 					"description": "The last result of {{ $labels.check }} on {{ $labels.identity }} is older than three check intervals although the node is up; its scheduler may be stuck.",
 				},
 			},
+			// A business probe is judged per zone over a window, from the
+			// cumulative counters every run carries: one node's probe
+			// flips between success and failure under a partial fault, so
+			// an alert on each node's last result fires and resolves by
+			// turns. The zone's failure ratio over the window is steady,
+			// and keep_firing_for holds it through a quiet spell.
 			{
-				Alert:  "PulseProbeFailing",
-				Expr:   `pulse_probe_success == 0`,
-				For:    forDuration(o.ProbeFor),
-				Labels: map[string]string{"severity": "critical"},
+				Alert: "PulseProbeFailing",
+				Expr: "sum by (probe, az) (increase(pulse_probe_failures_total[" + w + "]))\n" +
+					"  / sum by (probe, az) (increase(pulse_probe_runs_total[" + w + "]))\n" +
+					"  > " + strconv.FormatFloat(o.ProbeFailureRatio, 'g', -1, 64),
+				For:           forDuration(o.ProbeFor),
+				KeepFiringFor: forDuration(o.ProbeKeepFiringFor),
+				Labels:        map[string]string{"severity": "critical"},
 				Annotations: map[string]string{
-					"summary":     "Probe {{ $labels.probe }} is failing from {{ $labels.identity }}",
-					"description": "Business probe {{ $labels.probe }} run from {{ $labels.identity }} ({{ $labels.az }}) has failed for " + promDuration(o.ProbeFor) + ".",
+					"summary": "Probe {{ $labels.probe }} is failing in {{ $labels.az }}",
+					"description": "More than " + strconv.FormatFloat(100*o.ProbeFailureRatio, 'g', -1, 64) + "% of the runs of business probe {{ $labels.probe }} from {{ $labels.az }} failed over the last " + w +
+						"; the alert fires after " + promDuration(o.ProbeFor) + " of that and stays until it has held below for " + promDuration(o.ProbeKeepFiringFor) + ".",
 				},
 			},
 			{

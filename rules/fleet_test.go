@@ -39,7 +39,7 @@ func TestFleetDurations(t *testing.T) {
 			"PulseNodeDown": "1m", "PulseCheckCritical": "2m", "PulseProbeFailing": "3m", "PulseCheckStale": "5m", "PulseRemediationCircuitOpen": "",
 		}},
 		{"demo", DemoFleetOptions(), map[string]string{
-			"PulseNodeDown": "5s", "PulseCheckCritical": "2s", "PulseProbeFailing": "2s", "PulseCheckStale": "5s", "PulseRemediationCircuitOpen": "",
+			"PulseNodeDown": "5s", "PulseCheckCritical": "2s", "PulseProbeFailing": "5s", "PulseCheckStale": "5s", "PulseRemediationCircuitOpen": "",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,7 +12,7 @@ func commands() []*cobra.Command {
 	return []*cobra.Command{
 		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
 		newPackageCmd(), newServiceCmd(), newNRPECmd(), newURLTestCmd(),
-		newRemediationsCmd(), newWatchCmd(),
+		newAlertsCmd(), newRemediationsCmd(), newWatchCmd(),
 		newAgentCmd(), newCollectorCmd(), newBrokerCmd(), newDemoCmd(), newShopCmd(),
 		newRulesCmd(), newDashboardsCmd(), newKeysCmd(), newBenchCmd(),
 	}

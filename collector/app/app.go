@@ -10,12 +10,14 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -25,8 +27,11 @@ import (
 
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/act"
+	"github.com/pulseops/pulse/collector/alerts"
+	"github.com/pulseops/pulse/collector/history"
 	"github.com/pulseops/pulse/collector/hub"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/collector/slo"
 	"github.com/pulseops/pulse/collector/web"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/issuer"
@@ -76,6 +81,13 @@ type Options struct {
 	// WebOrigins are browser origins allowed to open the event websocket
 	// besides the collector's own address.
 	WebOrigins []string
+	// Alertmanager and Prometheus are their base URLs, for what the
+	// overview shows: the alerts Alertmanager holds (else what its webhook
+	// sent) and the SLOs Prometheus' recording rules compute.
+	Alertmanager, Prometheus string
+	// HistoryStep is how often the overview's history samples the fleet
+	// (15s).
+	HistoryStep time.Duration
 }
 
 // App is the collector daemon. Run it once.
@@ -107,6 +119,11 @@ func New(opts Options) (*App, error) {
 	}
 	if err := collector.CheckOptions(opts.Collector); err != nil {
 		return nil, err
+	}
+	for _, u := range []struct{ key, url string }{{"alertmanager_url", opts.Alertmanager}, {"prometheus_url", opts.Prometheus}} {
+		if err := checkURL(u.url); err != nil {
+			return nil, fmt.Errorf("collector: %s: %w", u.key, err)
+		}
 	}
 	if opts.Conn == nil {
 		if err := opts.NATS.Validate(); err != nil {
@@ -190,6 +207,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.hub.Run(gctx) })
+	g.Go(func() error { return p.history.Run(gctx) })
 	g.Go(func() error {
 		// exporter-toolkit serves plain HTTP without a web config, HTTPS
 		// with one, and loads the certificates anew for each connection.
@@ -264,6 +282,7 @@ type parts struct {
 	engine  *remediation.Engine
 	actions *act.API
 	hub     *hub.Hub
+	history *history.History
 	mux     *http.ServeMux
 }
 
@@ -311,6 +330,18 @@ func (a *App) build(nc *nats.Conn) (*parts, error) {
 		p.mux.Handle("/api/v1/remediations", rh)
 		p.mux.Handle("/api/v1/remediations/", rh)
 	}
+	// The overview's data: alerts with their remediation (for humans, as
+	// remediations are), SLOs and the last hour (open, as /metrics is).
+	ao := alerts.Options{Alertmanager: o.Alertmanager}
+	if p.engine != nil {
+		ao.Engine = p.engine
+	}
+	p.mux.Handle("GET /api/v1/alerts", humans(alerts.Handler(ao)))
+	p.mux.Handle("GET /api/v1/slos", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, slo.View(r.Context(), slo.Options{Prometheus: o.Prometheus}))
+	}))
+	p.history = history.New(history.Options{Source: col, Step: o.HistoryStep})
+	p.mux.Handle("GET /api/v1/history", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, p.history.View()) }))
 	p.actions = act.New(act.Options{Client: client, Audit: o.Audit, OnEvent: emit, MaxBodyBytes: o.MaxBodyBytes, Logger: o.Collector.Logger})
 	p.actions.Register(p.mux, humans)
 	p.hub = hub.New(hub.Options{
@@ -338,4 +369,21 @@ func bearer(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// checkURL accepts "" or an http(s) base URL such as http://127.0.0.1:9093.
+func checkURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("%q is not an http:// or https:// URL such as http://127.0.0.1:9093", s)
+	}
+	return nil
 }

@@ -446,3 +446,46 @@ func httptestGet(t *testing.T, h http.Handler, path string) string {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 	return rec.Body.String()
 }
+
+// TestOverviewEndpoints: the alerts need the humans' token, as the
+// remediations do; the SLOs and the last hour are open, as /metrics is;
+// without rules and Alertmanager the alerts say where they would come
+// from, and a bad URL for either is refused at New.
+func TestOverviewEndpoints(t *testing.T) {
+	s, _ := startServer(t, 2)
+	base := "http://" + s.Addr()
+	get := func(path, token string) (int, []byte) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.Bytes()
+	}
+	if code, _ := get("/api/v1/alerts", ""); code != http.StatusUnauthorized {
+		t.Errorf("alerts without the token: %d", code)
+	}
+	if code, b := get("/api/v1/alerts", "human-token"); code != 200 || string(b) != `{"source":"webhook","alerts":[]}`+"\n" {
+		t.Errorf("alerts: %d %s", code, b)
+	}
+	if code, b := get("/api/v1/slos", ""); code != 200 || !strings.Contains(string(b), `"error":"the collector is not told where Prometheus is`) {
+		t.Errorf("slos: %d %s", code, b)
+	}
+	testkit.WaitFor(t, 10*time.Second, "history has a sample", func() bool {
+		code, b := get("/api/v1/history", "")
+		var v api.HistoryView
+		return code == 200 && json.Unmarshal(b, &v) == nil && len(v.Checks) > 0
+	})
+	for _, o := range []app.Options{{Alertmanager: "127.0.0.1:9093"}, {Prometheus: "ftp://p"}} {
+		o.Listen, o.Conn = "127.0.0.1:0", &nats.Conn{}
+		if _, err := app.New(o); err == nil || !strings.Contains(err.Error(), "is not an http:// or https:// URL") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}

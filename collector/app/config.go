@@ -66,6 +66,10 @@ type Config struct {
 	// WebOrigins are extra origins allowed to open the event websocket
 	// (the collector's own address always is).
 	WebOrigins []string `yaml:"web_origins"`
+	// AlertmanagerURL and PrometheusURL are where the overview reads the
+	// firing alerts (else what the webhook sent) and the SLOs.
+	AlertmanagerURL string `yaml:"alertmanager_url"`
+	PrometheusURL   string `yaml:"prometheus_url"`
 
 	// path and doc locate keys for errors found after loading.
 	path string
@@ -93,6 +97,11 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9780"
+	}
+	for key, u := range map[string]string{"alertmanager_url": c.AlertmanagerURL, "prometheus_url": c.PrometheusURL} {
+		if err := checkURL(u); err != nil {
+			return nil, config.At(path, config.Find(doc, key), "%s: %v", key, err)
+		}
 	}
 	// Range checks name the YAML key, as the person who wrote it sees it.
 	for _, o := range []struct {
@@ -135,6 +144,7 @@ func LoadConfig(path string) (*Config, error) {
 func (c *Config) Options() (Options, error) {
 	o := Options{
 		NATS: c.NATS, Listen: c.Listen, WebConfigFile: c.WebConfigFile, WebOrigins: c.WebOrigins,
+		Alertmanager: c.AlertmanagerURL, Prometheus: c.PrometheusURL,
 		Collector: collector.Options{
 			Collective: c.Collective, Labels: c.Labels, MaxLabelValues: c.MaxLabelValues,
 			MaxSeries: c.MaxSeries, HeartbeatMisses: c.HeartbeatMisses, StaleIntervals: c.StaleIntervals,
