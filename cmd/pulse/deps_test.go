@@ -76,3 +76,55 @@ func TestOnlyTestHelpersImportTesting(t *testing.T) {
 		}
 	}
 }
+
+// The rooms of ARCHITECTURE.md and what each may import, held to the code:
+// imports run downward, the listening core never reaches the acting parts,
+// the API package stays light enough for the CLI, and only cmd composes
+// the demo.
+func TestImportRules(t *testing.T) {
+	const m = "github.com/pulseops/pulse/"
+	imports := map[string][]string{}
+	for _, line := range goList(t, "-f", "{{.ImportPath}}:{{join .Imports \",\"}}", m+"...") {
+		pkg, list, _ := strings.Cut(line, ":")
+		imports[strings.TrimPrefix(pkg, m)] = strings.Split(list, ",")
+	}
+	under := func(p, room string) bool { return p == room || strings.HasPrefix(p, room+"/") }
+	rules := []struct {
+		room     string // a package and those under it
+		except   []string
+		mayNot   []string // rooms it must not import
+		whyNotOk string
+	}{
+		{room: "internal", mayNot: []string{"collector", "nodeagent", "probes", "demo", "bench", "faults", "rules", "dashboards", "cmd"}, whyNotOk: "internal packages sit below every other room"},
+		{room: "probes", mayNot: []string{"collector", "nodeagent", "demo", "bench", "faults", "cmd"}, whyNotOk: "probes only use internal"},
+		{room: "nodeagent", mayNot: []string{"collector", "demo", "bench", "faults", "cmd", "internal/rpc", "internal/broker"}, whyNotOk: "a node links no collector, client or broker"},
+		{room: "collector/api", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "nodeagent", "github.com/prometheus/client_golang"}, whyNotOk: "the CLI imports the API package alone"},
+		{room: "collector/hub", mayNot: []string{"collector/app", "collector/act", "collector/web", "collector/remediation", "nodeagent"}, whyNotOk: "the hub only fans out events"},
+		{room: "collector/web", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/remediation", "nodeagent"}, whyNotOk: "the web view only reads"},
+		{room: "collector/remediation", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "internal/rpc", "nodeagent/facts"}, whyNotOk: "the engine acts through an Executor"},
+		{room: "collector", except: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/api", "collector/collectortest"},
+			mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "internal/rpc", "nodeagent"}, whyNotOk: "the listening core never acts on the fleet"},
+	}
+	for pkg, deps := range imports {
+		for _, r := range rules {
+			if !under(pkg, r.room) || slices.ContainsFunc(r.except, func(e string) bool { return under(pkg, e) }) {
+				continue
+			}
+			for _, d := range deps {
+				d = strings.TrimPrefix(d, m)
+				for _, bad := range r.mayNot {
+					if under(d, bad) {
+						t.Errorf("%s imports %s: %s (ARCHITECTURE.md)", pkg, d, r.whyNotOk)
+					}
+				}
+			}
+		}
+		// pulse bench runs the demo's simulated fleet, at demo's level.
+		if pkg != "cmd/pulse" && pkg != "bench" && slices.ContainsFunc(deps, func(d string) bool { return under(strings.TrimPrefix(d, m), "demo") }) && !under(pkg, "demo") {
+			t.Errorf("%s imports the demo: only cmd/pulse composes it", pkg)
+		}
+	}
+	if len(imports) < 20 {
+		t.Fatalf("go list found only %d packages", len(imports))
+	}
+}
