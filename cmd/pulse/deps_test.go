@@ -102,7 +102,8 @@ func TestImportRules(t *testing.T) {
 		{room: "collector/hub", mayNot: []string{"collector/app", "collector/act", "collector/web", "collector/remediation", "nodeagent"}, whyNotOk: "the hub only fans out events"},
 		{room: "collector/web", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/remediation", "nodeagent"}, whyNotOk: "the web view only reads"},
 		{room: "collector/remediation", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "internal/rpc", "nodeagent/facts"}, whyNotOk: "the engine acts through an Executor"},
-		{room: "collector", except: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/api", "collector/collectortest"},
+		{room: "collector/alerts", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "internal/rpc", "nodeagent"}, whyNotOk: "the alerts view only reads"},
+		{room: "collector", except: []string{"collector/app", "collector/act", "collector/alerts", "collector/hub", "collector/web", "collector/remediation", "collector/api", "collector/collectortest"},
 			mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "internal/rpc", "nodeagent"}, whyNotOk: "the listening core never acts on the fleet"},
 	}
 	for pkg, deps := range imports {
