@@ -664,6 +664,16 @@ func TestConfigSecurityBlock(t *testing.T) {
 	if opts.Signer == nil || opts.Signer.PublicKey() != node.PublicKey() || opts.Verify == nil || opts.Authorize == nil || opts.Skew != 2*time.Second {
 		t.Fatalf("security not applied: %+v", opts)
 	}
+	// sign_messages: false leaves replies, heartbeats and results unsigned
+	// and requests still checked.
+	unsignedCfg := write("unsigned.yaml", "identity: web-01\npackage: {disabled: true}\nservice: {disabled: true}\nsecurity:\n  key_file: id.key\n  trust_file: trusted.yaml\n  sign_messages: false\n")
+	uc, err := nodeagent.LoadConfig(unsignedCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uo, err := uc.Build(context.Background(), nil); err != nil || uo.Signer != nil || uo.Verify == nil {
+		t.Fatalf("sign_messages: false: signer %v, verify set %v, %v", uo.Signer, uo.Verify != nil, err)
+	}
 	req := &protocol.Request{ID: "x", Caller: "user=bob", Time: time.Now(), Deadline: time.Now().Add(time.Second), Targets: []string{"web-01"},
 		RequestBody: protocol.RequestBody{Agent: "nrpe", Action: "list"}}
 	open := func(s *protocol.Signer) *protocol.Envelope {
