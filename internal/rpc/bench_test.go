@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,12 +86,26 @@ func BenchmarkPingFanout1000(b *testing.B) {
 	}
 	defer nc.Close()
 	cl := rpc.New(nc, rpc.Options{})
-	var lasts []time.Duration
+	var lasts, cpus []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c0 := cpuTime()
 		lasts = append(lasts, pingLastReply(b, cl, n))
+		cpus = append(cpus, cpuTime()-c0)
 	}
-	reportLast(b, lasts)
+	reportLast(b, lasts, cpus)
+}
+
+// cpuTime is the CPU time this process (broker, agents and client) has
+// used. A round's share of it is what the fan-out cost whatever else the
+// machine runs, where its wall time grows with every other process that
+// wants the same cores.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pingLastReply runs one ping against the fleet of n nodes and returns the
@@ -113,11 +128,14 @@ func pingLastReply(b *testing.B, cl *rpc.Client, n int) time.Duration {
 
 // reportLast reports the median and worst time until the last reply
 // arrived, the figure comparable across pulse and the raw baseline (ns/op
-// of the pulse benchmark also holds the quiet window that ends discovery).
-func reportLast(b *testing.B, lasts []time.Duration) {
+// of the pulse benchmark also holds the quiet window that ends discovery),
+// and the median CPU time of a round.
+func reportLast(b *testing.B, lasts, cpus []time.Duration) {
 	slices.Sort(lasts)
+	slices.Sort(cpus)
 	b.ReportMetric(float64(lasts[len(lasts)/2])/float64(time.Millisecond), "ms-median-last-reply")
 	b.ReportMetric(float64(lasts[len(lasts)-1])/float64(time.Millisecond), "ms-max-last-reply")
+	b.ReportMetric(float64(cpus[len(cpus)/2])/float64(time.Millisecond), "ms-median-cpu")
 }
 
 // BenchmarkPingFanout1000Signed is BenchmarkPingFanout1000 with security
@@ -154,12 +172,14 @@ func BenchmarkPingFanout1000Signed(b *testing.B) {
 	}
 	defer nc.Close()
 	cl := rpc.New(nc, rpc.Options{Caller: issuer.CallerToken(issuer.RoleUser, user.Name), Signer: user.Signer, JWT: user.JWT})
-	var lasts []time.Duration
+	var lasts, cpus []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c0 := cpuTime()
 		lasts = append(lasts, pingLastReply(b, cl, n))
+		cpus = append(cpus, cpuTime()-c0)
 	}
-	reportLast(b, lasts)
+	reportLast(b, lasts, cpus)
 }
 
 // BenchmarkRawFanout1000 is the baseline: one request published with plain
@@ -184,9 +204,10 @@ func BenchmarkRawFanout1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	var lasts []time.Duration
+	var lasts, cpus []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c0 := cpuTime()
 		start := time.Now()
 		inbox := nc.NewRespInbox()
 		ch := make(chan *nats.Msg, n)
@@ -205,7 +226,8 @@ func BenchmarkRawFanout1000(b *testing.B) {
 			}
 		}
 		lasts = append(lasts, time.Since(start))
+		cpus = append(cpus, cpuTime()-c0)
 		sub.Unsubscribe()
 	}
-	reportLast(b, lasts)
+	reportLast(b, lasts, cpus)
 }
