@@ -45,10 +45,17 @@ type Options struct {
 	// client socket and the server's), and the process may hold 20,000.
 	EmbeddedMax int
 	// BrokerCommand builds the command that runs a broker in another
-	// process listening on addr with JetStream stored in dir; the pulse
-	// CLI passes `pulse broker` through os.Executable. Without it, fleets
-	// above EmbeddedMax are refused.
-	BrokerCommand func(addr, dir string) *exec.Cmd
+	// process listening on addr with JetStream stored in dir, trusting the
+	// issuer of the nats-server configuration auth when it is not empty;
+	// the pulse CLI passes `pulse broker` through os.Executable. Without
+	// it, fleets above EmbeddedMax are refused.
+	BrokerCommand func(addr, dir, auth string) *exec.Cmd
+	// Security lists how each fleet size runs: "open" (anyone may publish
+	// anything, requests unsigned) and "secured" (a broker that trusts only
+	// pulse's issuer, every agent, the collector and the client with its
+	// own credentials, requests signed and believed from their issuer,
+	// replies authenticated by the broker). Default: open.
+	Security []string
 	// Out receives progress lines; nil discards them.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -64,6 +71,17 @@ func (o *Options) defaults() error {
 		}
 		if n < 1 {
 			return fmt.Errorf("%w: fleet size %d: it must be at least 1", ErrOptions, n)
+		}
+	}
+	if len(o.Security) == 0 {
+		o.Security = []string{"open"}
+	}
+	for _, sec := range o.Security {
+		if sec != "open" && sec != "secured" {
+			return fmt.Errorf("%w: security %q is neither open nor secured", ErrOptions, sec)
+		}
+		if sec == "secured" && o.NATSURL != "" {
+			return fmt.Errorf("%w: a secured run starts its own broker, which trusts the issuer it makes: leave out --nats", ErrOptions)
 		}
 	}
 	if o.Checks < 0 || o.Rounds < 0 {
@@ -110,6 +128,8 @@ type Host struct {
 // Size is every figure for one fleet size.
 type Size struct {
 	Nodes int `json:"nodes"`
+	// Security is "open" or "secured" (Options.Security).
+	Security string `json:"security"`
 	// Broker is "embedded", "process" (a `pulse broker` child) or
 	// "external" (--nats).
 	Broker string `json:"broker"`
@@ -205,14 +225,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep := &Report{Started: time.Now().UTC(), Host: hostInfo(), Checks: opts.Checks, Rounds: opts.Rounds}
 	for _, n := range opts.Nodes {
-		if err := ctx.Err(); err != nil {
-			return rep, err
+		for _, sec := range opts.Security {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			s, err := runSize(ctx, &opts, n, sec == "secured")
+			if err != nil {
+				what := fmt.Sprintf("%d nodes", n)
+				if sec == "secured" {
+					what += ", secured"
+				}
+				return rep, fmt.Errorf("bench with %s: %w", what, err)
+			}
+			rep.Sizes = append(rep.Sizes, *s)
 		}
-		s, err := runSize(ctx, &opts, n)
-		if err != nil {
-			return rep, fmt.Errorf("bench with %d nodes: %w", n, err)
-		}
-		rep.Sizes = append(rep.Sizes, *s)
 	}
 	return rep, nil
 }

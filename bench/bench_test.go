@@ -16,19 +16,11 @@ import (
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
-// TestRunSmallFleet runs the whole bench on a small embedded fleet and
-// checks that every figure was really measured: all replies in, every
-// result applied, a /metrics body, memory read.
-func TestRunSmallFleet(t *testing.T) {
-	var progress bytes.Buffer
-	rep, err := Run(context.Background(), Options{Nodes: []int{20}, Checks: 2, Rounds: 2, CheckInterval: 300 * time.Millisecond, Out: &progress})
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, progress.String())
-	}
-	if len(rep.Sizes) != 1 {
-		t.Fatalf("got %d sizes, want 1", len(rep.Sizes))
-	}
-	s := rep.Sizes[0]
+// TestRunSmallFleet runs the whole bench on a small embedded fleet, open
+// and secured, and checks that every figure was really measured: all
+// replies in, every result applied, a /metrics body, memory read.
+func checkSize(t *testing.T, s Size) {
+	t.Helper()
 	checks := []struct {
 		name string
 		ok   bool
@@ -47,8 +39,23 @@ func TestRunSmallFleet(t *testing.T) {
 	}
 	for _, c := range checks {
 		if !c.ok {
-			t.Errorf("%s: not measured: %+v", c.name, s)
+			t.Errorf("%s, %s: not measured: %+v", s.Security, c.name, s)
 		}
+	}
+}
+
+func TestRunSmallFleet(t *testing.T) {
+	var progress bytes.Buffer
+	rep, err := Run(context.Background(), Options{Nodes: []int{20}, Checks: 2, Rounds: 2, CheckInterval: 300 * time.Millisecond, Out: &progress,
+		Security: []string{"open", "secured"}})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	if len(rep.Sizes) != 2 || rep.Sizes[0].Security != "open" || rep.Sizes[1].Security != "secured" {
+		t.Fatalf("got %d sizes, want 20 nodes open and secured: %+v", len(rep.Sizes), rep.Sizes)
+	}
+	for _, s := range rep.Sizes {
+		checkSize(t, s)
 	}
 	var table bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
@@ -130,7 +137,7 @@ func TestRSSOfThisProcess(t *testing.T) {
 func BenchmarkPingFanout(b *testing.B) {
 	n := fanoutNodes(b)
 	br := brokertest.Start(b)
-	fl, err := startFleet(context.Background(), br.ClientURL(), n, nil)
+	fl, err := startFleet(context.Background(), br.ClientURL(), n, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,7 +161,7 @@ func BenchmarkPingFanout(b *testing.B) {
 func BenchmarkRawFanout(b *testing.B) {
 	n := fanoutNodes(b)
 	br := brokertest.Start(b)
-	raw, err := startRaw(br.ClientURL(), n)
+	raw, err := startRaw(br.ClientURL(), n, "")
 	if err != nil {
 		b.Fatal(err)
 	}

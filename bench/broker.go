@@ -22,12 +22,13 @@ type natsServer struct {
 
 // startBroker picks where the broker runs: the given URL, in this process
 // when the fleet fits beside it, or in a child process otherwise.
-func startBroker(opts *Options, n int, dir string) (*natsServer, error) {
+// auth, when set, is the nats-server configuration of a secured run.
+func startBroker(opts *Options, n int, dir, auth string) (*natsServer, error) {
 	if opts.NATSURL != "" {
 		return &natsServer{url: opts.NATSURL, kind: "external", stop: func() {}}, nil
 	}
 	if n <= opts.EmbeddedMax {
-		b, err := broker.Start(broker.Options{Port: -1, JetStreamDir: dir, Logger: opts.Logger})
+		b, err := broker.Start(broker.Options{Port: -1, JetStreamDir: dir, ConfigFile: auth, Logger: opts.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("start embedded broker: %w", err)
 		}
@@ -40,7 +41,7 @@ func startBroker(opts *Options, n int, dir string) (*natsServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := opts.BrokerCommand(addr, dir)
+	cmd := opts.BrokerCommand(addr, dir, auth)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start broker process %v: %w", cmd.Args, err)

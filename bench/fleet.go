@@ -39,13 +39,14 @@ type fleet struct {
 // swamped and a failure surfaces quickly.
 const parallelism = 32
 
-// startFleet connects and starts n agents against url.
-func startFleet(ctx context.Context, url string, n int, log *slog.Logger) (*fleet, error) {
+// startFleet connects and starts n agents against url, each with its own
+// credentials and believing only the issuer's callers when sec is set.
+func startFleet(ctx context.Context, url string, n int, sec *security, log *slog.Logger) (*fleet, error) {
 	specs := demo.Fleet(n, benchZones)
 	f := &fleet{agents: make([]*simAgent, n)}
 	err := forEach(n, func(i int) error {
 		spec := specs[i]
-		nc, err := bus.Connect(bus.Config{URLs: []string{url}, Name: spec.Identity}, log)
+		nc, err := bus.Connect(bus.Config{URLs: []string{url}, Name: spec.Identity, Credentials: sec.login(sec.nodeCreds(spec.Identity))}, log)
 		if err != nil {
 			return err
 		}
@@ -56,7 +57,7 @@ func startFleet(ctx context.Context, url string, n int, log *slog.Logger) (*flee
 			"nginx": {Running: web, Enabled: web},
 		}})
 		packages := actions.NewSimPackageProvider(actions.SimPackageOptions{Delay: -1})
-		ag, err := nodeagent.New(nodeagent.Options{
+		o := nodeagent.Options{
 			Identity: spec.Identity,
 			Conn:     nc,
 			Facts:    staticFacts(spec.Facts),
@@ -65,7 +66,11 @@ func startFleet(ctx context.Context, url string, n int, log *slog.Logger) (*flee
 			// Heartbeats are not what is measured; keep them out of the way.
 			RegisterInterval: 10 * time.Minute,
 			Logger:           log,
-		})
+		}
+		if sec != nil {
+			o.Verify, o.Authorize, o.Open = sec.verify, sec.authorize.Authorize, sec.authorize.Open
+		}
+		ag, err := nodeagent.New(o)
 		if err != nil {
 			nc.Close()
 			return fmt.Errorf("agent %s: %w", spec.Identity, err)
@@ -99,11 +104,15 @@ type rawFleet struct {
 	subject string
 }
 
-func startRaw(url string, n int) (*rawFleet, error) {
+func startRaw(url string, n int, creds string) (*rawFleet, error) {
 	r := &rawFleet{conns: make([]*nats.Conn, n), subject: "bench.raw." + nats.NewInbox()[len("_INBOX."):]}
 	answer := []byte(`{"pong":true}`)
 	err := forEach(n, func(i int) error {
-		nc, err := nats.Connect(url, nats.Name(fmt.Sprintf("raw-%d", i)))
+		opts := []nats.Option{nats.Name(fmt.Sprintf("raw-%d", i))}
+		if creds != "" {
+			opts = append(opts, nats.UserCredentials(creds))
+		}
+		nc, err := nats.Connect(url, opts...)
 		if err != nil {
 			return fmt.Errorf("raw baseline connection %d to %s: %w", i, url, err)
 		}

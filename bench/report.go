@@ -57,6 +57,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	row("nodes", func(s *Size) string { return strconv.Itoa(s.Nodes) })
+	row("security", func(s *Size) string { return s.Security })
 	row("broker", func(s *Size) string { return s.Broker })
 	row("fleet start (ms)", func(s *Size) string { return ms(s.Setup) })
 	row("raw nats.go fan-out, median (ms)", func(s *Size) string { return ms(s.Raw.Median) })

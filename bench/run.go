@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,32 +24,49 @@ import (
 	"github.com/pulseops/pulse/internal/rpc"
 )
 
-// runSize measures one fleet size from a fresh broker up.
-func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
+// runSize measures one fleet size from a fresh broker up; secured, every
+// process logs in with credentials from a fresh issuer.
+func runSize(ctx context.Context, opts *Options, n int, secured bool) (*Size, error) {
 	dir, err := os.MkdirTemp("", "pulse-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("make a JetStream directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := startBroker(opts, n, dir)
+	var sec *security
+	if secured {
+		if sec, err = newSecurity(filepath.Join(dir, "identity"), n); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := startBroker(opts, n, filepath.Join(dir, "jetstream"), sec.serverConfig())
 	if err != nil {
 		return nil, err
 	}
 	defer srv.stop()
-	s := &Size{Nodes: n, Broker: srv.kind}
+	s := &Size{Nodes: n, Broker: srv.kind, Security: "open"}
+	if secured {
+		s.Security = "secured"
+	}
 	out := opts.Out
-	fmt.Fprintf(out, "== %d nodes, broker %s (%s)\n", n, srv.kind, srv.url)
+	fmt.Fprintf(out, "== %d nodes, %s broker %s (%s)\n", n, s.Security, srv.kind, srv.url)
 
-	client, err := bus.Dial(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-client"})
+	client, err := bus.Dial(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-client", Credentials: sec.login(sec.userCreds())})
 	if err != nil {
 		return nil, fmt.Errorf("connect the bench client to %s: %w", srv.url, err)
 	}
 	defer client.Close()
 
 	// The raw baseline goes first, alone, so its connections are gone
-	// before the agents need the file descriptors.
+	// before the agents need the file descriptors. Secured, it logs in as
+	// the account's administrator: nats.go answering an inbox with no
+	// permission checks, what pulse is measured against.
+	rawClient, err := bus.Dial(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-raw-client", Credentials: sec.login(sec.adminCreds())})
+	if err != nil {
+		return nil, fmt.Errorf("connect the raw baseline's client to %s: %w", srv.url, err)
+	}
+	defer rawClient.Close()
 	h0 := heapInuse()
-	raw, err := startRaw(srv.url, n)
+	raw, err := startRaw(srv.url, n, sec.adminCreds())
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +77,7 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	for r := -1; r < opts.Rounds; r++ {
 		runtime.GC() // as before every timed round of pulse below
 		c0 := cpuUsed(srv.pid)
-		d, got, err := raw.request(client, n, 10*time.Second)
+		d, got, err := raw.request(rawClient, n, 10*time.Second)
 		if err != nil {
 			raw.stop()
 			return nil, err
@@ -80,7 +98,7 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	// hears every agent's start-up registration, so no node appears
 	// later, when the agent's next heartbeat comes, and changes the set of
 	// series between the scrapes measured below.
-	colConn, err := bus.Connect(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-collector"}, opts.Logger)
+	colConn, err := bus.Connect(bus.Config{URLs: []string{srv.url}, Name: "pulse-bench-collector", Credentials: sec.login(sec.collectorCreds())}, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("connect the collector to %s: %w", srv.url, err)
 	}
@@ -96,7 +114,7 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 
 	h1 := heapInuse()
 	start := time.Now()
-	fl, err := startFleet(ctx, srv.url, n, opts.Logger)
+	fl, err := startFleet(ctx, srv.url, n, sec, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +125,11 @@ func runSize(ctx context.Context, opts *Options, n int) (*Size, error) {
 	s.Memory.AgentBeyondCon = int64(s.Memory.PerAgent) - int64(s.Memory.PerConn)
 	fmt.Fprintf(out, "started %d agents in %v\n", n, s.Setup.Round(time.Millisecond))
 
-	cl := rpc.New(client, rpc.Options{Caller: "user=bench", Logger: opts.Logger})
+	co := rpc.Options{Caller: "user=bench", Logger: opts.Logger}
+	if sec != nil {
+		co.Caller, co.Signer, co.JWT = "user="+sec.user.Name, sec.user.Signer, sec.user.JWT
+	}
+	cl := rpc.New(client, co)
 	if err := measureFanout(ctx, cl, opts, s, srv.pid); err != nil {
 		return nil, err
 	}

@@ -274,7 +274,7 @@ func (d *Demo) startFleet(ctx context.Context) error {
 			Identity: spec.Identity, Collective: "pulse", Conn: nc,
 			Facts: mapFacts(spec.Facts), Classes: spec.Classes, Agents: node.agents(),
 			Jobs: jobs, RegisterInterval: d.opts.Intervals.Register, Logger: d.opts.Logger,
-			Verify: d.Identity.Verifier.Verify, Authorize: d.Identity.Policy.Authorize,
+			Verify: d.Identity.Verifier.Verify, Authorize: d.Identity.Policy.Authorize, Open: d.Identity.Policy.Open,
 		})
 		if err != nil {
 			nc.Close()

@@ -62,6 +62,13 @@ type Options struct {
 	// request comes from (nil for an unsigned request it lets through); a
 	// request it rejects is audited and dropped. security.Verifier is one.
 	Verify func(env *protocol.Envelope) (*protocol.Principal, error)
+	// Open, when set, reports whether the policy lets anyone run every
+	// action of an agent (security.Policy.Open). It is asked about rpcutil,
+	// the agent that changes nothing: when anyone may ask it, an rpcutil
+	// broadcast is answered without checking its signature, on the word of
+	// the broker, whose subject names its caller. Discovery is then as
+	// cheap as on an open bus; everything else is verified.
+	Open func(agent string) bool
 	// Authorize, when set, decides whether a verified request may run on
 	// this node; it returns the reason (naming the rule) when it refuses.
 	Authorize func(req *protocol.Request, node *filter.Target) (ok bool, reason string)
@@ -92,14 +99,18 @@ type Agent struct {
 	// strings.
 	nodePrefix  string
 	agentPrefix string
-	agents      map[string]actions.Agent
-	acts        map[string][]string // each agent's Actions, asked once in New rather than per request
-	names       []string
-	started     time.Time
-	sem         chan struct{}
-	stats       Stats
-	subs        []*nats.Subscription
-	cancel      context.CancelFunc
+	// openPings is set when anyone may ask rpcutil (Options.Open), and
+	// pingPrefix is what its broadcasts' subjects start with.
+	openPings  bool
+	pingPrefix string
+	agents     map[string]actions.Agent
+	acts       map[string][]string // each agent's Actions, asked once in New rather than per request
+	names      []string
+	started    time.Time
+	sem        chan struct{}
+	stats      Stats
+	subs       []*nats.Subscription
+	cancel     context.CancelFunc
 	// wg counts every goroutine the agent started; Stop waits for it. A
 	// NATS callback adds to it only under life while stopping is false,
 	// so no Add can race Stop's Wait.
@@ -182,6 +193,8 @@ func New(opts Options) (*Agent, error) {
 		seen:        newReplayCache(),
 		boot:        newBootID(),
 	}
+	a.openPings = opts.Open != nil && opts.Open("rpcutil")
+	a.pingPrefix = a.agentPrefix + "rpcutil."
 	a.bad = ratelog.New(a.log, time.Minute)
 	a.refusals = ratelog.New(nil, time.Minute)
 	a.stats.Malformed = make(map[string]*atomic.Uint64, len(malformedReasons))
@@ -430,7 +443,10 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 		return nil
 	}
 	var principal *protocol.Principal
-	if a.opts.Verify != nil {
+	// Who sends a broadcast to rpcutil does not matter when anyone may;
+	// a.bound still holds it to the subject it was sent on.
+	unchecked := a.openPings && strings.HasPrefix(m.Subject, a.pingPrefix)
+	if a.opts.Verify != nil && !unchecked {
 		if principal, err = a.opts.Verify(env); err != nil {
 			// Only the envelope is known: the body of a request that did
 			// not verify is never read.
@@ -447,6 +463,9 @@ func (a *Agent) admit(m *nats.Msg) *protocol.Request {
 		return nil
 	}
 	req.Principal = principal
+	if unchecked {
+		req.PublicKey = "" // nobody checked it: the audit must not name it
+	}
 	if reason, err := a.bound(m.Subject, req); err != nil {
 		a.refuse(&a.stats.Unauthorized, req, protocol.Unauthorized, reason, err)
 		return nil

@@ -464,7 +464,7 @@ func (c *Config) applySecurity(opts *Options, log *slog.Logger) error {
 		if err != nil {
 			return c.ref(err, "security", "policy_file")
 		}
-		opts.Authorize = p.Authorize
+		opts.Authorize, opts.Open = p.Authorize, p.Open
 	}
 	opts.Skew = sc.Skew
 	return nil

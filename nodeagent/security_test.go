@@ -79,7 +79,9 @@ func (b *secBuffer) records() []nodeagent.AuditRecord {
 // secNode is one agent of the attacker's world with what it ran, audited
 // and logged.
 type secNode struct {
-	id    string
+	id string
+	// open answers rpcutil broadcasts on the broker's word (Options.Open).
+	open  bool
 	key   *security.Identity
 	rec   *secRecorder
 	audit *secBuffer
@@ -175,7 +177,11 @@ func (w *secWorld) start(n *secNode, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := nodeagent.New(nodeagent.Options{
+	var open func(string) bool
+	if n.open {
+		open = w.pol.Open
+	}
+	a, err := nodeagent.New(nodeagent.Options{Open: open,
 		Identity: n.id, Conn: anc, Facts: secFacts{"role": "web"}, RegisterInterval: time.Hour, Agents: agents,
 		Signer: n.key.Signer, Verify: (&security.Verifier{Trust: w.trust, Require: true}).Verify, Authorize: w.pol.Authorize,
 		Audit: nodeagent.NewAudit(n.audit), Logger: slog.New(slog.NewTextHandler(n.log, nil)),
@@ -744,5 +750,43 @@ func TestFloodCostsCPUNotDisk(t *testing.T) {
 	}
 	if w.rec.count() != 1 {
 		t.Fatalf("the recorder ran %d times, want once", w.rec.count())
+	}
+}
+
+// Where the policy lets anyone ask rpcutil, an rpcutil broadcast is
+// answered without checking its signature (the broker's subject names its
+// caller); a directed one, and anything for another agent, still is
+// checked, and a node whose policy opens nothing checks everything.
+func TestOpenPingsNeedNoSignature(t *testing.T) {
+	w := newSecWorld(t)
+	open := &secNode{id: "web-02", key: w.evil, open: true}
+	w.nodes["web-02"] = open
+	w.nodeKeys.Pin("web-02", w.evil.PublicKey())
+	w.start(open, w.br.ClientURL())
+	subj := protocol.Subjects{Collective: "pulse"}
+	broadcast := func(agent, action string) (*protocol.Request, []byte) {
+		r := w.request("user=mallory", agent, action, nil)
+		r.Targets, r.Subject = nil, subj.Agent(agent, "user=mallory")
+		return r, w.seal(w.mallory, r) // signed by a key nobody trusts
+	}
+	ping, b := broadcast("rpcutil", "ping")
+	ch := w.sendOn(ping.Subject, b)
+	if rep := w.reply(ch, "an untrusted ping on the open node"); rep.Identity != "web-02" {
+		t.Fatalf("reply from %s", rep.Identity)
+	}
+	// web-01 opens nothing: it refused the same ping.
+	w.refusedOn("web-01", ping.ID, "which is not in built-in trust")
+	read, b := broadcast("recorder", "read")
+	w.sendOn(read.Subject, b)
+	w.refusedOn("web-02", read.ID, "which is not in built-in trust")
+	directed := w.request("user=mallory", "rpcutil", "ping", nil)
+	directed.Targets = []string{"web-02"}
+	w.sendOn(subj.Node("web-02", "user=mallory"), w.seal(w.mallory, directed))
+	// Refused for the same reason as the read: counted, not audited again.
+	testkit.WaitFor(t, 5*time.Second, "web-02 refusing the directed ping too", func() bool {
+		return open.agent.Stats().Unauthorized.Load() == 2
+	})
+	if open.rec.count() != 0 {
+		t.Fatal("the recorder ran")
 	}
 }

@@ -22,6 +22,7 @@ func newBenchCmd() *cobra.Command {
 		nodes                   []int
 		checks, rounds          int
 		natsURL, jsonFile, plot string
+		security                []string
 		interval                time.Duration
 		logs                    logFlags
 	)
@@ -44,8 +45,13 @@ func newBenchCmd() *cobra.Command {
 			rep, err := bench.Run(c.Context(), bench.Options{
 				Nodes: nodes, Checks: checks, Rounds: rounds, CheckInterval: interval, NATSURL: natsURL,
 				Out: c.ErrOrStderr(), Logger: log,
-				BrokerCommand: func(addr, dir string) *exec.Cmd {
-					return exec.Command(exe, "broker", "--listen", addr, "--jetstream", dir, "--log-level", "error")
+				Security: security,
+				BrokerCommand: func(addr, dir, auth string) *exec.Cmd {
+					args := []string{"broker", "--listen", addr, "--jetstream", dir, "--log-level", "error"}
+					if auth != "" {
+						args = append(args, "--auth", auth)
+					}
+					return exec.Command(exe, args...)
 				},
 			})
 			if err != nil {
@@ -76,6 +82,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&rounds, "rounds", 3, "timed repetitions of each fan-out (after one untimed warm-up), and check intervals of ingest")
 	f.DurationVar(&interval, "interval", 10*time.Second, "check interval of the ingest load")
 	f.StringVar(&natsURL, "nats", "", "run against this NATS server (with JetStream) instead of starting one")
+	f.StringSliceVar(&security, "security", []string{"open"}, "open (anyone may publish anything), secured (every process with its own issued credentials, requests signed, replies authenticated by the broker), or open,secured to measure both")
 	f.StringVar(&jsonFile, "json", "", "also write the report as JSON to this file")
 	f.StringVar(&plot, "plot", "", "also draw latency against fleet size as a PNG to this file")
 	logs.register(f, "error")

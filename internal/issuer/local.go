@@ -14,8 +14,9 @@ type Local struct {
 	// ServerConfigFile makes a broker trust the issuer (broker.Options.ConfigFile).
 	ServerConfigFile string
 	// User and Collector are the .creds files of the person at the keyboard
-	// (group ops) and of the collector (group automation).
-	User, Collector string
+	// (group ops) and of the collector (group automation); Admin may do
+	// anything in the account (a benchmark's raw baseline, a test's spy).
+	User, Collector, Admin string
 	// Nodes maps every node identity to its .creds file.
 	Nodes map[string]string
 }
@@ -57,6 +58,9 @@ func NewLocal(dir string, o LocalOptions) (*Local, error) {
 		return nil, err
 	}
 	if l.Collector, err = issue(RoleCollector, "collector", "automation"); err != nil {
+		return nil, err
+	}
+	if l.Admin, err = issue(RoleAdmin, "admin"); err != nil {
 		return nil, err
 	}
 	for _, id := range o.Nodes {

@@ -2,6 +2,7 @@ package security
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
@@ -192,6 +193,26 @@ func (p *Policy) Authorize(req *protocol.Request, node *filter.Target) (bool, st
 		who = fmt.Sprintf("unsigned caller %q", req.Caller)
 	}
 	return false, fmt.Sprintf("no rule allows %s %s#%s: default deny", who, req.Agent, req.Action)
+}
+
+// Open reports whether the policy lets anyone — any caller, signed or not,
+// trusted or not — run every action of agent on every node: the first rule
+// that names agent (or "*") allows callers "*" every action with no node
+// filter. Then nothing about a request's caller changes what it may do
+// with agent, and an agent need not check who sent it. A default of allow
+// never opens an agent: it is meant for callers who verified.
+func (p *Policy) Open(agent string) bool {
+	if p == nil {
+		return false
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.agent != "*" && r.agent != agent {
+			continue
+		}
+		return r.allow && r.nodes == nil && slices.Contains(r.callers, "*") && slices.Contains(r.actions, "*")
+	}
+	return false
 }
 
 // ReadOnlyRules are the rules that let anyone who is trusted (or, with "*",

@@ -322,3 +322,30 @@ func TestNodeKeys(t *testing.T) {
 		t.Fatalf("forged result: %v, want ErrWrongNodeKey", err)
 	}
 }
+
+// A policy opens an agent only when the first rule that names it lets
+// anyone run all of it everywhere; a default of allow opens nothing.
+func TestPolicyOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pf    security.PolicyFile
+		agent string
+		open  bool
+	}{
+		{"read-only rules open rpcutil", security.PolicyFile{Rules: security.ReadOnlyRules("*")}, "rpcutil", true},
+		{"but not service, whose status only is open", security.PolicyFile{Rules: security.ReadOnlyRules("*")}, "service", false},
+		{"read-only for a group", security.PolicyFile{Rules: security.ReadOnlyRules("group:ops")}, "rpcutil", false},
+		{"an earlier rule names it", security.PolicyFile{Rules: append([]security.RuleSpec{{Effect: "deny", Callers: []string{"bob"}, Agent: "rpcutil"}}, security.ReadOnlyRules("*")...)}, "rpcutil", false},
+		{"a node filter", security.PolicyFile{Rules: []security.RuleSpec{{Effect: "allow", Callers: []string{"*"}, Agent: "rpcutil", Nodes: &filter.Spec{Fact: []string{"role=web"}}}}}, "rpcutil", false},
+		{"a default of allow", security.PolicyFile{Default: "allow"}, "rpcutil", false},
+		{"anyone may do anything", security.PolicyFile{Rules: []security.RuleSpec{{Effect: "allow", Callers: []string{"*"}, Agent: "*"}}}, "service", true},
+	} {
+		p, err := security.NewPolicy(tc.name, tc.pf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Open(tc.agent); got != tc.open {
+			t.Errorf("%s: Open(%s) = %v, want %v", tc.name, tc.agent, got, tc.open)
+		}
+	}
+}
