@@ -130,7 +130,8 @@ func (c *Collector) Handler() http.Handler {
 // Register mounts the read API on mux, beside the routes of other parts
 // that one listener serves.
 func (c *Collector) Register(mux *http.ServeMux) {
-	mux.Handle("GET /metrics", c.metricsHTTP)
+	mux.Handle("GET /metrics", c.notBeforeReady(c.metricsHTTP))
+	mux.HandleFunc("GET /-/ready", c.serveReady)
 	mux.HandleFunc("GET /api/v1/nodes", c.serveNodes)
 	mux.HandleFunc("GET /api/v1/nodes/{identity}", c.serveNode)
 	mux.HandleFunc("GET /healthz", c.serveHealth)
@@ -180,9 +181,8 @@ func (c *Collector) serveNode(w http.ResponseWriter, r *http.Request) {
 
 // serveHealth answers 200 while the NATS connection is up and ingest runs.
 func (c *Collector) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	c.runMu.Lock()
-	running, mode := c.running, c.mode
-	c.runMu.Unlock()
+	running := c.running.Load()
+	mode, _ := c.mode.Load().(string)
 	c.mu.RLock()
 	nodes := len(c.state.nodes)
 	c.mu.RUnlock()

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -118,10 +119,13 @@ type Collector struct {
 	mu    sync.RWMutex
 	state *fleetModel
 
-	runMu   sync.Mutex
-	running bool
-	mode    string // "jetstream" or "core", for /healthz
-	stop    func()
+	// runMu serialises Start and Stop; running and mode are read without
+	// it, so /healthz and /-/ready answer while Start replays.
+	runMu     sync.Mutex
+	running   atomic.Bool
+	mode      atomic.Value // "jetstream" or "core", for /healthz
+	stop      func()
+	readiness *readiness
 
 	// bad logs a flood of bad input once a minute per reason.
 	bad *ratelog.Logger
@@ -148,6 +152,7 @@ func New(opts Options) (*Collector, error) {
 		reg:   prometheus.NewRegistry(),
 	}
 	c.bad = ratelog.New(c.log, time.Minute)
+	c.readiness = newReadiness()
 	c.state = newFleetModel(fleetConfig{
 		rules: rules, maxLabelValues: opts.MaxLabelValues, maxSeries: opts.MaxSeries,
 		heartbeatMisses: opts.HeartbeatMisses, staleIntervals: opts.StaleIntervals, maxOutputBytes: opts.MaxOutputBytes,
@@ -255,19 +260,25 @@ func (c *Collector) Registry() *Registry { return &Registry{Registry: c.reg, fle
 func (c *Collector) Start(ctx context.Context) error {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
-	if c.running {
+	if c.running.Load() {
 		return errors.New("collector: Start called twice: call Stop first")
 	}
 	c.mu.Lock()
 	c.state.started = c.opts.Now()
 	c.mu.Unlock()
 	runCtx, cancel := context.WithCancel(ctx)
+	// Running from here: /healthz and /-/ready say "replaying", not
+	// "stopped", while subscribe waits for the replay. Stop waits for
+	// runMu, so it never sees the collector half started.
+	c.running.Store(true)
+	c.readiness.started.Store(true)
 	stopIngest, mode, err := c.subscribe(runCtx)
 	if err != nil {
+		c.running.Store(false)
 		cancel()
 		return err
 	}
-	c.mode = mode
+	c.mode.Store(mode)
 	stopOnce := sync.OnceFunc(stopIngest)
 	done := make(chan struct{})
 	go func() {
@@ -279,7 +290,7 @@ func (c *Collector) Start(ctx context.Context) error {
 		cancel()
 		<-done
 	}
-	c.running = true
+	c.running.Store(true)
 	return nil
 }
 
@@ -288,11 +299,11 @@ func (c *Collector) Start(ctx context.Context) error {
 func (c *Collector) Stop() {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
-	if !c.running {
+	if !c.running.Load() {
 		return
 	}
 	c.stop()
-	c.running = false
+	c.running.Store(false)
 }
 
 // sweepLoop turns missed heartbeats into node_down events. Metrics and the API

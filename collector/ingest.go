@@ -33,6 +33,7 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 			c.log.Warn("JetStream is not available on the NATS server; falling back to core subscriptions, so a restarted collector starts with an empty fleet until nodes report again",
 				"err", err)
 			stop, err := c.subscribeCore()
+			c.readiness.ready() // nothing to replay
 			return stop, "core", err
 		}
 		return nil, "", fmt.Errorf("collector: ask NATS for JetStream account info: %w", err)
@@ -62,6 +63,18 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 		stops = append(stops, stop)
 		replays = append(replays, replayed)
 	}
+	// Ready once every stream is replayed, even after Start stopped
+	// waiting: until then /-/ready and /metrics say so.
+	go func() {
+		for _, done := range replays {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		c.readiness.ready()
+	}()
 	// Ingest is started once what the streams held is applied, so nothing
 	// served afterwards (/metrics, the node API) shows a fleet half rebuilt,
 	// a node up with its counters not yet back. A replay that stalls (a
@@ -155,7 +168,10 @@ func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream 
 	}
 	last, done := info.State.LastSeq, make(chan struct{})
 	closeDone := sync.OnceFunc(func() { close(done) })
+	progress := &replay{stream: stream, target: last}
+	c.readiness.add(progress)
 	if info.State.Msgs == 0 {
+		progress.target = 0
 		closeDone()
 	}
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
@@ -171,8 +187,11 @@ func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream 
 			stored = md.Timestamp
 		}
 		c.handle(m.Subject(), m.Data(), stored)
-		if err == nil && md.Sequence.Stream >= last {
-			closeDone()
+		if err == nil {
+			progress.at.Store(md.Sequence.Stream)
+			if md.Sequence.Stream >= last {
+				closeDone()
+			}
 		}
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		c.bad.Warn("consume/"+stream, "JetStream consumer trouble; it resets and resumes by itself", "stream", stream, "err", err)

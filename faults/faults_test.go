@@ -3,9 +3,21 @@ package faults
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/pulseops/pulse/collector"
+	"github.com/pulseops/pulse/collector/app"
+	"github.com/pulseops/pulse/internal/bus"
 
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/broker/brokertest"
@@ -180,8 +192,12 @@ func TestRestartWholeBroker(t *testing.T) {
 }
 
 // TestCollectorRestartKeepsNodesAndCounters stops the collector and starts a
-// new one on the same JetStream while agents keep publishing: no node may
-// vanish from /metrics and no pulse_check_runs_total may go backwards.
+// new one on the same JetStream while agents keep publishing, and scrapes
+// it over HTTP from the moment it listens, as Prometheus would: until it
+// has replayed its streams it answers /-/ready and /metrics with 503, and
+// the first /metrics it serves already has every node up with every
+// pulse_check_runs_total at least where the first collector left it; no
+// counter ever goes back between scrapes.
 func TestCollectorRestartKeepsNodesAndCounters(t *testing.T) {
 	b := brokertest.Start(t)
 	urls := []string{b.ClientURL()}
@@ -203,42 +219,101 @@ func TestCollectorRestartKeepsNodesAndCounters(t *testing.T) {
 	})
 	first.Stop()
 
-	second := startCollector(t, urls, 1, nil)
-	// The registry and results streams replay separately: wait until both
-	// have, for every node, before asking that nothing goes back.
-	eventually(t, 10*time.Second, "second collector has every node up again with its check runs", func() (bool, string) {
-		up := gather(t, second, "pulse_node_up")
-		runs := gather(t, second, "pulse_check_runs_total")
-		for _, n := range fleet {
-			if up[n.id] != 1 || runs[n.id] < before[n.id] {
-				return false, fmt.Sprintf("%s up=%v runs=%v (first collector: %v)", n.id, up[n.id], runs[n.id], before[n.id])
-			}
-		}
-		return true, ""
+	base := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.FreePort(t)))
+	second, err := app.New(app.Options{
+		NATS: bus.Config{URLs: urls, Name: "collector"}, Listen: strings.TrimPrefix(base, "http://"),
+		Collector: collector.Options{Collective: "pulse", Replicas: 1, HeartbeatMisses: 3, Logger: discard()},
 	})
-	// Scrape several times while results keep arriving: every node stays,
-	// every counter is at least where the first collector left it and never
-	// goes down between scrapes.
-	prev := before
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- second.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	notReady, ready := 0, false
+	var prev map[string]float64
 	grew := false
-	for i := 0; i < 10; i++ {
-		now := gather(t, second, "pulse_check_runs_total")
-		up := gather(t, second, "pulse_node_up")
+	deadline := time.Now().Add(60 * time.Second)
+	for scrape := 0; !ready || scrape < 10; scrape++ {
+		readyCode, readyBody := httpGet(t, base+"/-/ready")
+		if time.Now().After(deadline) {
+			t.Fatalf("no full scrape within a minute; /-/ready says %d %s", readyCode, readyBody)
+		}
+		code, body := httpGet(t, base+"/metrics")
+		switch {
+		case code == http.StatusServiceUnavailable:
+			if ready {
+				t.Fatalf("scrape %d: /metrics answered 503 after /-/ready said ready: %s", scrape, body)
+			}
+			notReady++
+			time.Sleep(20 * time.Millisecond) // the next scrape, as a scraper would
+			continue
+		case code == 0:
+			time.Sleep(20 * time.Millisecond) // not listening yet
+			continue
+		case code != http.StatusOK:
+			t.Fatalf("scrape %d: /metrics answered %d: %s", scrape, code, body)
+		}
+		ready = ready || readyCode == http.StatusOK
+		// Served: it must be the whole fleet.
+		runs, up := sumBy(t, body, "pulse_check_runs_total"), sumBy(t, body, "pulse_node_up")
 		for _, n := range fleet {
 			if up[n.id] != 1 {
-				t.Fatalf("scrape %d: node %s is not up on the restarted collector (up=%v)", i, n.id, up[n.id])
+				t.Fatalf("scrape %d (after %d not ready): node %s is not up (up=%v): a partial fleet was served", scrape, notReady, n.id, up[n.id])
 			}
-			if now[n.id] < prev[n.id] {
-				t.Fatalf("scrape %d: pulse_check_runs_total of %s went backwards: %v then %v", i, n.id, prev[n.id], now[n.id])
+			if runs[n.id] < before[n.id] {
+				t.Fatalf("scrape %d (after %d not ready): pulse_check_runs_total of %s is %v, below the %v the first collector served: a partial replay was served", scrape, notReady, n.id, runs[n.id], before[n.id])
 			}
-			grew = grew || now[n.id] > before[n.id]
+			if prev != nil && runs[n.id] < prev[n.id] {
+				t.Fatalf("scrape %d: pulse_check_runs_total of %s went backwards: %v then %v", scrape, n.id, prev[n.id], runs[n.id])
+			}
+			grew = grew || runs[n.id] > before[n.id]
 		}
-		prev = now
+		prev = runs
 		time.Sleep(100 * time.Millisecond) // spacing scrapes, not waiting for state
 	}
 	if !grew {
 		t.Fatalf("no counter grew on the restarted collector: results are not being ingested")
 	}
+	t.Logf("%d scrapes answered 503 while the collector replayed", notReady)
+}
+
+// httpGet returns the status and body of GET url, status 0 when nothing
+// listens yet.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// sumBy parses a /metrics body and sums the samples of one metric per
+// identity.
+func sumBy(t *testing.T, body, name string) map[string]float64 {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	out := map[string]float64{}
+	if mf := mfs[name]; mf != nil {
+		for _, m := range mf.GetMetric() {
+			out[label(m, "identity")] += value(m)
+		}
+	}
+	return out
 }
 
 // TestNodeCutOff relays one agent through a proxy and cuts it: the

@@ -187,14 +187,6 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("collector HTTP address %s is not free (another pulse demo or collector? pick another with --listen): %w", a.opts.Listen, err)
 	}
 	defer ln.Close()
-	if err := p.col.Start(ctx); err != nil {
-		return err
-	}
-	defer p.col.Stop()
-	p.actions.Start(ctx)
-	if p.engine != nil {
-		p.engine.Start(ctx)
-	}
 
 	srv := &http.Server{
 		Handler:           p.mux,
@@ -205,9 +197,12 @@ func (a *App) Run(ctx context.Context) error {
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return p.hub.Run(gctx) })
-	g.Go(func() error { return p.history.Run(gctx) })
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+	// HTTP serves from the start, so /-/ready can say the collector is
+	// replaying its streams (and /metrics, until it has, that it serves no
+	// partial metrics) instead of leaving a scraper hanging.
 	g.Go(func() error {
 		// exporter-toolkit serves plain HTTP without a web config, HTTPS
 		// with one, and loads the certificates anew for each connection.
@@ -218,8 +213,19 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("collector HTTP server: %w", err)
 	})
+	// The acting parts start only once the fleet is rebuilt, so no
+	// remediation is decided on a fleet half replayed; until then the
+	// webhook answers 503 and Alertmanager sends again. stopped keeps a
+	// shutdown during the replay from racing their start.
+	var (
+		lifeMu  sync.Mutex
+		stopped bool
+	)
 	g.Go(func() error {
 		<-gctx.Done()
+		lifeMu.Lock()
+		stopped = true
+		lifeMu.Unlock()
 		// Shutdown stops accepting and waits for handlers; running
 		// actions and remediations are cancelled beside it, so a handler
 		// waiting for one returns promptly.
@@ -236,6 +242,22 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Wait()
 		return nil
 	})
+	if err := p.col.Start(gctx); err != nil {
+		cancel()
+		_ = g.Wait()
+		return err
+	}
+	defer p.col.Stop()
+	lifeMu.Lock()
+	if !stopped {
+		p.actions.Start(gctx)
+		if p.engine != nil {
+			p.engine.Start(gctx)
+		}
+	}
+	lifeMu.Unlock()
+	g.Go(func() error { return p.hub.Run(gctx) })
+	g.Go(func() error { return p.history.Run(gctx) })
 	a.col, a.engine, a.addr = p.col, p.engine, ln.Addr().String()
 	close(a.ready)
 	a.log.Info("collector serving", "http", a.scheme()+"://"+a.addr)
