@@ -92,6 +92,7 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 			return nil, "", ctx.Err()
 		}
 	}
+	c.readiness.ready()
 	return stopAll, "jetstream", nil
 }
 
