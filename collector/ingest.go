@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulseops/pulse/internal/protocol"
+	"github.com/pulseops/pulse/internal/registry"
 )
 
 // subscribe starts ingest, through JetStream when the server has it and
@@ -62,6 +63,14 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 		}
 		stops = append(stops, stop)
 		replays = append(replays, replayed)
+	}
+	// The fleet registry lives beside the streams; clients read it without
+	// the collector, which only makes sure it is there.
+	if changed, err := registry.Ensure(ctx, js, c.opts.Collective, c.opts.Replicas); err != nil {
+		stopAll()
+		return nil, "", fmt.Errorf("collector: %w", err)
+	} else if changed {
+		c.log.Info("created or updated the fleet registry bucket", "bucket", registry.Bucket(c.opts.Collective), "replicas", c.opts.Replicas)
 	}
 	// Ready once every stream is replayed, even after Start stopped
 	// waiting: until then /-/ready and /metrics say so.

@@ -20,12 +20,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/app"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/demo/shop"
 	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/bus"
+	"github.com/pulseops/pulse/internal/registry"
 	"github.com/pulseops/pulse/nodeagent"
 	"github.com/pulseops/pulse/probes"
 	"github.com/pulseops/pulse/rules"
@@ -160,6 +163,9 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		return d, err
 	}
 	if err := d.record(); err != nil {
+		return d, err
+	}
+	if err := d.ensureRegistry(ctx); err != nil {
 		return d, err
 	}
 	if opts.ShopAddr != "" {
@@ -317,6 +323,24 @@ func (d *Demo) startCollector(ctx context.Context, prometheusURL, alertmanagerUR
 		return err
 	}
 	d.stopCollector, err = d.Collector.Start(ctx)
+	return err
+}
+
+// ensureRegistry makes the fleet registry bucket as the collector would
+// (with its credentials), also when the demo runs without one, so clients
+// discover the demo's nodes from the registry.
+func (d *Demo) ensureRegistry(ctx context.Context) error {
+	nc, err := bus.Dial(bus.Config{URLs: []string{d.Broker.ClientURL()}, Name: "pulse demo",
+		Credentials: bus.Credentials{CredsFile: d.Identity.Local.Collector}})
+	if err != nil {
+		return fmt.Errorf("connect to the demo's broker to make the fleet registry: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	_, err = registry.Ensure(ctx, js, "pulse", 1)
 	return err
 }
 

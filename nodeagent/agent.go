@@ -26,6 +26,7 @@ import (
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/ratelog"
+	"github.com/pulseops/pulse/internal/registry"
 	"github.com/pulseops/pulse/internal/security"
 	"github.com/pulseops/pulse/nodeagent/actions"
 )
@@ -127,6 +128,11 @@ type Agent struct {
 	// older one, across restarts too (protocol.Stream).
 	boot string
 	seq  atomic.Uint64
+	// fleetOutcome is the last fleet registry write's error ("" for none),
+	// so putFleet logs only changes.
+	fleetMu      sync.Mutex
+	fleetOutcome string
+	fleetTried   bool
 }
 
 // Stats are the counters daemon_stats reports.
@@ -242,7 +248,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("flush subscriptions: %w", err)
 	}
-	a.register()
+	// The first registration also lands in the fleet registry before Start
+	// returns, so a client that reads the registry right after finds the
+	// node there.
+	if b := a.register(); b != nil {
+		a.putFleet(b)
+	}
 	a.wg.Add(1)
 	go a.heartbeat(ctx)
 	for _, j := range a.opts.Jobs {
@@ -312,7 +323,9 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.register()
+			if b := a.register(); b != nil {
+				a.putFleet(b)
+			}
 			t.Reset(a.opts.RegisterInterval)
 		}
 	}
@@ -329,7 +342,9 @@ func (a *Agent) stream() protocol.Stream {
 	return protocol.Stream{Boot: a.boot, Seq: a.seq.Add(1)}
 }
 
-func (a *Agent) register() {
+// register publishes a registration on the node's registry subject and
+// returns it, or nil when it could not be encoded.
+func (a *Agent) register() []byte {
 	reg := protocol.Registration{
 		Identity: a.opts.Identity,
 		RegistrationBody: protocol.RegistrationBody{
@@ -347,10 +362,38 @@ func (a *Agent) register() {
 	b, err := protocol.EncodeRegistration(&reg, a.opts.Signer)
 	if err != nil {
 		a.log.Error("encode registration", "err", err)
-		return
+		return nil
 	}
 	if err := a.opts.Conn.Publish(a.subj.Registry(a.opts.Identity), b); err != nil {
 		a.log.Warn("publish registration", "err", err)
+	}
+	return b
+}
+
+// putFleet writes registration b, as published, under the node's key of
+// the fleet registry, kept for registry.Beats heartbeats. A bus without the
+// bucket is normal (clients then discover by broadcast), so the outcome is
+// logged only when it changes, not on every heartbeat.
+func (a *Agent) putFleet(b []byte) {
+	iv := a.opts.RegisterInterval
+	err := registry.Put(a.opts.Conn, a.opts.Collective, a.opts.Identity, b, registry.TTL(iv), min(2*time.Second, iv))
+	outcome := ""
+	if err != nil {
+		outcome = err.Error()
+	}
+	a.fleetMu.Lock()
+	changed := outcome != a.fleetOutcome || !a.fleetTried
+	a.fleetOutcome, a.fleetTried = outcome, true
+	a.fleetMu.Unlock()
+	switch {
+	case !changed:
+	case err == nil:
+		a.log.Info("registering in the fleet registry", "bucket", registry.Bucket(a.opts.Collective), "ttl", registry.TTL(iv))
+	case errors.Is(err, registry.ErrNoBucket):
+		a.log.Info("no fleet registry bucket on this bus: registering on the registry subject only, and clients discover this node by broadcast (the collector creates the bucket)",
+			"bucket", registry.Bucket(a.opts.Collective))
+	default:
+		a.log.Warn("could not write the fleet registry; clients may miss this node until it can", "err", err)
 	}
 }
 

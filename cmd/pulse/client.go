@@ -66,7 +66,7 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 	secondsVar(fs, &f.discoveryTimeout, "discovery-timeout", 2*time.Second, "longest broadcast discovery")
 	fs.DurationVar(&f.quiet, "discovery-quiet", 300*time.Millisecond, "end discovery once no new node answered for this long")
 	fs.StringVar(&f.nodesFile, "nodes", "", "file of node identities, one per line, to target instead of discovering")
-	fs.StringVar(&f.discovery, "discovery", "broadcast", "how to find the targets: broadcast (ask the bus) or collector (every node the collector knows, so silent ones are named)")
+	fs.StringVar(&f.discovery, "discovery", "registry", "how to find the targets: registry (the fleet registry in JetStream: ends when every expected node answered, names the silent ones; falls back to broadcast when there is none), broadcast (ask the bus: for NATS without JetStream) or collector (every node the collector knows)")
 	fs.StringVar(&f.collectorURL, "collector", "http://127.0.0.1:9780", "collector URL for --discovery collector")
 	fs.Var(&f.limit, "limit", "act on at most N or N% of the discovered nodes")
 	fs.BoolVar(&f.one, "one", false, "act on one node only (same as --limit 1)")
@@ -204,8 +204,10 @@ func (f *clientFlags) call(agent, action string, data any) (rpc.Call, error) {
 			f.noMatch = len(all) > 0
 		}
 		c.Nodes = nodes
+	case f.discovery == "registry":
+		c.Discovery = rpc.DiscoverRegistry
 	case f.discovery != "broadcast" && f.discovery != "collector":
-		return c, usage("--discovery must be broadcast or collector, not %q", f.discovery)
+		return c, usage("--discovery must be registry, broadcast or collector, not %q", f.discovery)
 	}
 	if f.nodesFile != "" {
 		nodes, err := readNodes(f.nodesFile)

@@ -68,7 +68,16 @@ func pingJSON(res *rpc.Result) any {
 	for _, r := range res.Replies {
 		nodes = append(nodes, node{r.Identity, float64(r.RTT) / float64(time.Millisecond)})
 	}
-	return map[string]any{"replies": nodes, "count": len(nodes), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration)}
+	return map[string]any{"replies": nodes, "count": len(nodes), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration),
+		"discovery": res.Discovery, "unexpected": nonNil(res.Unexpected)}
+}
+
+// nonNil makes an absent list print as [] in JSON.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -82,10 +91,40 @@ func (f *clientFlags) do(c *cobra.Command, cl *rpc.Client, agent, action string,
 	}
 	call.Progress = progress(c, f)
 	res, err := cl.Do(c.Context(), call)
-	if err == nil && f.noMatch {
+	if err != nil {
+		return nil, err
+	}
+	if f.noMatch {
 		res.NoMatch = true
 	}
-	return res, err
+	registryNotes(c.ErrOrStderr(), res)
+	return res, nil
+}
+
+// registryNotes tells, in one line each, that registry discovery fell back
+// to broadcast and why, and which registry entries were skipped.
+func registryNotes(w io.Writer, res *rpc.Result) {
+	if res.Fallback != "" {
+		fmt.Fprintf(w, "pulse: %s; discovering by broadcast\n", res.Fallback)
+	}
+	if n := len(res.Corrupt); n > 0 {
+		parts := make([]string, 0, min(n, 5))
+		for _, s := range res.Corrupt[:min(n, 5)] {
+			parts = append(parts, fmt.Sprintf("%s (%s)", s.Key, s.Reason))
+		}
+		more := ""
+		if n > 5 {
+			more = fmt.Sprintf(" and %d more", n-5)
+		}
+		fmt.Fprintf(w, "pulse: skipped %d unreadable fleet registry %s: %s%s\n", n, plural(n, "entry", "entries"), strings.Join(parts, ", "), more)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // output prints asJSON with --json, else what render writes, and returns
@@ -132,7 +171,8 @@ func newFactsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			report := map[string]any{"fact": args[0], "values": render.FactReport(res), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration)}
+			report := map[string]any{"fact": args[0], "values": render.FactReport(res), "no_response": res.NoResponse, "no_match": res.NoMatch, "duration_ms": ms(res.Duration),
+				"discovery": res.Discovery, "unexpected": nonNil(res.Unexpected)}
 			return f.output(c, res, report, func(w io.Writer) { render.Facts(w, args[0], res, verbose) })
 		})
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the nodes under each value")

@@ -110,11 +110,18 @@ func Facts(w io.Writer, fact string, res *rpc.Result, showNodes bool) {
 
 // Finished prints the closing line and the silent nodes.
 func Finished(w io.Writer, res *rpc.Result) {
-	fmt.Fprintf(w, "Finished processing %d / %d hosts in %s\n", len(res.Replies), max(len(res.Targets), len(res.Replies)), ms(res.Duration))
+	fmt.Fprintf(w, "Finished processing %d / %d hosts in %s\n", len(res.Replies), max(len(res.Targets)+len(res.Unexpected), len(res.Replies)), ms(res.Duration))
 	noResponse(w, res)
 }
 
 func noResponse(w io.Writer, res *rpc.Result) {
+	if len(res.Unexpected) > 0 {
+		fmt.Fprintf(w, "\nAnswered, not in the fleet registry (registered since it was read):\n\n")
+		for _, n := range res.Unexpected {
+			fmt.Fprintf(w, "    %s\n", n)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(res.NoResponse) > 0 {
 		fmt.Fprintf(w, "\nNo response from:\n\n")
 		for _, n := range res.NoResponse {

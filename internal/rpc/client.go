@@ -22,6 +22,7 @@ import (
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/ratelog"
+	"github.com/pulseops/pulse/internal/registry"
 )
 
 // Options configure a Client.
@@ -79,6 +80,10 @@ type Call struct {
 	// Nodes, when set, is the target set: no broadcast discovery is done and
 	// every node in it that does not answer is reported as silent.
 	Nodes []string
+	// Discovery is how targets are found when Nodes is nil, and how a
+	// NarrowNodes list is narrowed: DiscoverBroadcast (the zero value) asks
+	// the bus, DiscoverRegistry reads the fleet registry (registry.go).
+	Discovery Discovery
 	// NarrowNodes says Nodes is a plain list the filter was not applied to
 	// (--nodes FILE): with a filter, a discovery round first drops the
 	// listed nodes that answer but do not match, so a filter that matches
@@ -140,13 +145,26 @@ type Result struct {
 	Halted  bool     `json:"halted,omitempty"`
 	Skipped []string `json:"skipped,omitempty"`
 	Forged  int      `json:"forged,omitempty"`
-	// Fleet counts the nodes that answered the unfiltered ping sent beside
-	// a filtered discovery (0 without a filter). NoMatch is set when nodes
-	// answered it but none matched the filter: no request was sent.
-	Fleet         int           `json:"fleet,omitempty"`
-	NoMatch       bool          `json:"no_match,omitempty"`
-	DiscoveryTime time.Duration `json:"discovery_ns"`
-	Duration      time.Duration `json:"duration_ns"`
+	// Fleet counts the nodes the fleet registry listed, or with broadcast
+	// discovery those that answered the unfiltered ping sent beside a
+	// filtered discovery (0 without a filter). NoMatch is set when there
+	// was a fleet but none of it matched the filter: no request was sent.
+	Fleet   int  `json:"fleet,omitempty"`
+	NoMatch bool `json:"no_match,omitempty"`
+	// Discovery names how the targets were found: "registry",
+	// "broadcast" or "nodes" (given). Fallback says why registry discovery
+	// fell back to broadcast.
+	Discovery string `json:"discovery"`
+	Fallback  string `json:"fallback,omitempty"`
+	// Unexpected names the nodes that answered a broadcast the registry
+	// did not list (registered since it was read); they are in Replies too.
+	Unexpected []string `json:"unexpected,omitempty"`
+	// Corrupt are the registry's entries skipped as unreadable, forged or
+	// of another protocol version, Stale how many were past their TTL.
+	Corrupt       []registry.Skipped `json:"registry_corrupt,omitempty"`
+	Stale         int                `json:"registry_stale,omitempty"`
+	DiscoveryTime time.Duration      `json:"discovery_ns"`
+	Duration      time.Duration      `json:"duration_ns"`
 	// heard holds the nodes that answered the unfiltered ping.
 	heard map[string]bool
 }
@@ -214,21 +232,51 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 		return nil, err
 	}
 	start := time.Now()
+	var fallback string
+	if call.Discovery == DiscoverRegistry && (call.Nodes == nil || call.NarrowNodes && !call.Filter.Empty()) {
+		res, why, err := c.fromRegistry(ctx, &call, start)
+		if err != nil || why == "" {
+			return res, err
+		}
+		fallback = why
+	}
+	res, err := c.doBroadcast(ctx, call, start)
+	if err != nil {
+		return nil, err
+	}
+	res.Fallback = fallback
+	return res, nil
+}
+
+// readOnlyBroadcast reports whether call goes out as one broadcast rather
+// than to each target: rpcutil only reads, so without a target list,
+// limit or batches it needs no per-node addressing.
+func (call *Call) readOnlyBroadcast() bool {
+	return call.Agent == "rpcutil" && call.Nodes == nil && call.Limit.IsZero() && call.Batch.IsZero()
+}
+
+// doBroadcast runs call with broadcast discovery, or on the nodes it
+// names.
+func (c *Client) doBroadcast(ctx context.Context, call Call, start time.Time) (*Result, error) {
 	// rpcutil only reads, so without a target list, limit or batches its
 	// requests need no discovery round: one broadcast ends on the quiet
 	// window, as ping does. Everything else discovers first and then
 	// addresses each node, so silent nodes can be named.
-	if call.Agent == "rpcutil" && call.Nodes == nil && call.Limit.IsZero() && call.Batch.IsZero() {
+	if call.readOnlyBroadcast() {
 		res, err := c.broadcast(ctx, &call)
 		if err != nil {
 			return nil, err
 		}
+		res.Discovery = "broadcast"
 		res.Duration = time.Since(start)
 		res.DiscoveryTime = res.Duration
 		res.NoMatch = len(res.Replies) == 0 && res.Fleet > 0
 		return res, nil
 	}
-	targets, fleet := call.Nodes, 0
+	targets, fleet, how := call.Nodes, 0, "nodes"
+	if targets == nil || call.NarrowNodes && !call.Filter.Empty() {
+		how = "broadcast"
+	}
 	switch {
 	case targets == nil:
 		d, err := c.discover(ctx, call.Filter, call.DiscoveryTimeout, call.Quiet)
@@ -243,16 +291,22 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 		}
 		targets, fleet = narrow(targets, d), d.Fleet
 	}
-	discoveryTime := time.Since(start)
+	res := &Result{Agent: call.Agent, Action: call.Action, Fleet: fleet, Discovery: how, DiscoveryTime: time.Since(start)}
+	return c.sendTo(ctx, &call, res, targets, start)
+}
+
+// sendTo sends call to targets, directed, in batches when asked, and
+// fills res with what came back.
+func (c *Client) sendTo(ctx context.Context, call *Call, res *Result, targets []string, start time.Time) (*Result, error) {
 	targets = dedupe(targets)
 	if !call.Limit.IsZero() {
 		if n := call.Limit.Of(len(targets)); n < len(targets) {
 			targets = targets[:n]
 		}
 	}
-	res := &Result{Agent: call.Agent, Action: call.Action, Targets: targets, DiscoveryTime: discoveryTime, Fleet: fleet}
+	res.Targets = targets
 	if len(targets) == 0 {
-		res.NoMatch = fleet > 0
+		res.NoMatch = res.Fleet > 0
 		res.Duration = time.Since(start)
 		return res, nil
 	}
@@ -266,7 +320,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Result, error) {
 		if call.Progress != nil && !call.Batch.IsZero() {
 			call.Progress(Progress{Batch: i + 1, Batches: batches, Nodes: nodes})
 		}
-		part, err := c.directed(ctx, &call, nodes)
+		part, err := c.directed(ctx, call, nodes)
 		if err != nil {
 			return nil, err
 		}
@@ -544,7 +598,12 @@ loop:
 // subject and its filter and due when discovery ends, and starts
 // collecting replies to it.
 func (c *Client) listenBroadcast(ctx context.Context, call *Call) (*collector, []byte, error) {
-	req, err := c.newRequest(ctx, call, call.DiscoveryTimeout)
+	return c.listenBroadcastFor(ctx, call, call.DiscoveryTimeout)
+}
+
+// listenBroadcastFor is listenBroadcast with a request due after wait.
+func (c *Client) listenBroadcastFor(ctx context.Context, call *Call, wait time.Duration) (*collector, []byte, error) {
+	req, err := c.newRequest(ctx, call, wait)
 	if err != nil {
 		return nil, nil, err
 	}
