@@ -133,6 +133,10 @@ type Agent struct {
 	fleetMu      sync.Mutex
 	fleetOutcome string
 	fleetTried   bool
+	// fleetNext is the registration fleetWriter writes next, fleetKick
+	// wakes it.
+	fleetNext []byte
+	fleetKick chan struct{}
 }
 
 // Stats are the counters daemon_stats reports.
@@ -254,8 +258,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	if b := a.register(); b != nil {
 		a.putFleet(b)
 	}
-	a.wg.Add(1)
+	a.fleetKick = make(chan struct{}, 1)
+	a.wg.Add(2)
 	go a.heartbeat(ctx)
+	go a.fleetWriter(ctx)
 	for _, j := range a.opts.Jobs {
 		a.wg.Add(1)
 		go a.schedule(ctx, j)
@@ -324,7 +330,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 			if b := a.register(); b != nil {
-				a.putFleet(b)
+				a.queueFleet(b)
 			}
 			t.Reset(a.opts.RegisterInterval)
 		}
@@ -368,6 +374,38 @@ func (a *Agent) register() []byte {
 		a.log.Warn("publish registration", "err", err)
 	}
 	return b
+}
+
+// queueFleet hands registration b to fleetWriter, replacing one it has not
+// written yet: a put waits for the server's answer, and a slow one (a
+// JetStream leader being elected) must not hold up the heartbeats.
+func (a *Agent) queueFleet(b []byte) {
+	a.fleetMu.Lock()
+	a.fleetNext = b
+	a.fleetMu.Unlock()
+	select {
+	case a.fleetKick <- struct{}{}:
+	default:
+	}
+}
+
+// fleetWriter writes the newest queued registration to the fleet registry.
+func (a *Agent) fleetWriter(ctx context.Context) {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.fleetKick:
+		}
+		a.fleetMu.Lock()
+		b := a.fleetNext
+		a.fleetNext = nil
+		a.fleetMu.Unlock()
+		if b != nil {
+			a.putFleet(b)
+		}
+	}
 }
 
 // putFleet writes registration b, as published, under the node's key of
