@@ -134,6 +134,7 @@ func (c *Collector) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /-/ready", c.serveReady)
 	mux.HandleFunc("GET /api/v1/nodes", c.serveNodes)
 	mux.HandleFunc("GET /api/v1/nodes/{identity}", c.serveNode)
+	mux.HandleFunc("GET /api/v1/changes", c.serveChanges)
 	mux.HandleFunc("GET /healthz", c.serveHealth)
 }
 

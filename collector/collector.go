@@ -93,6 +93,10 @@ type Options struct {
 	// was published.
 	StreamMaxAge   time.Duration
 	StreamMaxBytes int64
+	// ChangesMaxAge and ChangesMaxMsgs bound the stream of change events:
+	// older or more are discarded, oldest first (30 days, 100000).
+	ChangesMaxAge  time.Duration
+	ChangesMaxMsgs int
 	Logger         *slog.Logger
 	// Now is the clock; tests inject one. Defaults to time.Now.
 	Now func() time.Time
@@ -118,6 +122,10 @@ type Collector struct {
 
 	mu    sync.RWMutex
 	state *fleetModel
+
+	// changes has its own lock: change events are few, and the fleet's
+	// lock is for the fleet (changes.go).
+	changes *changeLog
 
 	// runMu serialises Start and Stop; running and mode are read without
 	// it, so /healthz and /-/ready answer while Start replays.
@@ -157,9 +165,10 @@ func New(opts Options) (*Collector, error) {
 		rules: rules, maxLabelValues: opts.MaxLabelValues, maxSeries: opts.MaxSeries,
 		heartbeatMisses: opts.HeartbeatMisses, staleIntervals: opts.StaleIntervals, maxOutputBytes: opts.MaxOutputBytes,
 	})
+	c.changes = newChangeLog()
 	c.health = newHealthMetrics(c.reg)
 	c.fleet = newFleetCollector(c)
-	c.reg.MustRegister(c.fleet,
+	c.reg.MustRegister(c.fleet, newChangeMetrics(c),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -209,6 +218,7 @@ func (opts *Options) complete() ([]labelRule, error) {
 		{"MaxOutputBytes", &opts.MaxOutputBytes, 4096},
 		{"Replicas", &opts.Replicas, 1},
 		{"MaxConcurrentScrapes", &opts.MaxConcurrentScrapes, DefaultMaxConcurrentScrapes},
+		{"ChangesMaxMsgs", &opts.ChangesMaxMsgs, defaultChangesMaxMsgs},
 	} {
 		if *f.v < 0 {
 			return nil, fmt.Errorf("collector: %s is %d: it must be positive, or 0 for the default %d", f.name, *f.v, f.def)
@@ -234,6 +244,12 @@ func (opts *Options) complete() ([]labelRule, error) {
 	}
 	if opts.StreamMaxBytes == 0 {
 		opts.StreamMaxBytes = DefaultStreamMaxBytes
+	}
+	if opts.ChangesMaxAge < 0 {
+		return nil, fmt.Errorf("collector: ChangesMaxAge is %s: it must be positive, or 0 for the default %s", opts.ChangesMaxAge, defaultChangesMaxAge)
+	}
+	if opts.ChangesMaxAge == 0 {
+		opts.ChangesMaxAge = defaultChangesMaxAge
 	}
 	return rules, nil
 }

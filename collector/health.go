@@ -21,7 +21,7 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 	h := &healthMetrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_collector_messages_total",
-			Help: "Messages received from the bus, by kind (registration, result, unknown).",
+			Help: "Messages received from the bus, by kind (registration, result, change, unknown).",
 		}, []string{"kind"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_collector_malformed_messages_total",
@@ -48,13 +48,15 @@ func newHealthMetrics(reg prometheus.Registerer) *healthMetrics {
 	reg.MustRegister(h.messages, h.malformed, h.dropped, h.overflow, h.truncated, h.lag)
 	// Start the known series at zero so that rate() and alerts see them from
 	// the first scrape rather than from the first problem.
-	for _, k := range []string{"registration", "result"} {
+	for _, k := range []string{"registration", "result", "change"} {
 		h.messages.WithLabelValues(k)
 		for _, r := range []string{protocol.ReasonOversized, protocol.ReasonUnversioned, protocol.ReasonVersion, protocol.ReasonEnvelope,
 			protocol.ReasonDecode, "identity_mismatch", "unverified", reasonReplayed, reasonOlder, reasonFuture} {
 			h.malformed.WithLabelValues(k, r)
 		}
 	}
+	// A change whose kind, result or counts pulse does not know.
+	h.malformed.WithLabelValues("change", "invalid")
 	h.dropped.WithLabelValues("max_series")
 	return h
 }

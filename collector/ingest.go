@@ -64,6 +64,19 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 		stops = append(stops, stop)
 		replays = append(replays, replayed)
 	}
+	// The changes stream keeps history, bounded in number and age, not the
+	// last message per subject; its replay gives each node's last change.
+	if err := c.ensureChangesStream(ctx, js); err != nil {
+		stopAll()
+		return nil, "", err
+	}
+	stop, replayed, err := c.consume(ctx, js, c.subj.ChangesStream())
+	if err != nil {
+		stopAll()
+		return nil, "", err
+	}
+	stops = append(stops, stop)
+	replays = append(replays, replayed)
 	// The fleet registry lives beside the streams; clients read it without
 	// the collector, which only makes sure it is there.
 	if changed, err := registry.Ensure(ctx, js, c.opts.Collective, c.opts.Replicas); err != nil {
@@ -94,7 +107,7 @@ func (c *Collector) subscribe(ctx context.Context) (func(), string, error) {
 		select {
 		case <-done:
 		case <-wait.C:
-			c.log.Warn("JetStream replay still running; serving what has been applied so far", "stream", []string{"registry", "results"}[i], "waited", replayWait)
+			c.log.Warn("JetStream replay still running; serving what has been applied so far", "stream", []string{"registry", "results", "changes"}[i], "waited", replayWait)
 			return stopAll, "jetstream", nil
 		case <-ctx.Done():
 			stopAll()
@@ -222,7 +235,7 @@ func (c *Collector) subscribeCore() (func(), error) {
 			_ = s.Unsubscribe()
 		}
 	}
-	for _, subject := range []string{c.subj.RegistryAll(), c.subj.ResultsAll()} {
+	for _, subject := range []string{c.subj.RegistryAll(), c.subj.ResultsAll(), c.subj.ChangesAll()} {
 		s, err := c.opts.Conn.Subscribe(subject, func(m *nats.Msg) { c.handle(m.Subject, m.Data, time.Time{}) })
 		if err != nil {
 			stop()
@@ -253,6 +266,9 @@ func (c *Collector) handle(subject string, data []byte, stored time.Time) {
 	case len(tokens) == 5 && tokens[2] == "results":
 		c.health.messages.WithLabelValues("result").Inc()
 		c.handleResult(subject, tokens[3], tokens[4], data, stored, now)
+	case len(tokens) == 4 && tokens[2] == "changes":
+		c.health.messages.WithLabelValues("change").Inc()
+		c.handleChange(subject, tokens[3], data, stored, now)
 	default:
 		c.health.messages.WithLabelValues("unknown").Inc()
 		c.malformed("unknown", "subject", subject, fmt.Errorf("subject %q is neither a registry nor a results subject", subject))

@@ -43,6 +43,8 @@ func newIdentity(dir, userDir string, nodes []string) (*Identity, error) {
 	rules := append(security.ReadOnlyRules("*"),
 		security.RuleSpec{Name: "ops may do anything", Effect: "allow", Callers: []string{"group:ops"}, Agent: "*"},
 		security.RuleSpec{Name: "automation may restart services", Effect: "allow", Callers: []string{"group:automation"}, Agent: "service"},
+		// The action API's rollouts run as the collector.
+		security.RuleSpec{Name: "automation may roll packages out and back", Effect: "allow", Callers: []string{"group:automation"}, Agent: "package", Actions: []string{"install", "uninstall", "status"}},
 	)
 	if id.Policy, err = security.NewPolicy("demo policy", security.PolicyFile{Rules: rules}, nil); err != nil {
 		return nil, err

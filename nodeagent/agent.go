@@ -55,6 +55,10 @@ type Options struct {
 	RegisterInterval time.Duration
 	// Jobs are scheduled checks and probes.
 	Jobs []Job
+	// WatchPackages are packages whose installed version every heartbeat
+	// reports, read through PackageVersion (at most MaxWatchPackages).
+	WatchPackages  []string
+	PackageVersion func(ctx context.Context, name string) (string, error)
 	// Signer signs replies, registrations and results when set. Without it
 	// they still carry their time, sequence and protocol version.
 	Signer *protocol.Signer
@@ -137,6 +141,11 @@ type Agent struct {
 	// wakes it.
 	fleetNext []byte
 	fleetKick chan struct{}
+	// jobs are the scheduled jobs' states, which the health agent reads
+	// and kicks; changes counts the changes this run made (changes.go).
+	jobs    []*jobState
+	changes changeCounter
+	regMu   sync.Mutex
 }
 
 // Stats are the counters daemon_stats reports.
@@ -192,6 +201,12 @@ func New(opts Options) (*Agent, error) {
 	if opts.Facts == nil {
 		opts.Facts = staticFacts{}
 	}
+	if len(opts.WatchPackages) > MaxWatchPackages {
+		return nil, fmt.Errorf("%d packages to watch; at most %d", len(opts.WatchPackages), MaxWatchPackages)
+	}
+	if len(opts.WatchPackages) > 0 && opts.PackageVersion == nil {
+		return nil, errors.New("packages to watch, but no way to read their versions (Options.PackageVersion)")
+	}
 	a := &Agent{
 		opts:        opts,
 		log:         opts.Logger.With("component", "agent", "identity", opts.Identity),
@@ -212,6 +227,10 @@ func New(opts Options) (*Agent, error) {
 		a.stats.Malformed[r] = new(atomic.Uint64)
 	}
 	a.agents["rpcutil"] = &rpcutil{a: a}
+	a.agents["health"] = &health{a: a}
+	for _, j := range opts.Jobs {
+		a.jobs = append(a.jobs, newJobState(j))
+	}
 	for _, ag := range opts.Agents {
 		if _, dup := a.agents[ag.Name()]; dup {
 			return nil, fmt.Errorf("agent %q is configured twice", ag.Name())
@@ -262,9 +281,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.wg.Add(2)
 	go a.heartbeat(ctx)
 	go a.fleetWriter(ctx)
-	for _, j := range a.opts.Jobs {
+	for i, j := range a.opts.Jobs {
 		a.wg.Add(1)
-		go a.schedule(ctx, j)
+		go a.schedule(ctx, j, a.jobs[i])
 	}
 	if a.opts.Refresh != nil {
 		a.wg.Go(func() { a.opts.Refresh(ctx) })
@@ -351,6 +370,10 @@ func (a *Agent) stream() protocol.Stream {
 // register publishes a registration on the node's registry subject and
 // returns it, or nil when it could not be encoded.
 func (a *Agent) register() []byte {
+	// One registration at a time: one sent right after a change must not
+	// be overtaken by a heartbeat that read the versions before it.
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
 	reg := protocol.Registration{
 		Identity: a.opts.Identity,
 		RegistrationBody: protocol.RegistrationBody{
@@ -361,6 +384,7 @@ func (a *Agent) register() []byte {
 			Version:    Version,
 			Started:    a.started,
 			Interval:   a.opts.RegisterInterval.Seconds(),
+			Packages:   a.packageVersions(),
 		},
 		Time:   a.opts.Now().UTC(),
 		Stream: a.stream(),
@@ -685,6 +709,11 @@ func (a *Agent) run(req *protocol.Request, ag actions.Agent) actions.Result {
 	defer cancel()
 	res := callSafely(ctx, ag, actions.Request{ID: req.ID, Caller: req.Caller, Action: req.Action, Data: req.Data})
 	a.opts.Audit.Write(a.opts.Identity, req, res.Status, res.Message, time.Since(start))
+	// The change event goes out before the reply, so whoever waits for
+	// the reply (a rollout) finds the event on the bus by then.
+	if res.Change != nil {
+		a.publishChange(req, res, time.Since(start))
+	}
 	return res
 }
 

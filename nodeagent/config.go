@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,11 @@ type Config struct {
 	URLTest  URLTestConfig  `yaml:"urltest"`
 	Checks   []CheckConfig  `yaml:"checks"`
 	Probes   []ProbeConfig  `yaml:"probes"`
+	// WatchPackages are packages whose installed version the node reports
+	// with every heartbeat (and right after it changes one), so metrics
+	// and rollout gates can split by version: a short list, at most
+	// MaxWatchPackages, such as the application the node runs.
+	WatchPackages []string `yaml:"watch_packages"`
 	// Security turns on signed requests, authorization and NATS
 	// credentials. Without it the agent answers anyone on the bus.
 	Security *SecurityConfig `yaml:"security"`
@@ -267,6 +273,19 @@ func LoadConfig(path string) (*Config, error) {
 			return nil, config.At(path, config.Find(doc, "security", "skew"), "security: skew must not be negative")
 		}
 	}
+	if len(c.WatchPackages) > MaxWatchPackages {
+		return nil, config.At(path, config.Find(doc, "watch_packages"), "watch_packages lists %d packages; at most %d: every one is a series per node", len(c.WatchPackages), MaxWatchPackages)
+	}
+	if len(c.WatchPackages) > 0 && c.Package.Disabled {
+		return nil, config.At(path, config.Find(doc, "watch_packages"), "watch_packages needs the package agent, which package.disabled turns off")
+	}
+	// The package manager's own name rules are checked when the agent is
+	// built (actions' ValidateName); here only what any manager refuses.
+	for i, w := range c.WatchPackages {
+		if w == "" || slices.Contains(c.WatchPackages[:i], w) {
+			return nil, config.At(path, config.Find(doc, "watch_packages", i), "watch_packages: %q is empty or listed twice", w)
+		}
+	}
 	if err := actions.ParseAllowHosts(c.URLTest.AllowHosts); err != nil {
 		return nil, config.At(path, config.Find(doc, "urltest", "allow_hosts"), "urltest.allow_hosts: %v", err)
 	}
@@ -342,6 +361,7 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 	}
 	runner := actions.NewExecRunner(actions.ExecRunnerOptions{}, log)
 	var agents []actions.Agent
+	var packageVersion func(context.Context, string) (string, error)
 	if !c.Package.Disabled {
 		name := c.Package.Provider
 		if name == "" || name == "auto" {
@@ -353,7 +373,14 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 		if err != nil {
 			return Options{}, c.ref(err, "package", "provider")
 		}
-		agents = append(agents, actions.NewPackageAgent(p, log))
+		pa := actions.NewPackageAgent(p, log)
+		agents = append(agents, pa)
+		for _, w := range c.WatchPackages {
+			if err := p.ValidateName(w); err != nil {
+				return Options{}, fmt.Errorf("watch_packages: %w", err)
+			}
+		}
+		packageVersion = pa.Version
 	}
 	if !c.Service.Disabled {
 		name := c.Service.Provider
@@ -411,6 +438,7 @@ func (c *Config) options(nodeFacts map[string]any, log *slog.Logger) (Options, e
 	opts := Options{
 		Identity: c.Identity, Collective: c.Collective, Classes: classes,
 		Agents: agents, RegisterInterval: c.RegisterInterval, Jobs: jobs, Logger: log,
+		WatchPackages: c.WatchPackages, PackageVersion: packageVersion,
 	}
 	if err := c.applySecurity(&opts, log); err != nil {
 		return Options{}, err

@@ -102,6 +102,9 @@ func TestLoadConfigNATSBlock(t *testing.T) {
 		"nats:\n  user: a\n  nkey_seed_file: a.nk\n":                                       "both.yaml:2: nats credentials: set one of user/password, nkey_seed_file or creds_file",
 		"nats:\n  user: a\nsecurity:\n  require_signatures: false\n  nats:\n    user: b\n": "both.yaml:6: NATS TLS and credentials are set both in security.nats and in the top-level nats block: keep the top-level block only",
 		"security:\n  require_signatures: false\n  nats:\n    urls: [nats://a:4222]\n":     "both.yaml:4: security.nats holds only TLS, credentials and inbox_prefix: put urls, name and connect_timeout in the top-level nats block",
+		"watch_packages: [shop, nginx, shop]\n":                                            `both.yaml:1: watch_packages: "shop" is empty or listed twice`,
+		"package: {disabled: true}\nwatch_packages: [shop]\n":                              "both.yaml:2: watch_packages needs the package agent, which package.disabled turns off",
+		"watch_packages: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]\n":            "both.yaml:1: watch_packages lists 17 packages; at most 16: every one is a series per node",
 	} {
 		_, err := LoadConfig(write("both.yaml", body))
 		if err == nil || !strings.HasSuffix(err.Error(), want) {

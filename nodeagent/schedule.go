@@ -32,9 +32,9 @@ type Outcome struct {
 	Duration   time.Duration
 }
 
-// schedule runs j every Interval and publishes each result with the job's
-// cumulative counters.
-func (a *Agent) schedule(ctx context.Context, j Job) {
+// schedule runs j every Interval, and at once when st is kicked, and
+// publishes each result with the job's cumulative counters.
+func (a *Agent) schedule(ctx context.Context, j Job, st *jobState) {
 	defer a.wg.Done()
 	if j.Interval <= 0 {
 		j.Interval = time.Minute
@@ -55,6 +55,10 @@ func (a *Agent) schedule(ctx context.Context, j Job) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-st.kick:
+			// Since Go 1.23 a stopped timer delivers nothing stale, so the
+			// Reset below starts a whole interval.
+			t.Stop()
 		}
 		start := a.opts.Now()
 		rctx, cancel := context.WithTimeout(ctx, j.Timeout)
@@ -84,6 +88,7 @@ func (a *Agent) schedule(ctx context.Context, j Job) {
 			res.Runs = maps.Clone(runs)
 		}
 		a.publishResult(&res)
+		st.record(JobResult{Name: j.Name, Kind: j.Kind, Status: out.Status, State: name, Output: out.Output, Time: res.Time})
 		t.Reset(j.Interval)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/pulseops/pulse/collector/api"
@@ -19,6 +20,7 @@ import (
 	"github.com/pulseops/pulse/internal/config"
 	"github.com/pulseops/pulse/internal/filter"
 	"github.com/pulseops/pulse/internal/issuer"
+	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 	"github.com/pulseops/pulse/internal/security"
 )
@@ -54,6 +56,11 @@ type clientFlags struct {
 	// noMatch is set when collector discovery found nodes, none of which
 	// matches the filter.
 	noMatch bool
+	// nc, caller and signer are the connection connect opened and who it
+	// speaks as, for commands that use JetStream beside requests.
+	nc     *nats.Conn
+	caller string
+	signer *protocol.Signer
 }
 
 func addClientFlags(c *cobra.Command, f *clientFlags) {
@@ -266,6 +273,7 @@ func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 		}
 		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (is `pulse demo` or a NATS server running? set --nats or PULSE_NATS)", f.natsURL, err)
 	}
+	f.nc, f.caller, f.signer = nc, opts.Caller, opts.Signer
 	return rpc.New(nc, opts), nc.Close, nil
 }
 

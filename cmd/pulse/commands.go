@@ -12,7 +12,7 @@ func commands() []*cobra.Command {
 	return []*cobra.Command{
 		newPingCmd(), newFindCmd(), newFactsCmd(), newInventoryCmd(), newRPCCmd(),
 		newPackageCmd(), newServiceCmd(), newNRPECmd(), newURLTestCmd(),
-		newAlertsCmd(), newRemediationsCmd(), newWatchCmd(),
+		newAlertsCmd(), newRemediationsCmd(), newRolloutCmd(), newRolloutsCmd(), newWatchCmd(),
 		newAgentCmd(), newCollectorCmd(), newBrokerCmd(), newDemoCmd(), newShopCmd(),
 		newRulesCmd(), newDashboardsCmd(), newKeysCmd(), newBenchCmd(),
 	}

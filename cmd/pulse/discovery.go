@@ -90,6 +90,9 @@ func (f *clientFlags) do(c *cobra.Command, cl *rpc.Client, agent, action string,
 		return nil, err
 	}
 	call.Progress = progress(c, f)
+	if agent == "package" || agent == "service" {
+		call.Origin = &protocol.Origin{Via: protocol.ViaCLI}
+	}
 	res, err := cl.Do(c.Context(), call)
 	if err != nil {
 		return nil, err

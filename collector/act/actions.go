@@ -166,6 +166,7 @@ func (a *API) serveAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &api.ActionRecord{ID: newActionID(), Request: req, State: "running", Started: time.Now().UTC()}
+	c.Origin = &protocol.Origin{Via: protocol.ViaAPI, ID: rec.ID, CommittedAt: req.CommittedAt}
 	a.records.add(rec)
 	a.event(protocol.Event{Type: protocol.EventAction, Message: fmt.Sprintf("action %s %s#%s started", rec.ID, req.Agent, req.Action), Data: rec.ID})
 	done := make(chan struct{})

@@ -15,7 +15,8 @@ type Executor struct{ Client Doer }
 
 // Run runs a on the nodes its filter selects, in its batches.
 func (e Executor) Run(ctx context.Context, a remediation.Action) ([]remediation.NodeResult, error) {
-	call := rpc.Call{Agent: a.Agent, Action: a.Action, Data: a.Data, Filter: a.Filter, BatchSleep: a.BatchSleep}
+	call := rpc.Call{Agent: a.Agent, Action: a.Action, Data: a.Data, Filter: a.Filter, BatchSleep: a.BatchSleep,
+		Origin: &protocol.Origin{Via: protocol.ViaRemediation}}
 	if a.Batch > 0 {
 		call.Batch = rpc.Nodes(a.Batch)
 	}

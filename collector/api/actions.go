@@ -24,6 +24,9 @@ type ActionRequest struct {
 	// Async answers 202 with the action's id at once; poll
 	// GET /api/v1/actions/{id} for the result.
 	Async bool `json:"async,omitempty"`
+	// CommittedAt, for a change, is when it was committed: the collector
+	// derives lead time for changes from it (pulse_lead_time_seconds).
+	CommittedAt time.Time `json:"committed_at,omitzero"`
 }
 
 // ActionRecord is an action the collector ran and what came of it.

@@ -31,6 +31,7 @@ import (
 	"github.com/pulseops/pulse/collector/history"
 	"github.com/pulseops/pulse/collector/hub"
 	"github.com/pulseops/pulse/collector/remediation"
+	"github.com/pulseops/pulse/collector/rollout"
 	"github.com/pulseops/pulse/collector/slo"
 	"github.com/pulseops/pulse/collector/web"
 	"github.com/pulseops/pulse/internal/bus"
@@ -83,7 +84,8 @@ type Options struct {
 	WebOrigins []string
 	// Alertmanager and Prometheus are their base URLs, for what the
 	// overview shows: the alerts Alertmanager holds (else what its webhook
-	// sent) and the SLOs Prometheus' recording rules compute.
+	// sent) and the SLOs Prometheus' recording rules compute. The PromQL
+	// gates of rollouts the action API runs query Prometheus too.
 	Alertmanager, Prometheus string
 	// HistoryStep is how often the overview's history samples the fleet
 	// (15s).
@@ -232,6 +234,7 @@ func (a *App) Run(ctx context.Context) error {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			p.actions.Stop()
+			p.rollouts.Stop()
 			if p.engine != nil {
 				p.engine.Stop()
 			}
@@ -251,6 +254,7 @@ func (a *App) Run(ctx context.Context) error {
 	lifeMu.Lock()
 	if !stopped {
 		p.actions.Start(gctx)
+		p.rollouts.Start(gctx)
 		if p.engine != nil {
 			p.engine.Start(gctx)
 		}
@@ -300,12 +304,13 @@ func (a *App) Start(ctx context.Context) (stop func() error, err error) {
 
 // parts are what one Run builds.
 type parts struct {
-	col     *collector.Collector
-	engine  *remediation.Engine
-	actions *act.API
-	hub     *hub.Hub
-	history *history.History
-	mux     *http.ServeMux
+	col      *collector.Collector
+	engine   *remediation.Engine
+	actions  *act.API
+	hub      *hub.Hub
+	history  *history.History
+	rollouts *rollout.Service
+	mux      *http.ServeMux
 }
 
 // build wires the parts together on nc and mounts their routes.
@@ -366,6 +371,11 @@ func (a *App) build(nc *nats.Conn) (*parts, error) {
 	p.mux.Handle("GET /api/v1/history", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, p.history.View()) }))
 	p.actions = act.New(act.Options{Client: client, Audit: o.Audit, OnEvent: emit, MaxBodyBytes: o.MaxBodyBytes, Logger: o.Collector.Logger})
 	p.actions.Register(p.mux, humans)
+	p.rollouts = rollout.NewService(rollout.ServiceOptions{
+		Conn: nc, Collective: col.Collective(), Replicas: o.Collector.Replicas, Client: client, Caller: ro.Caller, Signer: ro.Signer,
+		Prometheus: o.Prometheus, OnEvent: emit, MaxBodyBytes: o.MaxBodyBytes, Logger: o.Collector.Logger,
+	})
+	p.rollouts.Register(p.mux, humans)
 	p.hub = hub.New(hub.Options{
 		AllowedOrigins: o.WebOrigins, Token: o.ActionToken, Lookup: col.Target,
 		Registerer: col.Registry(), Logger: o.Collector.Logger,

@@ -34,6 +34,10 @@ type Config struct {
 	// StreamMaxAge and StreamMaxBytes bound each JetStream stream (24h, 1 GiB).
 	StreamMaxAge   time.Duration `yaml:"stream_max_age"`
 	StreamMaxBytes int64         `yaml:"stream_max_bytes"`
+	// ChangesMaxAge and ChangesMaxMsgs bound the stream of change events
+	// (30 days, 100000 events).
+	ChangesMaxAge  time.Duration `yaml:"changes_max_age"`
+	ChangesMaxMsgs int           `yaml:"changes_max_msgs"`
 	// Skew is how far ahead a node's clock may run (5s).
 	Skew time.Duration `yaml:"skew"`
 	// RemediationRules is a rules file such as rules/remediation.yaml.
@@ -151,6 +155,7 @@ func (c *Config) Options() (Options, error) {
 			MaxOutputBytes: c.MaxOutputBytes, Replicas: c.Replicas, Skew: c.Skew,
 			MaxConcurrentScrapes: c.MaxConcurrentScrapes,
 			StreamMaxAge:         c.StreamMaxAge, StreamMaxBytes: c.StreamMaxBytes,
+			ChangesMaxAge: c.ChangesMaxAge, ChangesMaxMsgs: c.ChangesMaxMsgs,
 		},
 	}
 	var err error

@@ -258,11 +258,20 @@ func TestRolesAsAnAttackerTriesThem(t *testing.T) {
 		{"$KV.PULSE_FLEET_pulse.web-01", false},
 		{"$JS.API.STREAM.PURGE.KV_PULSE_FLEET_pulse", false},
 		{"$JS.API.CONSUMER.CREATE.KV_PULSE_FLEET_pulse", false},
+		// A rollout: its record, the nodes' locks; not the changes nodes
+		// announce, nor the lock bucket's deletion.
+		{"pulse.pulse.rollouts.5f1c2a", true},
+		{"$KV.PULSE_ROLLOUT_LOCKS_pulse.web-01", true},
+		{"$JS.API.STREAM.CREATE.KV_PULSE_ROLLOUT_LOCKS_pulse", true},
+		{"pulse.pulse.changes.web-01", false},
+		{"$JS.API.STREAM.DELETE.KV_PULSE_ROLLOUT_LOCKS_pulse", false},
+		{"$JS.API.STREAM.PURGE.PULSE_ROLLOUTS_pulse", false},
 	}, []try{
 		{"pulse.pulse.reply.user=alice.>", true},
 		{"pulse.pulse.events", true},
 		{"_INBOX_alice.>", true},
 		{"_INBOX_bob.>", false},
+		{"pulse.pulse.changes.*", false},
 		{"pulse.pulse.reply.user=bob.>", false},
 		{"pulse.pulse.reply.collector.>", false},
 		{"pulse.pulse.agent.service.*", false},
@@ -279,9 +288,13 @@ func TestRolesAsAnAttackerTriesThem(t *testing.T) {
 		{"$JS.API.DIRECT.GET.KV_PULSE_FLEET_pulse", true},
 		{"$KV.PULSE_FLEET_pulse.web-01", false},
 		{"$JS.API.STREAM.PURGE.KV_PULSE_FLEET_pulse", false},
+		{"pulse.pulse.changes.web-01", false},
+		{"pulse.pulse.rollouts.5f1c2a", true},
 	}, []try{
 		{"pulse.pulse.registry.*", true},
 		{"pulse.pulse.results.>", true},
+		{"pulse.pulse.changes.*", true},
+		{"pulse.pulse.rollouts.*", true},
 		{"pulse.pulse.reply.collector.>", true},
 		{"pulse.pulse.reply.user=alice.>", false},
 	})

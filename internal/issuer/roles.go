@@ -90,10 +90,13 @@ func Permissions(collective string, role Role) (jwt.Permissions, error) {
 		// The fleet registry is read in batched direct gets answered on
 		// the user's own inbox: no consumer, nothing that writes.
 		p.Pub.Allow.Add(s.Agent("*", caller), s.Node("*", caller), s.FleetRead())
+		// `pulse rollout` holds its nodes in the lock bucket and records
+		// the rollout; the JetStream API answers on the user's inbox.
+		p.Pub.Allow.Add(rolloutSubjects(s)...)
 		p.Sub.Allow.Add(s.RepliesTo(caller), s.Events(), inbox)
 	case RoleCollector:
 		p.Pub.Allow.Add(s.Agent("*", name), s.Node("*", name), s.Events(), "$JS.API.INFO")
-		for _, stream := range []string{s.RegistryStream(), s.ResultsStream()} {
+		for _, stream := range []string{s.RegistryStream(), s.ResultsStream(), s.ChangesStream(), s.RolloutsStream()} {
 			p.Pub.Allow.Add(jetStreamAPI(stream)...)
 		}
 		// The collector creates the fleet bucket (or brings its settings
@@ -102,11 +105,33 @@ func Permissions(collective string, role Role) (jwt.Permissions, error) {
 			"$JS.API.STREAM.INFO."+s.FleetStream(),
 			"$JS.API.STREAM.CREATE."+s.FleetStream(),
 			"$JS.API.STREAM.UPDATE."+s.FleetStream())
-		p.Sub.Allow.Add(s.RegistryAll(), s.ResultsAll(), s.RepliesTo(name), inbox)
+		// The collector runs the action API's rollouts as the CLI runs
+		// them, and follows every rollout's record.
+		p.Pub.Allow.Add(rolloutSubjects(s)...)
+		p.Sub.Allow.Add(s.RegistryAll(), s.ResultsAll(), s.ChangesAll(), s.RolloutsAll(), s.RepliesTo(name), inbox)
 	default:
 		return jwt.Permissions{}, fmt.Errorf("role %q has no permission template", role)
 	}
 	return p, nil
+}
+
+// rolloutSubjects are what running a rollout publishes: its record (with
+// the records stream's API to create it when missing), and the keys of the
+// lock bucket that keeps two rollouts off the same nodes, read directly.
+func rolloutSubjects(s protocol.Subjects) []string {
+	kv := "KV_" + s.RolloutLocks()
+	return []string{
+		"$JS.API.INFO",
+		s.Rollouts("*"),
+		"$JS.API.STREAM.INFO." + s.RolloutsStream(),
+		"$JS.API.STREAM.CREATE." + s.RolloutsStream(),
+		"$KV." + s.RolloutLocks() + ".>",
+		"$JS.API.STREAM.INFO." + kv,
+		"$JS.API.STREAM.CREATE." + kv,
+		"$JS.API.STREAM.UPDATE." + kv,
+		"$JS.API.STREAM.MSG.GET." + kv,
+		"$JS.API.DIRECT.GET." + kv + ".>",
+	}
 }
 
 // jetStreamAPI is what the collector needs of one stream: create it or

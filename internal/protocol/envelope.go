@@ -42,6 +42,10 @@ const (
 	KindRegistration Kind = "registration"
 	KindResult       Kind = "result"
 	KindEvent        Kind = "event"
+	// KindChange is a node's change event (change.go), KindRollout a
+	// rollout's record.
+	KindChange  Kind = "change"
+	KindRollout Kind = "rollout"
 )
 
 // Envelope is one message as it travels: the fields its signature binds and
@@ -267,7 +271,7 @@ func kindOf(quoted []byte) Kind {
 		return ""
 	}
 	name := quoted[1 : len(quoted)-1]
-	for _, k := range []Kind{KindRequest, KindReply, KindRegistration, KindResult, KindEvent} {
+	for _, k := range []Kind{KindRequest, KindReply, KindRegistration, KindResult, KindEvent, KindChange, KindRollout} {
 		if string(name) == string(k) {
 			return k
 		}
@@ -293,7 +297,7 @@ func (e *Envelope) check() error {
 		return fmt.Errorf("%s envelope from %s has no body", e.Kind, e.From)
 	}
 	request := e.Kind == KindRequest
-	stream := e.Kind == KindRegistration || e.Kind == KindResult
+	stream := e.Kind == KindRegistration || e.Kind == KindResult || e.Kind == KindChange
 	var stray string
 	switch e.Kind {
 	case KindRequest:
@@ -311,11 +315,11 @@ func (e *Envelope) check() error {
 		if e.ID == "" {
 			return fmt.Errorf("reply from %s names no request id", e.From)
 		}
-	case KindRegistration, KindResult:
+	case KindRegistration, KindResult, KindChange:
 		if e.Boot == "" || e.Seq == 0 {
 			return fmt.Errorf("%s from %s has no boot and sequence", e.Kind, e.From)
 		}
-	case KindEvent:
+	case KindEvent, KindRollout:
 	default:
 		return fmt.Errorf("kind %q is not one protocol version %d knows", e.Kind, Version)
 	}

@@ -9,6 +9,10 @@ const (
 	EventCheckState  = "check_state"
 	EventAction      = "action"
 	EventRemediation = "remediation"
+	// EventChange is a node's change event (Data: a Change); EventRollout
+	// a rollout that started, moved or ended (Data: its record).
+	EventChange  = "change"
+	EventRollout = "rollout"
 )
 
 // Event is something a human watching the fleet wants to see happen.

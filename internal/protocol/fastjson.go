@@ -25,6 +25,7 @@ const (
 	kData
 	kStatus
 	kStatusMsg
+	kOrigin
 )
 
 // decodeRequestBody is the fast path of a request body; false means it left
@@ -40,6 +41,15 @@ func decodeRequestBody(b []byte, r *RequestBody) bool {
 			return kAction, s.str(&r.Action)
 		case "data":
 			return kData, s.object(&r.Data)
+		case "origin":
+			// Rare (changing requests only) and small: encoding/json reads
+			// the object, so it is read as it would be in the whole body.
+			v, ok := s.rawObject()
+			if !ok {
+				return kOrigin, false
+			}
+			r.Origin = new(Origin)
+			return kOrigin, json.Unmarshal(v, r.Origin) == nil
 		}
 		return 0, false
 	})
@@ -385,6 +395,14 @@ func appendRequestBody(b []byte, r *RequestBody) ([]byte, bool) {
 	if len(r.Data) > 0 {
 		b = append(b, `,"data":`...)
 		b = append(b, r.Data...)
+	}
+	if r.Origin != nil {
+		o, err := json.Marshal(r.Origin)
+		if err != nil {
+			return b, false
+		}
+		b = append(b, `,"origin":`...)
+		b = append(b, o...)
 	}
 	return append(b, '}'), true
 }

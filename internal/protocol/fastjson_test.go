@@ -78,6 +78,9 @@ var decodeCases = []string{
 	`{"collective":"pulse","agent":"service","action":"restart","data":{"service":"nginx"}}`,
 	`{"agent":"rpcutil","action":"ping","statuscode":0,"statusmsg":"OK","data":{"pong":1},"newer":{"field":[1]}}`,
 	"{\n\t\"agent\" : \"a\" ,\r\n \"statuscode\" : 1 \n}\n",
+	`{"collective":"pulse","agent":"package","action":"install","data":{"package":"shop","version":"1.0.1"},"origin":{"via":"rollout","id":"r1","committed_at":"2026-11-25T11:00:00Z"}}`,
+	`{"origin":{"via":"cli"},"origin":{"id":"x"}}`, `{"origin":null}`, `{"origin":{"via":5}}`, `{"origin":{"committed_at":"yesterday"}}`,
+	`{"origin":{"VIA":"api","Via":"cli"}}`, `{"origin":[]}`, `{"origin":{"via":"cli","extra":[1,{"a":"}"}]}}`,
 }
 
 func TestDecodeMatchesEncodingJSON(t *testing.T) {
@@ -102,7 +105,8 @@ func TestEncodeMatchesJSONMarshal(t *testing.T) {
 	} {
 		sameEncoding(t, &r, appendReplyBody)
 	}
-	for _, r := range []RequestBody{{}, benchReq.RequestBody, {Agent: "a&b"}, {Data: json.RawMessage(` {}`)}} {
+	for _, r := range []RequestBody{{}, benchReq.RequestBody, {Agent: "a&b"}, {Data: json.RawMessage(` {}`)},
+		{Agent: "package", Origin: &Origin{Via: "rollout", ID: "<r1>", CommittedAt: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)}}} {
 		sameEncoding(t, &r, appendRequestBody)
 	}
 }
@@ -209,6 +213,10 @@ func fill(t *testing.T, v reflect.Value, name string) {
 		v.Set(m)
 	case reflect.Interface:
 		v.Set(reflect.ValueOf(map[string]any{"k": "v-" + name}))
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), name)
+		v.Set(p)
 	default:
 		t.Fatalf("fill does not know %s (%s): teach it, so the new field is tested", name, v.Type())
 	}
@@ -241,7 +249,7 @@ func TestEveryFieldSurvivesTheWire(t *testing.T) {
 		t.Fatal("a filled reply body left the fast path")
 	}
 	sameEncoding(t, rp, appendReplyBody)
-	for _, v := range []any{rq, rp, filled[RegistrationBody](t), filled[ResultBody](t), filled[Event](t)} {
+	for _, v := range []any{rq, rp, filled[RegistrationBody](t), filled[ResultBody](t), filled[Event](t), filled[ChangeBody](t)} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
@@ -276,6 +284,7 @@ func TestEveryFieldSurvivesTheWire(t *testing.T) {
 		{"registration", filled[Registration](t), nil, func(e *Envelope) (any, error) { return e.Registration() }},
 		{"result", filled[Result](t), nil, func(e *Envelope) (any, error) { return e.Result() }},
 		{"event", filled[Event](t), nil, func(e *Envelope) (any, error) { return e.Event() }},
+		{"change", filled[Change](t), nil, func(e *Envelope) (any, error) { return e.Change() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			encode := tc.encode
@@ -284,6 +293,8 @@ func TestEveryFieldSurvivesTheWire(t *testing.T) {
 				encode = func() ([]byte, error) { return EncodeRegistration(m, s) }
 			case *Result:
 				encode = func() ([]byte, error) { return EncodeResult(m, s) }
+			case *Change:
+				encode = func() ([]byte, error) { return EncodeChange(m, s) }
 			case *Event:
 				encode = func() ([]byte, error) { return EncodeEvent(m, "collector") }
 			}

@@ -94,6 +94,9 @@ type RequestBody struct {
 	Agent      string          `json:"agent"`
 	Action     string          `json:"action"`
 	Data       json.RawMessage `json:"data,omitempty"`
+	// Origin says on whose behalf a changing request runs; the node copies
+	// it into the change event it publishes (change.go).
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Reply is one node's answer to a request. RequestID, Identity and Time
@@ -136,6 +139,10 @@ type RegistrationBody struct {
 	// seconds, so the collector can tell a late node from a dead one.
 	Started  time.Time `json:"started"`
 	Interval float64   `json:"interval"`
+	// Packages are the installed versions of the packages the node was
+	// asked to watch ("absent" when one is not installed), so dashboards
+	// and rollout gates can split what the node reports by version.
+	Packages map[string]string `json:"packages,omitempty"`
 }
 
 // Stream places a registration or result among everything one run of an

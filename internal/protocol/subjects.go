@@ -65,11 +65,23 @@ func (s Subjects) Results(identity, check string) string {
 // ResultsAll matches every result subject.
 func (s Subjects) ResultsAll() string { return s.prefix() + ".results.>" }
 
+// Changes is the subject a node announces the changes made to it on;
+// ChangesAll matches every node's.
+func (s Subjects) Changes(identity string) string { return s.prefix() + ".changes." + identity }
+
+// ChangesAll: see Changes.
+func (s Subjects) ChangesAll() string { return s.prefix() + ".changes.*" }
+
+// Rollouts is the subject a rollout's record is published on each time it
+// moves, by whoever runs it (the CLI or the collector); RolloutsAll
+// matches every rollout's.
+func (s Subjects) Rollouts(id string) string { return s.prefix() + ".rollouts." + id }
+
+// RolloutsAll: see Rollouts.
+func (s Subjects) RolloutsAll() string { return s.prefix() + ".rollouts.*" }
+
 // Events is the subject the collector publishes its events on.
 func (s Subjects) Events() string { return s.prefix() + ".events" }
-
-// Changes is the subject a node announces the changes made to it on.
-func (s Subjects) Changes(identity string) string { return s.prefix() + ".changes." + identity }
 
 // RegistryStream and ResultsStream name the JetStream streams that keep the
 // last registration of every node and the last result of every node and
@@ -78,6 +90,17 @@ func (s Subjects) RegistryStream() string { return "PULSE_REGISTRY_" + s.Collect
 
 // ResultsStream: see RegistryStream.
 func (s Subjects) ResultsStream() string { return "PULSE_RESULTS_" + s.Collective }
+
+// ChangesStream keeps every node's change events, bounded in number and
+// age; RolloutsStream the last record of every rollout; RolloutLocks is the
+// key-value bucket of which rollout holds which node.
+func (s Subjects) ChangesStream() string { return "PULSE_CHANGES_" + s.Collective }
+
+// RolloutsStream: see ChangesStream.
+func (s Subjects) RolloutsStream() string { return "PULSE_ROLLOUTS_" + s.Collective }
+
+// RolloutLocks: see ChangesStream.
+func (s Subjects) RolloutLocks() string { return "PULSE_ROLLOUT_LOCKS_" + s.Collective }
 
 // FleetBucket names the JetStream key-value bucket of the fleet registry
 // (one key per node), and FleetKey the subject a node writes its own key

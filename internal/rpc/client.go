@@ -111,6 +111,9 @@ type Call struct {
 	Progress func(Progress)
 	// OnReply, when set, sees every reply as it arrives.
 	OnReply func(*Reply)
+	// Origin, when set, travels in the request's body: on whose behalf a
+	// change is made, for the change events of the nodes it changes.
+	Origin *protocol.Origin
 }
 
 // Progress reports a batch about to be sent.
@@ -364,7 +367,7 @@ func (c *Client) newRequest(ctx context.Context, call *Call, wait time.Duration)
 	}
 	return &protocol.Request{
 		ID: newID(), Caller: c.opts.Caller, Time: now, Deadline: deadline, JWT: c.opts.JWT,
-		RequestBody: protocol.RequestBody{Collective: c.opts.Collective, Agent: call.Agent, Action: call.Action, Data: data},
+		RequestBody: protocol.RequestBody{Collective: c.opts.Collective, Agent: call.Agent, Action: call.Action, Data: data, Origin: call.Origin},
 	}, nil
 }
 

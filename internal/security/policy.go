@@ -217,8 +217,9 @@ func (p *Policy) Open(agent string) bool {
 
 // ReadOnlyRules are the rules that let anyone who is trusted (or, with "*",
 // anyone at all) discover nodes and read state without changing it:
-// rpcutil, package and service status, and nrpe checks. Policies usually
-// start with them.
+// rpcutil, package and service status, nrpe checks, and the health agent
+// (the node's scheduled checks and probes, read or run now: what a rollout
+// judges a step by). Policies usually start with them.
 func ReadOnlyRules(callers ...string) []RuleSpec {
 	if len(callers) == 0 {
 		callers = []string{"*"}
@@ -228,5 +229,6 @@ func ReadOnlyRules(callers ...string) []RuleSpec {
 		{Name: "anyone may read package state", Effect: "allow", Callers: callers, Agent: "package", Actions: []string{"status"}},
 		{Name: "anyone may read service state", Effect: "allow", Callers: callers, Agent: "service", Actions: []string{"status"}},
 		{Name: "anyone may list and run nrpe checks", Effect: "allow", Callers: callers, Agent: "nrpe", Actions: []string{"list", "runcommand"}},
+		{Name: "anyone may read and re-run the node's own checks and probes", Effect: "allow", Callers: callers, Agent: "health", Actions: []string{"status", "rerun"}},
 	}
 }

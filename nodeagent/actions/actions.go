@@ -23,6 +23,19 @@ type Result struct {
 	Status  protocol.Status
 	Message string
 	Data    any
+	// Change, set by an action that changed the node (or tried to), is
+	// published by the node agent as a change event.
+	Change *Change
+}
+
+// Change is what a changing action did, or tried to do, to the node.
+type Change struct {
+	// Kind is the agent ("package", "service"), Name the package or
+	// service, From and To its version or state before and after.
+	Kind, Name, From, To string
+	// Unchanged says the action ran and found nothing to do: a package
+	// already at the version asked for, a running service started.
+	Unchanged bool
 }
 
 // Agent is one RPC agent, such as "package" or "service".

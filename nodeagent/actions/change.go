@@ -10,8 +10,15 @@ import (
 
 // afterChange is the reply to a changing action of kind ("package",
 // "service") on name: the state after the change, also when the change
-// failed, so the caller sees where the node was left.
-func afterChange(log *slog.Logger, kind string, req Request, name string, err error, st any, stErr error) Result {
+// failed, so the caller sees where the node was left, and the change
+// itself (from before to after) for the node's change event.
+func afterChange(log *slog.Logger, kind string, req Request, name string, err error, st any, stErr error, ch *Change) Result {
+	res := afterChangeReply(log, kind, req, name, err, st, stErr)
+	res.Change = ch
+	return res
+}
+
+func afterChangeReply(log *slog.Logger, kind string, req Request, name string, err error, st any, stErr error) Result {
 	if err != nil {
 		log.Warn(kind+" change failed", "action", req.Action, kind, name, "caller", req.Caller, "err", err)
 		code := protocol.UnknownError

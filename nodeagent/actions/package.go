@@ -114,35 +114,38 @@ func (a *PackageAgent) Call(ctx context.Context, req Request) Result {
 	}
 	defer release(a.lock)
 
+	// The state before is read once: install and uninstall decide from it
+	// whether there is anything to do, and the change event reports it.
+	before := "unknown"
+	prev, prevErr := a.p.Status(ctx, name)
+	if prevErr == nil {
+		before = prev.Ensure
+	}
 	var err error
 	switch req.Action {
 	case "install":
-		err = a.install(ctx, name, version)
+		// As "ensure present" does, install skips the package manager when
+		// the package is there in the asked-for version: install is not
+		// upgrade.
+		if prevErr != nil || before == Absent || (version != "" && version != before) {
+			err = a.p.Install(ctx, name, version)
+		}
 	case "uninstall":
-		err = a.uninstall(ctx, name)
+		if prevErr != nil || before != Absent {
+			err = a.p.Uninstall(ctx, name)
+		}
 	case "purge":
 		err = a.p.Purge(ctx, name)
 	case "update":
 		err = a.p.Update(ctx, name)
 	}
 	st, stErr := a.p.Status(ctx, name)
-	return afterChange(a.log, "package", req, name, err, st, stErr)
-}
-
-// install skips the package manager when the package is already there in
-// the asked-for version, as "ensure present" does: install is not upgrade.
-func (a *PackageAgent) install(ctx context.Context, name, version string) error {
-	if st, err := a.p.Status(ctx, name); err == nil && st.Ensure != Absent && (version == "" || version == st.Ensure) {
-		return nil
+	after := "unknown"
+	if stErr == nil {
+		after = st.Ensure
 	}
-	return a.p.Install(ctx, name, version)
-}
-
-func (a *PackageAgent) uninstall(ctx context.Context, name string) error {
-	if st, err := a.p.Status(ctx, name); err == nil && st.Ensure == Absent {
-		return nil
-	}
-	return a.p.Uninstall(ctx, name)
+	ch := &Change{Kind: "package", Name: name, From: before, To: after, Unchanged: err == nil && before == after && before != "unknown"}
+	return afterChange(a.log, "package", req, name, err, st, stErr, ch)
 }
 
 func (a *PackageAgent) checkUpdates(ctx context.Context) Result {
@@ -275,4 +278,16 @@ func NewPackageProvider(name string, r CmdRunner) (PackageProvider, error) {
 		return NewSimPackageProvider(SimPackageOptions{}), nil
 	}
 	return nil, fmt.Errorf("unknown package provider %q: use apt, dnf, yum, apk or sim", name)
+}
+
+// Version is the installed version of name ("absent" when it is not
+// installed), for the versions a node reports of the packages it watches.
+// It reads the package database without taking the change lock: a version
+// read during a change is the one before or after it.
+func (a *PackageAgent) Version(ctx context.Context, name string) (string, error) {
+	st, err := a.p.Status(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return st.Ensure, nil
 }

@@ -34,8 +34,8 @@ func TestAptProviderArgv(t *testing.T) {
 		{"install", `{"package":"hello"}`, map[string]CmdResult{q + "hello": installed}, []string{q + "hello", q + "hello"}},
 		{"uninstall", `{"package":"hello"}`, map[string]CmdResult{q + "hello": installed}, []string{q + "hello", aptPrefix + "remove hello", q + "hello"}},
 		{"uninstall", `{"package":"hello"}`, map[string]CmdResult{q + "hello": absent}, []string{q + "hello", q + "hello"}},
-		{"purge", `{"package":"hello"}`, map[string]CmdResult{q + "hello": absent}, []string{aptPrefix + "purge hello", q + "hello"}},
-		{"update", `{"package":"hello"}`, map[string]CmdResult{q + "hello": installed}, []string{aptPrefix + "install --only-upgrade hello", q + "hello"}},
+		{"purge", `{"package":"hello"}`, map[string]CmdResult{q + "hello": absent}, []string{q + "hello", aptPrefix + "purge hello", q + "hello"}},
+		{"update", `{"package":"hello"}`, map[string]CmdResult{q + "hello": installed}, []string{q + "hello", aptPrefix + "install --only-upgrade hello", q + "hello"}},
 		{"checkupdates", ``, nil, []string{"apt-get -s -q dist-upgrade"}},
 	}
 	for _, tt := range tests {
@@ -145,8 +145,8 @@ func TestDnfProviderArgv(t *testing.T) {
 			{"status", `{"package":"httpd"}`, map[string]CmdResult{q + "httpd": installed}, []string{q + "httpd"}, `{"package":"httpd","ensure":"2.4.57-5.el9","arch":"x86_64","name":"httpd"}`},
 			{"install", `{"package":"httpd","version":"2.4.57-5.el9"}`, map[string]CmdResult{q + "httpd": absent}, []string{q + "httpd", tool + " -y -q install httpd-2.4.57-5.el9", q + "httpd"}, `{"package":"httpd","ensure":"absent","arch":"","name":"httpd"}`},
 			{"uninstall", `{"package":"httpd"}`, map[string]CmdResult{q + "httpd": installed}, []string{q + "httpd", tool + " -y -q remove httpd", q + "httpd"}, ""},
-			{"purge", `{"package":"httpd"}`, map[string]CmdResult{q + "httpd": installed}, []string{tool + " -y -q remove httpd", q + "httpd"}, ""},
-			{"update", `{"package":"httpd"}`, map[string]CmdResult{q + "httpd": installed}, []string{tool + " -y -q " + upd + " httpd", q + "httpd"}, ""},
+			{"purge", `{"package":"httpd"}`, map[string]CmdResult{q + "httpd": installed}, []string{q + "httpd", tool + " -y -q remove httpd", q + "httpd"}, ""},
+			{"update", `{"package":"httpd"}`, map[string]CmdResult{q + "httpd": installed}, []string{q + "httpd", tool + " -y -q " + upd + " httpd", q + "httpd"}, ""},
 			{"checkupdates", ``, map[string]CmdResult{
 				tool + " -q check-update": {ExitCode: 100, Stdout: []byte(dnfCheckUpdateSample)},
 				q + "httpd openssl-libs":  {Stdout: []byte("httpd\t2.4.57-5.el9\tx86_64\nopenssl-libs\t1:3.0.7-24.el9\tx86_64\n")},
@@ -224,8 +224,8 @@ func TestApkProviderArgv(t *testing.T) {
 		{"status", `{"package":"musl"}`, absent, []string{info}, `{"package":"musl","ensure":"absent","arch":"","name":"musl"}`},
 		{"install", `{"package":"musl","version":"1.2.4-r2"}`, absent, []string{info, "apk add musl=1.2.4-r2", info}, ""},
 		{"uninstall", `{"package":"musl"}`, installed, []string{info, list, "apk del musl", info, list}, ""},
-		{"purge", `{"package":"musl"}`, absent, []string{"apk del --purge musl", info}, ""},
-		{"update", `{"package":"musl"}`, absent, []string{"apk add --upgrade musl", info}, ""},
+		{"purge", `{"package":"musl"}`, absent, []string{info, "apk del --purge musl", info}, ""},
+		{"update", `{"package":"musl"}`, absent, []string{info, "apk add --upgrade musl", info}, ""},
 		{"checkupdates", ``, map[string]CmdResult{"apk version -l <": {Stdout: []byte(apkVersionSample)}}, []string{"apk version -l <"}, `{"outdated_packages":[{"package":"musl","current":"1.2.4-r1","available":"1.2.4-r2"},{"package":"py3-pip","current":"23.1.2-r0","available":"23.3.1-r0"},{"package":"libcrypto3","current":"3.1.4-r0","available":"3.1.4-r1"}],"count":3}`},
 	}
 	for _, tt := range tests {

@@ -24,8 +24,8 @@ type SimPackageOptions struct {
 	Delay time.Duration
 	// Arch is reported for installed packages (default "amd64").
 	Arch string
-	// Changed, when set, is told after a package was installed or
-	// removed, outside the provider's lock.
+	// Changed, when set, is told after a package was installed (in any
+	// version), updated or removed, outside the provider's lock.
 	Changed func(name string, installed bool)
 }
 
@@ -44,6 +44,9 @@ func DefaultSimCatalogue() map[string][]string {
 		"postgresql":     {"15+248"},
 		"redis-server":   {"5:7.0.11-1", "5:7.0.15-1~deb12u1"},
 		"sl":             {"5.02-1+b1"},
+		// The demo's web application: 1.1.0 is the release that breaks
+		// logins, 1.0.1 the fix that does not (demo/shop).
+		"shop": {"1.0.0", "1.0.1", "1.1.0"},
 	}
 }
 
@@ -201,9 +204,13 @@ func (p *SimPackageProvider) Update(ctx context.Context, name string) error {
 		return err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.installed[name]; ok {
+	_, ok := p.installed[name]
+	if ok {
 		p.installed[name] = vs[len(vs)-1]
+	}
+	p.mu.Unlock()
+	if ok {
+		p.notify(name, true)
 	}
 	return nil
 }

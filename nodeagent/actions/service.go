@@ -95,9 +95,26 @@ func (a *ServiceAgent) Call(ctx context.Context, req Request) Result {
 	}
 	defer unlock()
 
+	before := serviceState(a.p.Status(ctx, name))
 	err = a.p.Change(ctx, name, req.Action)
 	st, stErr := a.p.Status(ctx, name)
-	return afterChange(a.log, "service", req, name, err, st, stErr)
+	after := serviceState(st, stErr)
+	// A restart or reload changes a running service without changing its
+	// state; a start of a running service (or a stop of a stopped one)
+	// does nothing.
+	unchanged := err == nil && before == after && (req.Action == "start" || req.Action == "stop")
+	ch := &Change{Kind: "service", Name: name, From: before, To: after, Unchanged: unchanged}
+	return afterChange(a.log, "service", req, name, err, st, stErr, ch)
+}
+
+// serviceState names a service's state for a change event: running,
+// stopped, or unknown when the init system could not say (a service whose
+// package is not installed, say).
+func serviceState(st ServiceStatus, err error) string {
+	if err != nil || st.Status == "" {
+		return "unknown"
+	}
+	return st.Status
 }
 
 // lockName waits, bounded by ctx, until no other change of name runs, and

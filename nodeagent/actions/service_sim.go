@@ -37,6 +37,7 @@ func DefaultSimProvides() map[string]string {
 		"postgresql":   "postgresql",
 		"redis-server": "redis-server",
 		"sshd":         "openssh-server",
+		"shop":         "shop",
 	}
 }
 
@@ -85,14 +86,21 @@ func NewSimServiceProvider(o SimServiceOptions) *SimServiceProvider {
 // that provides it is installed. Installing the package adds the service,
 // stopped and disabled, as Debian's packages leave a service the node did
 // not ask for; removing the package removes the service; starting a service
-// whose package is absent fails as service(8) does.
+// whose package is absent fails as service(8) does. A Changed hook in po
+// is told after the service side has followed.
 func NewSimSystem(po SimPackageOptions, so SimServiceOptions) (*SimPackageProvider, *SimServiceProvider) {
 	svc := NewSimServiceProvider(so)
 	svc.provides = so.Provides
 	if svc.provides == nil {
 		svc.provides = DefaultSimProvides()
 	}
-	po.Changed = svc.packageChanged
+	also := po.Changed
+	po.Changed = func(name string, installed bool) {
+		svc.packageChanged(name, installed)
+		if also != nil {
+			also(name, installed)
+		}
+	}
 	pkgs := NewSimPackageProvider(po)
 	for name, pkg := range svc.provides {
 		if !pkgs.Installed(pkg) {

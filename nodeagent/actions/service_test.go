@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,11 +38,11 @@ func TestSystemdProviderArgv(t *testing.T) {
 		msg, reply      string
 	}{
 		{"status", "nginx", active, status, protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
-		{"start", "nginx", active, append([]string{"systemctl start nginx"}, status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
-		{"stop", "nginx", active, append([]string{"systemctl stop nginx"}, status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
-		{"restart", "nginx", active, append([]string{"systemctl restart nginx"}, status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
-		{"reload", "nginx", active, append([]string{"systemctl reload nginx"}, status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
-		{"start", "nginx", failedStart, append([]string{"systemctl start nginx"}, status...), protocol.UnknownError,
+		{"start", "nginx", active, append(append(slices.Clone(status), "systemctl start nginx"), status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
+		{"stop", "nginx", active, append(append(slices.Clone(status), "systemctl stop nginx"), status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
+		{"restart", "nginx", active, append(append(slices.Clone(status), "systemctl restart nginx"), status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
+		{"reload", "nginx", active, append(append(slices.Clone(status), "systemctl reload nginx"), status...), protocol.OK, "OK", `{"service":"nginx","status":"running","enabled":true}`},
+		{"start", "nginx", failedStart, append(append(slices.Clone(status), "systemctl start nginx"), status...), protocol.UnknownError,
 			"service start nginx failed: systemctl start nginx exited with status 1: Job for nginx.service failed because the control process exited with error code.",
 			`{"service":"nginx","status":"stopped","enabled":false}`},
 		{"status", "getty@tty1.service", static, []string{"systemctl is-active getty@tty1.service", "systemctl is-enabled getty@tty1.service"}, protocol.OK, "OK", `{"service":"getty@tty1.service","status":"stopped"}`},
@@ -77,10 +78,10 @@ func TestOpenRCProviderArgv(t *testing.T) {
 	}{
 		{"status", "sshd", []string{"rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
 		{"status", "nginx", []string{"rc-service nginx status", "rc-update show"}, `{"service":"nginx","status":"stopped","enabled":false}`},
-		{"start", "sshd", []string{"rc-service sshd start", "rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
-		{"stop", "nginx", []string{"rc-service nginx stop", "rc-service nginx status", "rc-update show"}, `{"service":"nginx","status":"stopped","enabled":false}`},
-		{"restart", "sshd", []string{"rc-service sshd restart", "rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
-		{"reload", "sshd", []string{"rc-service sshd reload", "rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
+		{"start", "sshd", []string{"rc-service sshd status", "rc-update show", "rc-service sshd start", "rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
+		{"stop", "nginx", []string{"rc-service nginx status", "rc-update show", "rc-service nginx stop", "rc-service nginx status", "rc-update show"}, `{"service":"nginx","status":"stopped","enabled":false}`},
+		{"restart", "sshd", []string{"rc-service sshd status", "rc-update show", "rc-service sshd restart", "rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
+		{"reload", "sshd", []string{"rc-service sshd status", "rc-update show", "rc-service sshd reload", "rc-service sshd status", "rc-update show"}, `{"service":"sshd","status":"running","enabled":true}`},
 	}
 	for _, tt := range tests {
 		r := scripted(answers)
