@@ -98,12 +98,14 @@ func TestImportRules(t *testing.T) {
 		{room: "internal", mayNot: []string{"collector", "nodeagent", "probes", "demo", "bench", "faults", "rules", "dashboards", "cmd"}, whyNotOk: "internal packages sit below every other room"},
 		{room: "probes", mayNot: []string{"collector", "nodeagent", "demo", "bench", "faults", "cmd"}, whyNotOk: "probes only use internal"},
 		{room: "nodeagent", mayNot: []string{"collector", "demo", "bench", "faults", "cmd", "internal/rpc", "internal/broker"}, whyNotOk: "a node links no collector, client or broker"},
-		{room: "collector/api", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "nodeagent", "github.com/prometheus/client_golang"}, whyNotOk: "the CLI imports the API package alone"},
+		{room: "collector/api", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/rollout", "collector/delivery", "nodeagent", "github.com/prometheus/client_golang"}, whyNotOk: "the CLI imports the API package alone"},
 		{room: "collector/hub", mayNot: []string{"collector/app", "collector/act", "collector/web", "collector/remediation", "nodeagent"}, whyNotOk: "the hub only fans out events"},
 		{room: "collector/web", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/remediation", "nodeagent"}, whyNotOk: "the web view only reads"},
 		{room: "collector/remediation", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "internal/rpc", "nodeagent/facts"}, whyNotOk: "the engine acts through an Executor"},
+		{room: "collector/rollout", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/delivery", "nodeagent"}, whyNotOk: "rollouts act through the orchestration client, as the CLI does"},
+		{room: "collector/delivery", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/rollout", "internal/rpc", "nodeagent"}, whyNotOk: "delivery metrics only count"},
 		{room: "collector/alerts", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "internal/rpc", "nodeagent"}, whyNotOk: "the alerts view only reads"},
-		{room: "collector", except: []string{"collector/app", "collector/act", "collector/alerts", "collector/hub", "collector/web", "collector/remediation", "collector/api", "collector/collectortest"},
+		{room: "collector", except: []string{"collector/app", "collector/act", "collector/alerts", "collector/hub", "collector/web", "collector/remediation", "collector/rollout", "collector/delivery", "collector/api", "collector/collectortest"},
 			mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "internal/rpc", "nodeagent"}, whyNotOk: "the listening core never acts on the fleet"},
 	}
 	for pkg, deps := range imports {
