@@ -51,8 +51,8 @@ type clientFlags struct {
 	bus          bus.Config
 	// signed records whether connect found a key, for the hint finish
 	// prints when nobody answered.
-	signed  bool
-	keyName string
+	signed, credsUsed bool
+	keyName           string
 	// noMatch is set when collector discovery found nodes, none of which
 	// matches the filter.
 	noMatch bool
@@ -244,7 +244,7 @@ func (f *clientFlags) connect() (*rpc.Client, func(), error) {
 			return nil, nil, usage("--creds: %v", err)
 		}
 		opts.Signer, opts.JWT, opts.Caller = id.Signer, id.JWT, issuer.CallerToken(issuer.RoleUser, id.Name)
-		f.signed, f.keyName = true, id.Name
+		f.signed, f.keyName, f.credsUsed = true, id.Name, true
 	} else {
 		id, err := security.FindKey(f.keyFile)
 		if err != nil {
@@ -288,7 +288,10 @@ const noMatchLine = "No request sent, no node matches the filter"
 func (f *clientFlags) finish(w io.Writer, res *rpc.Result) error {
 	if len(res.Replies) == 0 && !res.NoMatch {
 		if !f.signed {
-			fmt.Fprintf(w, "hint: no reply, and this request was not signed (no key in %v). Agents that require signatures ignore unsigned requests: create a key with `pulse keys init` and have its public key added to the agents' trusted keys.\n", security.KeyCandidates(f.keyFile))
+			fmt.Fprintf(w, "hint: no reply, and this request was not signed (no credentials in %v, no key in %v). Agents that require signatures ignore unsigned requests: ask your operator for credentials (`pulse keys issue user NAME`) and put them at ~/.config/pulse/%s, or pass --creds.\n",
+				security.CredsCandidates(), security.KeyCandidates(f.keyFile), security.CredsFileName)
+		} else if f.credsUsed {
+			fmt.Fprintf(w, "hint: no reply. Check that the agents believe the issuer of %q's credentials (their security.issuers, `pulse keys issuer` prints it).\n", f.keyName)
 		} else {
 			fmt.Fprintf(w, "hint: no reply. If the agents require signatures, check that they trust the key of %q (`pulse keys show`).\n", f.keyName)
 		}
