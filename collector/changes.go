@@ -333,3 +333,24 @@ func (m *changeMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.mu.RUnlock()
 }
+
+// LabelNames are the fleet's fact labels (az, role, cluster by default),
+// in the order LabelValues gives their values.
+func (c *Collector) LabelNames() []string {
+	out := make([]string, len(c.rules))
+	for i, r := range c.rules {
+		out[i] = r.label
+	}
+	return out
+}
+
+// LabelValues are a node's fact label values after the cardinality guard,
+// "" for a node the collector does not know.
+func (c *Collector) LabelValues(identity string) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if n := c.state.nodes[identity]; n != nil {
+		return slices.Clone(n.values)
+	}
+	return make([]string, len(c.rules))
+}

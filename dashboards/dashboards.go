@@ -41,6 +41,7 @@ func Generate() (map[string][]byte, error) {
 		"pulse-fleet.json":     fleetDashboard,
 		"pulse-service.json":   serviceDashboard,
 		"pulse-slo-login.json": sloDashboard,
+		"pulse-delivery.json":  deliveryDashboard,
 	}
 	out := make(map[string][]byte, len(builders))
 	for name, build := range builders {
@@ -170,6 +171,19 @@ func labelVar(name, label, selector, labelName string) *dashboard.QueryVariableB
 			Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
 			Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
 		}).
+		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+		Sort(dashboard.VariableSortAlphabeticalAsc)
+}
+
+// singleVar is a variable of one value fed from a label, for joins that
+// need one series per node.
+func singleVar(name, label, selector, labelName string) *dashboard.QueryVariableBuilder {
+	q := fmt.Sprintf("label_values(%s, %s)", selector, labelName)
+	return dashboard.NewQueryVariableBuilder(name).
+		Label(label).
+		Datasource(ds()).
+		Query(dashboard.StringOrMap{String: &q}).
+		Definition(q).
 		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
 		Sort(dashboard.VariableSortAlphabeticalAsc)
 }

@@ -24,6 +24,7 @@ func fleetDashboard() (*dashboard.DashboardBuilder, error) {
 	b.WithVariable(collectorURLVar())
 	b.Annotation(remediationAnnotation())
 	b.Annotation(alertAnnotation(fleetSel))
+	b.Annotation(changeAnnotation(fleetSel))
 	b.Link(collectorLink("Collector node API", "/api/v1/nodes"))
 
 	b.row("Nodes")

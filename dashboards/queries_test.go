@@ -127,7 +127,7 @@ type jsonPanel struct {
 }
 
 // substitute does what Grafana does before a query reaches Prometheus,
-// with every variable at "All" (".*") and the interval macros at values a
+// with every variable at "All" (".*") or its demo value and the interval macros at values a
 // one-hour dashboard would get.
 var substitute = strings.NewReplacer(
 	"$__rate_interval", "1m",
@@ -140,6 +140,8 @@ var substitute = strings.NewReplacer(
 	"$node", ".*",
 	"$probe", ".*",
 	"$check", ".*",
+	// A single-value variable: the demo's application.
+	"$package", "shop",
 ).Replace
 
 // allQueries extracts every query of every generated dashboard.

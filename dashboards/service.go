@@ -29,6 +29,10 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 	b.WithVariable(collectorURLVar())
 	b.Annotation(remediationAnnotation())
 	b.Annotation(alertAnnotation(nodeSel))
+	b.Annotation(changeAnnotation(nodeSel))
+	// Versions: a package the nodes watch, one at a time, so each node has
+	// one version to join its probes with.
+	b.WithVariable(singleVar("package", "Package", `pulse_package_info{`+nodeSel+`}`, "package"))
 
 	probeSel := nodeSel + `,probe=~"$probe"`
 	checkSel := nodeSel + `,check=~"$check"`
@@ -54,6 +58,25 @@ func serviceDashboard() (*dashboard.DashboardBuilder, error) {
 			1 - sum by (probe) (rate(pulse_probe_failures_total{`+probeSel+`}[$__rate_interval]))
 			/ sum by (probe) (rate(pulse_probe_runs_total{`+probeSel+`}[$__rate_interval]))`), "{{probe}}")).
 		Unit(units.PercentUnit).Min(0).Max(1).Height(9).Span(6))
+
+	b.row("By installed version")
+	// The node's version of $package, joined onto its probe series: how
+	// each release runs, side by side, since the last deploy.
+	byVersion := `* on (identity) group_left (version) pulse_package_info{` + nodeSel + `,package="$package"}`
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Probe success ratio by $package version").
+		Description("Share of probe runs that succeeded on the nodes running each installed version of the package, from the versions the nodes report (watch_packages in the agent config).").
+		WithTarget(query("A", compact(`
+			1 - sum by (probe, version) (rate(pulse_probe_failures_total{`+probeSel+`}[$__rate_interval]) `+byVersion+`)
+			/ sum by (probe, version) (rate(pulse_probe_runs_total{`+probeSel+`}[$__rate_interval]) `+byVersion+`)`), "{{probe}} {{version}}")).
+		Unit(units.PercentUnit).Min(0).Max(1).Height(8).Span(12).
+		Legend(legendTable()))
+	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).
+		Title("Probe duration by $package version").
+		Description("Mean duration of the probe's last run on the nodes running each installed version of the package.").
+		WithTarget(query("A", `avg by (probe, version) (pulse_probe_duration_seconds{`+probeSel+`} `+byVersion+`)`, "{{probe}} {{version}}")).
+		Unit(units.Seconds).Min(0).Height(8).Span(12).
+		Legend(legendTable()))
 
 	b.row("Checks")
 	b.WithPanel(timeseries.NewPanelBuilder().Id(b.id()).

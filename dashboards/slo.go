@@ -37,6 +37,7 @@ func sloBoard(spec *rules.SLOSpec) *dashboard.DashboardBuilder {
 	b := newBoard("pulse-slo-"+spec.Name, title, fmt.Sprintf(
 		"%s Objective: %s%% of probe runs succeed over %s.", spec.Description, strconv.FormatFloat(spec.Objective*100, 'g', -1, 64), period), "slo", "business")
 	fleetVars(b)
+	b.Annotation(changeAnnotation(fleetSel))
 
 	// The recording rules keep only the az label, so the role and cluster
 	// variables cannot narrow them; only the last panel, computed from the

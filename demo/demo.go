@@ -274,13 +274,21 @@ func (d *Demo) startFleet(ctx context.Context) error {
 		}
 		jobs := node.jobs(d.opts.Intervals)
 		if login != nil {
-			jobs = append(jobs, nodeagent.ProbeJob(login, d.opts.Intervals.Probe, d.opts.Intervals.Probe))
+			probe := login
+			if spec.Role == "web" {
+				// A web node's probe logs in to its own instance of the
+				// shop, which a bad release of the shop package breaks.
+				probe = login.WithVars(map[string]string{"base_url": d.ShopURL + "/node/" + spec.Identity})
+				node.changed = d.shopChanged(node)
+			}
+			jobs = append(jobs, nodeagent.ProbeJob(probe, d.opts.Intervals.Probe, d.opts.Intervals.Probe))
 		}
 		a, err := nodeagent.New(nodeagent.Options{
 			Identity: spec.Identity, Collective: "pulse", Conn: nc,
 			Facts: mapFacts(spec.Facts), Classes: spec.Classes, Agents: node.agents(),
 			Jobs: jobs, RegisterInterval: d.opts.Intervals.Register, Logger: d.opts.Logger,
 			Verify: d.Identity.Verifier.Verify, Authorize: d.Identity.Policy.Authorize, Open: d.Identity.Policy.Open,
+			WatchPackages: watchPackages, PackageVersion: node.pkgAgent.Version,
 		})
 		if err != nil {
 			nc.Close()
@@ -297,6 +305,22 @@ func (d *Demo) startFleet(ctx context.Context) error {
 		runLoad(ctx, d.nodes, func(err error) { d.log.Warn("simulated load", "err", err) })
 	}()
 	return nil
+}
+
+// shopChanged breaks node's instance of the shop while it runs the bad
+// release of the shop package, and mends it when it runs another.
+func (d *Demo) shopChanged(node *simNode) func(pkg string) {
+	return func(pkg string) {
+		if pkg != "shop" || d.Shop == nil {
+			return
+		}
+		st, err := node.packages.Status(context.Background(), "shop")
+		if err == nil && st.Ensure == BadShopVersion {
+			d.Shop.SetBroken(node.spec.Identity, "shop "+BadShopVersion+" cannot reach the session store")
+			return
+		}
+		d.Shop.SetBroken(node.spec.Identity, "")
+	}
 }
 
 func (d *Demo) startCollector(ctx context.Context, prometheusURL, alertmanagerURL string) error {

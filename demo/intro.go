@@ -102,6 +102,16 @@ func (d *Demo) PrintIntro(w io.Writer, o IntroOptions) {
 	for _, c := range try {
 		fmt.Fprintf(w, "  %s %s%s\n", pulse, c, bus)
 	}
+	if d.ShopURL != "" {
+		// The rollout story, before anything is broken on purpose: a
+		// release that breaks the web nodes' logins is halted at its
+		// canary and rolled back; a good one goes out in steps.
+		fmt.Fprintf(w, "  %s rollout shop --version %s -W role=web%s   # exits 1: its canary's login fails, pulse halts and rolls it back\n", pulse, BadShopVersion, bus)
+		fmt.Fprintf(w, "  %s rollout shop --version %s -W role=web%s   # canary, then batches, each judged by the nodes' checks and probes\n", pulse, GoodShopVersion, bus)
+		if d.Collector != nil {
+			fmt.Fprintf(w, "  %s rollouts%s\n", pulse, api)
+		}
+	}
 	if d.Collector != nil && len(d.Specs) > 2 {
 		fmt.Fprintf(w, "  %s service nginx stop -I %s%s   # break a web node; watch it being repaired\n", pulse, d.Specs[2].Identity, bus)
 		fmt.Fprintf(w, "  %s remediations%s\n", pulse, api)

@@ -30,10 +30,25 @@ func DefaultIntervals() Intervals {
 type simNode struct {
 	spec     NodeSpec
 	packages *actions.SimPackageProvider
+	pkgAgent *actions.PackageAgent
 	services *actions.SimServiceProvider
 	runner   *checks.Runner
 	load     *simLoad
+	// changed, when set, is told of every package change on the node.
+	changed func(pkg string)
 }
+
+// The demo's application: web nodes run ShopVersion of the package shop;
+// the simulated repository also has a release that breaks logins
+// (BadShopVersion) and one that does not (GoodShopVersion).
+const (
+	ShopVersion     = "1.0.0"
+	BadShopVersion  = "1.1.0"
+	GoodShopVersion = "1.0.1"
+)
+
+// watchPackages are the packages every demo node reports the version of.
+var watchPackages = []string{"shop", "nginx"}
 
 // newSimNode builds a node whose proc and sys files (its load average and
 // CPUs, for check_load) live under root.
@@ -48,13 +63,22 @@ func newSimNode(spec NodeSpec, delay time.Duration, root string) (*simNode, erro
 	}
 	if web {
 		services["nginx"] = actions.SimService{Running: true, Enabled: true}
+		// The web application, whose releases the tour rolls out.
+		installed["shop"] = ShopVersion
+		services["shop"] = actions.SimService{Running: true, Enabled: true}
 	} else {
 		delete(installed, "nginx")
 	}
-	packages, svcs := actions.NewSimSystem(
-		actions.SimPackageOptions{Installed: installed, Delay: delay},
+	n := &simNode{spec: spec, load: newSimLoad(root, spec.Identity)}
+	n.packages, n.services = actions.NewSimSystem(
+		actions.SimPackageOptions{Installed: installed, Delay: delay, Changed: func(name string, _ bool) {
+			if n.changed != nil {
+				n.changed(name)
+			}
+		}},
 		actions.SimServiceOptions{Services: services, Delay: delay})
-	n := &simNode{spec: spec, packages: packages, services: svcs, load: newSimLoad(root, spec.Identity)}
+	n.pkgAgent = actions.NewPackageAgent(n.packages, nil)
+	svcs := n.services
 	cpus, _ := spec.Facts["processorcount"].(float64)
 	if err := n.load.writeCPUs(int(cpus)); err != nil {
 		return nil, err
@@ -95,7 +119,7 @@ func (n *simNode) agents() []actions.Agent {
 	// urltest.allow_hosts; with no rules the constructor cannot fail.
 	urltest, _ := actions.NewURLTestAgent(actions.URLTestOptions{}, nil)
 	return []actions.Agent{
-		actions.NewPackageAgent(n.packages, nil),
+		n.pkgAgent,
 		actions.NewServiceAgent(n.services, nil),
 		actions.NewNRPEAgent(n.runner, nil),
 		urltest,

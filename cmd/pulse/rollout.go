@@ -190,7 +190,7 @@ func renderRolloutEnd(w io.Writer, r *api.Rollout, took time.Duration) {
 		line += ": " + r.Reason
 	}
 	fmt.Fprintln(w, line)
-	fmt.Fprintf(w, "Finished %d steps of %d on %d nodes in %s\n", finishedSteps(r), len(r.Steps), len(r.Nodes), took.Round(10*time.Millisecond))
+	fmt.Fprintf(w, "Finished %d of %d steps on %d nodes in %.2f ms\n", finishedSteps(r), len(r.Steps), len(r.Nodes), ms(took))
 }
 
 func finishedSteps(r *api.Rollout) int {
@@ -270,7 +270,7 @@ func renderRollouts(w io.Writer, recs []api.Rollout) {
 	for _, r := range recs {
 		took := ""
 		if !r.Finished.IsZero() {
-			took = r.Finished.Sub(r.Started).Round(100 * time.Millisecond).String()
+			took = fmt.Sprintf("%.1fs", r.Finished.Sub(r.Started).Seconds())
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\t%s\n", r.ID, r.Package, r.Version, len(r.Nodes), finishedSteps(&r), len(r.Steps),
 			r.State, r.StartedBy, r.Started.Local().Format("15:04:05"), took)

@@ -28,6 +28,7 @@ import (
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/act"
 	"github.com/pulseops/pulse/collector/alerts"
+	"github.com/pulseops/pulse/collector/delivery"
 	"github.com/pulseops/pulse/collector/history"
 	"github.com/pulseops/pulse/collector/hub"
 	"github.com/pulseops/pulse/collector/remediation"
@@ -90,6 +91,9 @@ type Options struct {
 	// HistoryStep is how often the overview's history samples the fleet
 	// (15s).
 	HistoryStep time.Duration
+	// ChangeFailureWindow is how long after a deployment a failure on its
+	// nodes counts against it (delivery.DefaultFailureWindow).
+	ChangeFailureWindow time.Duration
 }
 
 // App is the collector daemon. Run it once.
@@ -381,6 +385,12 @@ func (a *App) build(nc *nats.Conn) (*parts, error) {
 		Registerer: col.Registry(), Logger: o.Collector.Logger,
 	})
 	listeners = append(listeners, p.hub.Publish)
+	// Delivery metrics come from the same events everyone sees.
+	tracker := delivery.New(delivery.Options{
+		Registerer: col.Registry(), LabelNames: col.LabelNames(), Labels: col.LabelValues,
+		FailureWindow: o.ChangeFailureWindow, Logger: o.Collector.Logger,
+	})
+	listeners = append(listeners, tracker.Observe)
 	p.mux.Handle("GET /api/v1/events", p.hub.Handler())
 	web.Register(p.mux, col)
 	return p, nil

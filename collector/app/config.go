@@ -71,9 +71,13 @@ type Config struct {
 	// (the collector's own address always is).
 	WebOrigins []string `yaml:"web_origins"`
 	// AlertmanagerURL and PrometheusURL are where the overview reads the
-	// firing alerts (else what the webhook sent) and the SLOs.
+	// firing alerts (else what the webhook sent) and the SLOs; the PromQL
+	// gates of rollouts the action API runs query PrometheusURL.
 	AlertmanagerURL string `yaml:"alertmanager_url"`
 	PrometheusURL   string `yaml:"prometheus_url"`
+	// ChangeFailureWindow is how long after a deployment a check going
+	// CRITICAL or an alert on its nodes counts as its failure (1h).
+	ChangeFailureWindow time.Duration `yaml:"change_failure_window"`
 
 	// path and doc locate keys for errors found after loading.
 	path string
@@ -120,6 +124,7 @@ func LoadConfig(path string) (*Config, error) {
 		{"max_output_bytes", c.MaxOutputBytes, 4096, 0, 0},
 		{"replicas", c.Replicas, 1, 0, 5},
 		{"max_concurrent_scrapes", c.MaxConcurrentScrapes, collector.DefaultMaxConcurrentScrapes, 0, 0},
+		{"changes_max_msgs", c.ChangesMaxMsgs, 100000, 0, 0},
 	} {
 		if o.v < o.min || (o.max > 0 && o.v > o.max) {
 			msg := fmt.Sprintf("%s is %d: it must be positive, or 0 (or left out) for the default %d", o.key, o.v, o.def)
@@ -127,6 +132,14 @@ func LoadConfig(path string) (*Config, error) {
 				msg = fmt.Sprintf("%s is %d: it must be between 1 and %d, or 0 (or left out) for the default %d", o.key, o.v, o.max, o.def)
 			}
 			return nil, config.At(path, config.Find(doc, o.key), "%s", msg)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"changes_max_age", c.ChangesMaxAge}, {"change_failure_window", c.ChangeFailureWindow}} {
+		if d.v < 0 {
+			return nil, config.At(path, config.Find(doc, d.key), "%s is %s: it must be positive, or left out for the default", d.key, d.v)
 		}
 	}
 	if c.WebConfigFile != "" {
@@ -148,7 +161,7 @@ func LoadConfig(path string) (*Config, error) {
 func (c *Config) Options() (Options, error) {
 	o := Options{
 		NATS: c.NATS, Listen: c.Listen, WebConfigFile: c.WebConfigFile, WebOrigins: c.WebOrigins,
-		Alertmanager: c.AlertmanagerURL, Prometheus: c.PrometheusURL,
+		Alertmanager: c.AlertmanagerURL, Prometheus: c.PrometheusURL, ChangeFailureWindow: c.ChangeFailureWindow,
 		Collector: collector.Options{
 			Collective: c.Collective, Labels: c.Labels, MaxLabelValues: c.MaxLabelValues,
 			MaxSeries: c.MaxSeries, HeartbeatMisses: c.HeartbeatMisses, StaleIntervals: c.StaleIntervals,

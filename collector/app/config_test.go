@@ -37,6 +37,8 @@ func TestLoadConfigRangeNamesKey(t *testing.T) {
 		"replicas: 7\n":                                     ":1: replicas is 7: it must be between 1 and 5, or 0 (or left out) for the default 1",
 		"heartbeat_misses: 3\nmax_concurrent_scrapes: -1\n": ":2: max_concurrent_scrapes is -1: it must be positive, or 0 (or left out) for the default 4",
 		"web_config_file: missing-web.yml\n":                ":1: web_config_file: web config: open ",
+		"changes_max_msgs: -1\n":                            ":1: changes_max_msgs is -1: it must be positive, or 0 (or left out) for the default 100000",
+		"listen: x\nchange_failure_window: -1h\n":           ":2: change_failure_window is -1h0m0s: it must be positive, or left out for the default",
 	} {
 		if err := os.WriteFile(p, []byte(in), 0o600); err != nil {
 			t.Fatal(err)

@@ -598,7 +598,7 @@ func (u *run) halt(failed int) {
 	}
 	reason := reasonOf(u.rec.Steps[failed])
 	u.mu.Unlock()
-	u.say("step %s failed: %s", u.rec.Steps[failed].Name, reason)
+	u.say("step %s failed", u.rec.Steps[failed].Name)
 	if !u.p.rollback {
 		u.finish(api.RolloutHalted, reason+"; not rolled back (--rollback=false)")
 		return
@@ -617,33 +617,41 @@ func (u *run) halt(failed int) {
 	u.finish(state, reason)
 }
 
-// reasonOf names what failed in a step, on which nodes.
+// reasonOf names what failed in a step, on which nodes. The same failure
+// on many nodes is said once, with its nodes.
 func reasonOf(s api.RolloutStep) string {
-	type key struct{ gate, msg string }
-	var order []key
-	byKey := map[key][]string{}
+	type group struct {
+		gate, msg, first string
+		nodes            []string
+	}
+	var groups []*group
+	byKey := map[string]*group{}
 	for _, f := range s.Failures {
-		k := key{f.Gate, f.Message}
+		key := f.Gate + "\x00" + f.Message
 		if f.Node != "" {
-			// The same failure on many nodes is said once, with its nodes.
-			k.msg = strings.ReplaceAll(f.Message, f.Node, "<node>")
+			key = f.Gate + "\x00" + strings.ReplaceAll(f.Message, f.Node, "\x01")
 		}
-		if _, seen := byKey[k]; !seen {
-			order = append(order, k)
+		g := byKey[key]
+		if g == nil {
+			g = &group{gate: f.Gate, msg: strings.ReplaceAll(key[len(f.Gate)+1:], "\x01", "<node>"), first: f.Message}
+			byKey[key] = g
+			groups = append(groups, g)
 		}
 		if f.Node != "" {
-			byKey[k] = append(byKey[k], f.Node)
-		} else {
-			byKey[k] = byKey[k][:0:0]
+			g.nodes = append(g.nodes, f.Node)
 		}
 	}
-	parts := make([]string, 0, len(order))
-	for _, k := range order {
-		p := k.gate + " failed"
-		if ns := byKey[k]; len(ns) > 0 {
-			p += " on " + names(ns)
+	parts := make([]string, 0, len(groups))
+	for _, g := range groups {
+		p := g.gate + " failed"
+		if len(g.nodes) > 0 {
+			p += " on " + names(g.nodes)
 		}
-		parts = append(parts, p+": "+k.msg)
+		msg := g.msg
+		if len(g.nodes) <= 1 {
+			msg = g.first
+		}
+		parts = append(parts, p+": "+msg)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -669,7 +677,11 @@ func (u *run) rollback(ctx context.Context) api.RolloutState {
 	if len(all) == 0 {
 		return api.RolloutHalted
 	}
-	u.say("rolling back %d nodes to the version each had", len(all))
+	if len(all) == 1 {
+		u.say("rolling back 1 node to the version it had")
+	} else {
+		u.say("rolling back %d nodes to the versions they had", len(all))
+	}
 	origin := &protocol.Origin{Via: protocol.ViaRollback, ID: u.rec.ID}
 	said := map[string]string{}
 	for _, v := range slices.Sorted(maps.Keys(byVersion)) {

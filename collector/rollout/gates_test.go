@@ -87,3 +87,17 @@ func TestNodesRegexp(t *testing.T) {
 		t.Fatalf("%s", got)
 	}
 }
+
+func TestReasonOf(t *testing.T) {
+	s := api.RolloutStep{Failures: []api.StepFailure{
+		{Gate: "probes", Node: "web-1", Message: "probe login is CRITICAL: 500 from http://shop/node/web-1/login"},
+		{Gate: "probes", Node: "web-2", Message: "probe login is CRITICAL: 500 from http://shop/node/web-2/login"},
+		{Gate: "checks", Node: "web-3", Message: "check nginx on web-3 is CRITICAL"},
+		{Gate: "latency", Message: "1 of 1 measurements failed"},
+	}}
+	want := "probes failed on web-1, web-2: probe login is CRITICAL: 500 from http://shop/node/<node>/login; " +
+		"checks failed on web-3: check nginx on web-3 is CRITICAL; latency failed: 1 of 1 measurements failed"
+	if got := reasonOf(s); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

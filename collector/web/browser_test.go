@@ -396,3 +396,51 @@ func BenchmarkWebFirstLoad(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/load")
 	b.ReportMetric(float64(size)/1024, "view-KiB")
 }
+
+// The overview's rollouts panel and the feed follow a rollout as it
+// happens: the action API rolls a release that breaks logins out, the
+// canary's probe fails, the nodes go back; the panel shows the rollout
+// rolled back with its reason, the feed the node's changes and the
+// rollout's end, each coloured by how it went.
+func TestBrowserShowsRollouts(t *testing.T) {
+	bctx := browser(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := demo.Start(ctx, demo.Options{
+		Nodes: 5, Zones: []string{"eu-west-1a"}, NATSHost: "127.0.0.1", NATSPort: -1,
+		CollectorAddr: "127.0.0.1:0", ShopAddr: "127.0.0.1:0", Prometheus: "off", Alertmanager: "off", ChangeDelay: -1,
+	})
+	if err != nil {
+		t.Fatalf("start demo: %v", err)
+	}
+	t.Cleanup(d.Stop)
+	base := webServer(t, d)
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/#token="+d.ActionToken)); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 15*time.Second, "event stream is live", evalCond(bctx, `document.querySelector('#stream').textContent`, "live"))
+	within(t, 10*time.Second, "the rollouts panel says there are none", evalCond(bctx,
+		`document.querySelector('#rollouts .body').textContent.startsWith('No rollouts yet')`, true))
+
+	body := `{"package":"shop","version":"` + demo.BadShopVersion + `","filter":{"fact":["role=web"]},"evidence_wait":"20s"}`
+	req, _ := http.NewRequest("POST", base+"/api/v1/rollouts", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+d.ActionToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec api.Rollout
+	err = json.NewDecoder(resp.Body).Decode(&rec)
+	resp.Body.Close()
+	if err != nil || rec.State != api.RolloutRolledBack {
+		t.Fatalf("the rollout of the bad release: %v %+v", err, rec)
+	}
+	row := `document.querySelector('#rollouts li[data-id="` + rec.ID + `"]')`
+	within(t, 20*time.Second, "the panel shows the rollout rolled back", evalCond(bctx, row+`?.dataset.state`, "rolled_back"))
+	within(t, 5*time.Second, "with its reason", evalCond(bctx,
+		row+`.textContent.includes('probes failed on ip-10-0-1-10: probe login is CRITICAL')`, true))
+	within(t, 5*time.Second, "the feed shows the canary's change and the rollout's end", evalCond(bctx,
+		`[...document.querySelectorAll('#feed li[data-type="change"]')].some(li => li.textContent.includes('package install shop 1.0.0 → `+demo.BadShopVersion+` on ip-10-0-1-10 by')) && `+
+			`[...document.querySelectorAll('#feed li[data-type="rollout"] .ev-warning')].some(s => s.textContent.startsWith('rollout `+rec.ID+` of shop `+demo.BadShopVersion+` rolled_back'))`, true))
+	screenshot(t, bctx, "rollouts.png")
+}

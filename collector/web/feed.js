@@ -17,12 +17,20 @@
     deferred: "ev-warning", skipped: "ev-warning", pending: "ev-warning", rejected: "ev-warning",
   };
 
+  const ROLLOUT = {
+    succeeded: "ev-ok", running: "ev-change",
+    halted: "ev-warning", rolled_back: "ev-warning", rollback_failed: "ev-critical",
+  };
+
   function classOf(ev) {
     switch (ev.type) {
       case "check_state": return "ev-" + pulse.stateName(ev.status || 0).toLowerCase();
       case "node_down": return "ev-critical";
       case "node_up": return "ev-ok";
       case "remediation": return (ev.data && REMEDIATION[ev.data.state]) || "";
+      // A change by its result, a rollout by its state.
+      case "change": return ev.data && ev.data.result === "failed" ? "ev-critical" : "ev-change";
+      case "rollout": return (ev.data && ROLLOUT[ev.data.state]) || "ev-change";
     }
     return "";
   }

@@ -64,6 +64,7 @@ type Shop struct {
 	page  *template.Template
 
 	mu          sync.Mutex // guards the fields below
+	broken      map[string]string
 	failureRate float64
 	latency     time.Duration
 	rnd         *mrand.Rand // nil: use the runtime's random source
@@ -93,6 +94,7 @@ func New(opts Options) *Shop {
 		failureRate: min(max(opts.FailureRate, 0), 1),
 		latency:     max(opts.Latency, 0),
 		sessions:    map[string]session{},
+		broken:      map[string]string{},
 	}
 	if opts.Rand != nil {
 		s.rnd = mrand.New(opts.Rand)
@@ -105,6 +107,26 @@ func (s *Shop) Fault() (failureRate float64, latency time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.failureRate, s.latency
+}
+
+// SetBroken makes node's instance of the shop fail every login, saying
+// why, until called again with an empty why. The demo calls it when a node
+// installs a bad release of the shop's package.
+func (s *Shop) SetBroken(node, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if why == "" {
+		delete(s.broken, node)
+		return
+	}
+	s.broken[node] = why
+}
+
+// Broken says why node's instance fails its logins ("" when it does not).
+func (s *Shop) Broken(node string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken[node]
 }
 
 // SetFault changes the fault settings at run time. It rejects a rate outside
@@ -142,6 +164,11 @@ func (s *Shop) Handler() http.Handler {
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("GET /account", s.account)
+	// Each web node's own instance of the shop, as a load balancer's
+	// backends: its login breaks when that node runs a bad release.
+	mux.HandleFunc("GET /node/{node}/login", s.loginPage)
+	mux.HandleFunc("POST /node/{node}/login", s.login)
+	mux.HandleFunc("GET /node/{node}/account", s.account)
 	mux.HandleFunc("GET /admin/fault", s.getFault)
 	mux.HandleFunc("POST /admin/fault", s.postFault)
 	return mux
@@ -169,7 +196,7 @@ func (s *Shop) home(w http.ResponseWriter, r *http.Request) {
 
 func (s *Shop) loginPage(w http.ResponseWriter, r *http.Request) {
 	token := newToken()
-	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: token, Path: "/login", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: token, Path: r.URL.Path, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	s.render(w, http.StatusOK, page{Title: "Log in", Form: true, CSRF: token})
 }
 
@@ -197,6 +224,13 @@ func (s *Shop) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "login backend unavailable", http.StatusInternalServerError)
 		return
 	}
+	if node := r.PathValue("node"); node != "" {
+		if why := s.Broken(node); why != "" {
+			s.log.Warn("login failed on a broken node", "node", node, "why", why)
+			http.Error(w, "login backend unavailable on "+node+": "+why, http.StatusInternalServerError)
+			return
+		}
+	}
 	c, err := r.Cookie(CSRFCookie)
 	sent := r.PostForm.Get("csrf")
 	if err != nil || sent == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(sent)) != 1 {
@@ -223,7 +257,8 @@ func (s *Shop) login(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(sessionTTL / time.Second)})
 	s.log.Info("login", "user", name)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	// Relative, so a node's instance stays on its own pages.
+	http.Redirect(w, r, "account", http.StatusSeeOther)
 }
 
 // userName returns the display name of the logged-in user, or "".
@@ -244,7 +279,7 @@ func (s *Shop) userName(r *http.Request) string {
 func (s *Shop) account(w http.ResponseWriter, r *http.Request) {
 	name := s.userName(r)
 	if name == "" {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		http.Redirect(w, r, "login", http.StatusSeeOther)
 		return
 	}
 	s.render(w, http.StatusOK, page{Title: "Your account", User: name})
@@ -292,7 +327,7 @@ const pageHTML = `<!doctype html>
 {{- if .Error}}
 <p class="error">{{.Error}}</p>
 {{- end}}
-<form method="post" action="/login">
+<form method="post" action="login">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <label>User <input name="user" autocomplete="username"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password"></label>

@@ -307,3 +307,43 @@ func FuzzParseFault(f *testing.F) {
 		}
 	})
 }
+
+// Each web node has its own instance of the shop under /node/<identity>/:
+// its login form posts back to it, its redirect stays on it, and a broken
+// node's logins fail while every other's work.
+func TestNodeInstances(t *testing.T) {
+	s := New(Options{})
+	loginAt := func(c *client, prefix string) (*http.Response, string) {
+		t.Helper()
+		_, page := c.get(prefix + "/login")
+		m := csrfRE.FindStringSubmatch(page)
+		if m == nil || !strings.Contains(page, `action="login"`) {
+			t.Fatalf("%s/login page: %q", prefix, page)
+		}
+		form := url.Values{"user": {"alice"}, "password": {"wonderland"}, "csrf": {m[1]}}
+		return c.post(prefix+"/login", "application/x-www-form-urlencoded", form.Encode())
+	}
+	c := newClient(t, s)
+	resp, _ := loginAt(c, "/node/web-1")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/node/web-1/account" {
+		t.Fatalf("login on web-1: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := c.get("/node/web-1/account"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Welcome, Alice") {
+		t.Fatalf("account on web-1: %d %q", resp.StatusCode, body)
+	}
+	s.SetBroken("web-1", "shop 1.1.0")
+	if resp, body := loginAt(newClient(t, s), "/node/web-1"); resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "login backend unavailable on web-1: shop 1.1.0") {
+		t.Fatalf("broken web-1: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := loginAt(newClient(t, s), "/node/web-2"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("web-2 while web-1 is broken: %d", resp.StatusCode)
+	}
+	front := newClient(t, s)
+	if resp, _ := front.login("alice", "wonderland", front.csrf()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the shop's front door while web-1 is broken: %d", resp.StatusCode)
+	}
+	s.SetBroken("web-1", "")
+	if resp, _ := loginAt(newClient(t, s), "/node/web-1"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("web-1 mended: %d", resp.StatusCode)
+	}
+}
