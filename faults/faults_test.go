@@ -191,6 +191,103 @@ func TestRestartWholeBroker(t *testing.T) {
 	})
 }
 
+// TestBrokerOutageLosesNoResults stops the only broker for ten seconds
+// while agents keep running their checks, then starts it again on the same
+// port and store. Each agent keeps the results it could not publish and
+// publishes them, acknowledged by the results stream, once the broker and
+// its stream are back: every result produced during the outage is stored
+// (nothing dropped, nothing left pending), and the collector's run
+// counters hold every run. The stream keeps the last result per node and
+// check, so results that arrive together supersede each other there; the
+// collector applies the newest, whose cumulative counts include the rest.
+func TestBrokerOutageLosesNoResults(t *testing.T) {
+	port := testkit.FreePort(t)
+	dir := t.TempDir()
+	start := func() *broker.Broker {
+		b, err := broker.Start(broker.Options{Port: port, JetStreamDir: dir})
+		if err != nil {
+			t.Fatalf("start broker on port %d: %v", port, err)
+		}
+		return b
+	}
+	b := start()
+	urls := []string{b.ClientURL()}
+	seen := newSeqLog()
+	col := startCollector(t, urls, 1, seen)
+	var fleet []*node
+	for i := 0; i < 6; i++ {
+		fleet = append(fleet, startNode(t, fmt.Sprintf("node-%02d", i), nodeOptions{urls: urls, checkIv: 250 * time.Millisecond, register: time.Second}))
+	}
+	runsOf := func(n *node) uint64 {
+		v, ok := col.Node(n.id)
+		if !ok || len(v.Checks) == 0 {
+			return 0
+		}
+		var runs uint64
+		for _, c := range v.Checks[0].Runs {
+			runs += c
+		}
+		return runs
+	}
+	eventually(t, 20*time.Second, "the collector counts runs of every node", func() (bool, string) {
+		for _, n := range fleet {
+			if runsOf(n) < 3 {
+				return false, n.id
+			}
+		}
+		return true, ""
+	})
+
+	b.Shutdown()
+	from := map[string]int64{}
+	for _, n := range fleet {
+		from[n.id] = n.seq.last.Load() + 1
+	}
+	time.Sleep(10 * time.Second) // the outage: the agents keep checking
+	to := map[string]int64{}
+	for _, n := range fleet {
+		to[n.id] = n.seq.last.Load()
+		if to[n.id]-from[n.id] < 10 {
+			t.Fatalf("%s produced only %d results during the outage", n.id, to[n.id]-from[n.id]+1)
+		}
+	}
+	b = start()
+	t.Cleanup(b.Shutdown)
+
+	eventually(t, 30*time.Second, "every agent has had every result acknowledged, none dropped", func() (bool, string) {
+		for _, n := range fleet {
+			st := n.agent.Stats()
+			if st.ResultsDropped.Load() != 0 {
+				t.Fatalf("%s dropped %d results", n.id, st.ResultsDropped.Load())
+			}
+			if p := st.ResultsPending.Load(); p != 0 {
+				return false, fmt.Sprintf("%s has %d results pending", n.id, p)
+			}
+		}
+		return true, ""
+	})
+	retried := uint64(0)
+	for _, n := range fleet {
+		retried += n.agent.Stats().ResultsRetried.Load()
+	}
+	if retried == 0 {
+		t.Fatal("no agent had to send a result again: the outage was not felt")
+	}
+	eventually(t, 30*time.Second, "the collector counts every run made during the outage", func() (bool, string) {
+		for _, n := range fleet {
+			if r := runsOf(n); int64(r) < to[n.id] {
+				return false, fmt.Sprintf("%s: collector counts %d runs, the agent made %d by the end of the outage", n.id, r, to[n.id])
+			}
+		}
+		return true, ""
+	})
+	individually := 0
+	for _, n := range fleet {
+		individually += int(to[n.id]-from[n.id]+1) - len(seen.missing(n.id, from[n.id], to[n.id]))
+	}
+	t.Logf("results produced during the outage: all acknowledged by the stream after %d retries; %d applied one by one by the collector, the rest superseded by newer ones that carry their runs", retried, individually)
+}
+
 // TestCollectorRestartKeepsNodesAndCounters stops the collector and starts a
 // new one on the same JetStream while agents keep publishing, and scrapes
 // it over HTTP from the moment it listens, as Prometheus would: until it

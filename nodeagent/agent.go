@@ -87,6 +87,10 @@ type Options struct {
 	// Refresh, when set, runs beside the agent from Start until Stop: the
 	// fact gatherer's refresh loop, say. Stop waits for it.
 	Refresh func(ctx context.Context)
+	// ResultBuffer bounds the results kept until the results stream
+	// acknowledges them (DefaultResultBuffer); beyond it the oldest is
+	// dropped and counted.
+	ResultBuffer int
 	// Audit receives one JSON line per request that reaches an action.
 	Audit  *Audit
 	Logger *slog.Logger
@@ -113,6 +117,7 @@ type Agent struct {
 	names      []string
 	started    time.Time
 	sem        chan struct{}
+	outbox     *outbox
 	stats      Stats
 	subs       []*nats.Subscription
 	cancel     context.CancelFunc
@@ -159,6 +164,13 @@ type Stats struct {
 	// Busy counts requests refused because MaxConcurrent actions were
 	// running or the agent was stopping.
 	Busy atomic.Uint64
+	// ResultsPending are results waiting for the results stream to
+	// acknowledge them; ResultsRetried counts attempts it did not, and
+	// ResultsDropped results given up: the oldest when the buffer was
+	// full, or one the stream refused.
+	ResultsPending atomic.Uint64
+	ResultsRetried atomic.Uint64
+	ResultsDropped atomic.Uint64
 	// Malformed counts dropped messages by protocol reason (oversized,
 	// unversioned, version, envelope, kind, decode, invalid); they are
 	// also in Errors.
@@ -192,6 +204,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 16
 	}
+	if opts.ResultBuffer <= 0 {
+		opts.ResultBuffer = DefaultResultBuffer
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -222,6 +237,7 @@ func New(opts Options) (*Agent, error) {
 	a.pingPrefix = a.agentPrefix + "rpcutil."
 	a.bad = ratelog.New(a.log, time.Minute)
 	a.refusals = ratelog.New(nil, time.Minute)
+	a.outbox = newOutbox(a)
 	a.stats.Malformed = make(map[string]*atomic.Uint64, len(malformedReasons))
 	for _, r := range malformedReasons {
 		a.stats.Malformed[r] = new(atomic.Uint64)
@@ -281,6 +297,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.wg.Add(2)
 	go a.heartbeat(ctx)
 	go a.fleetWriter(ctx)
+	a.wg.Go(func() { a.outbox.run(ctx) })
 	for i, j := range a.opts.Jobs {
 		a.wg.Add(1)
 		go a.schedule(ctx, j, a.jobs[i])

@@ -87,18 +87,21 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 			malformed[r] = n.Load()
 		}
 		return actions.OK(agentapi.DaemonStats{
-			Malformed:    malformed,
-			Requests:     s.Requests.Load(),
-			Replies:      s.Replies.Load(),
-			Filtered:     s.Filtered.Load(),
-			Errors:       s.Errors.Load(),
-			TTLExpired:   s.TTLExpired.Load(),
-			Unauthorized: s.Unauthorized.Load(),
-			Busy:         s.Busy.Load(),
-			Started:      a.started.Unix(),
-			Uptime:       int64(time.Since(a.started).Seconds()),
-			Version:      Version,
-			PID:          os.Getpid(),
+			Malformed:      malformed,
+			Requests:       s.Requests.Load(),
+			Replies:        s.Replies.Load(),
+			Filtered:       s.Filtered.Load(),
+			Errors:         s.Errors.Load(),
+			TTLExpired:     s.TTLExpired.Load(),
+			Unauthorized:   s.Unauthorized.Load(),
+			Busy:           s.Busy.Load(),
+			ResultsPending: s.ResultsPending.Load(),
+			ResultsRetried: s.ResultsRetried.Load(),
+			ResultsDropped: s.ResultsDropped.Load(),
+			Started:        a.started.Unix(),
+			Uptime:         int64(time.Since(a.started).Seconds()),
+			Version:        Version,
+			PID:            os.Getpid(),
 		})
 	}
 	return actions.Fail(protocol.UnknownAction, "unknown action rpcutil#"+req.Action)

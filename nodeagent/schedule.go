@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/pulseops/pulse/internal/protocol"
@@ -100,7 +101,5 @@ func (a *Agent) publishResult(res *protocol.Result) {
 		a.log.Error("encode result", "check", res.Name, "err", err)
 		return
 	}
-	if err := a.opts.Conn.Publish(a.subj.Results(a.opts.Identity, res.Name), b); err != nil {
-		a.log.Warn("publish result", "check", res.Name, "err", err)
-	}
+	a.outbox.add(outgoing{subject: a.subj.Results(a.opts.Identity, res.Name), data: b, id: res.Stream.Boot + "-" + strconv.FormatUint(res.Stream.Seq, 10)})
 }

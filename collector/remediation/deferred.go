@@ -41,6 +41,13 @@ func (e *Engine) deferDecision(c *candidate, d Decision, r *refusal, parked *Rec
 	} else {
 		e.fill(rec, c)
 	}
+	if len(rec.Targets) == 0 {
+		// Deferred before the targets were resolved (a duplicate): show
+		// the nodes the alert names, as far as they render.
+		if spec, _, err := c.rule.target(c.alert); err == nil && len(spec.Fact) == 0 {
+			rec.Targets = spec.Identity
+		}
+	}
 	changed := parked == nil || rec.Reason != d.Reason
 	rec.Reason, rec.Detail, rec.Retry = d.Reason, d.Detail, r.retry
 	e.alerts[rec.ID] = c.alert

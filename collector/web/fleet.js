@@ -177,6 +177,19 @@
 
   const reload = pulse.debounce(load, 500);
   const rerender = pulse.debounce(render, 200);
+  // recount keeps the zones' and the header's problem counts true as
+  // events change cells, without rebuilding the table.
+  const recount = pulse.debounce(() => {
+    if (!view) return;
+    let problems = 0;
+    for (const z of view.zones) {
+      const bad = z.nodes.filter(isProblem).length;
+      problems += bad;
+      const h = document.querySelector('#fleet section.zone[data-zone="' + CSS.escape(z.zone) + '"] > h2');
+      if (h) h.textContent = (z.zone || "no zone") + " (" + z.nodes.length + (bad ? ", " + bad + " with problems" : "") + ")";
+    }
+    $("#count").textContent = view.shown + " / " + view.total + " nodes" + (problems ? ", " + problems + " with problems" : "");
+  }, 300);
 
   function findNode(id) {
     if (!view) return null;
@@ -190,12 +203,15 @@
     const tr = document.querySelector('tr[data-identity="' + CSS.escape(ev.identity) + '"]');
     switch (ev.type) {
       case "check_state": {
-        const c = n && n.checks.find((x) => x.name === ev.check);
+        // Checks and probes both change state; a probe's cell is
+        // data-probe.
+        let c = n && n.checks.find((x) => x.name === ev.check), kind = "check";
+        if (!c && n) { c = n.probes.find((x) => x.name === ev.check); kind = "probe"; }
         if (!c) { reload(); break; }
         c.state = pulse.stateName(ev.status || 0);
         c.stale = false;
         c.output = ev.message;
-        const td = tr && tr.querySelector('td[data-check="' + CSS.escape(ev.check) + '"]');
+        const td = tr && tr.querySelector("td[data-" + kind + '="' + CSS.escape(ev.check) + '"]');
         if (td) {
           setCell(td, c.state, false, ev.message);
           td.classList.remove("flash");
@@ -221,6 +237,7 @@
         if (opts.problems || opts.sort === "worst" || !tr) rerender();
         break;
     }
+    recount();
     if (ev.identity === selected) showNode(selected);
   }
 

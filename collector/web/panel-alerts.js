@@ -47,10 +47,10 @@
   // labelNodes names the nodes an alert is about, or its zone when it is
   // about a zone.
   function labelNodes(a) {
-    if (a.nodes && a.nodes.length) return a.nodes.join(", ");
     const l = a.labels || {};
-    if (l.az) return "zone " + l.az;
-    return "";
+    const nodes = (a.nodes || []).join(", ");
+    if (!l.identity && l.az) return "zone " + l.az + (nodes ? ": " + nodes : "");
+    return nodes;
   }
 
   function remediationCell(rem) {

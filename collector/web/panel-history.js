@@ -24,8 +24,16 @@
       return;
     }
     const h = r.body;
-    b.append(checksGraph(h.checks || [], h.from, h.to));
-    for (const p of h.probes || []) b.append(probeGraph(p, h.from, h.to));
+    // Until the collector has sampled for an hour, the graphs span what
+    // it has, so a fresh collector's minutes are not a sliver.
+    let from = h.from;
+    const first = (h.checks || [])[0];
+    if (first && new Date(first.time) > new Date(from)) from = first.time;
+    const span = (new Date(h.to) - new Date(from)) / 1000;
+    const title = pulse.$("#history h2");
+    if (title) title.textContent = span >= 3300 ? "Last hour" : "Last " + (span < 90 ? Math.max(1, Math.round(span)) + "s" : Math.round(span / 60) + "m") + " (up to an hour)";
+    b.append(checksGraph(h.checks || [], from, h.to));
+    for (const p of h.probes || []) b.append(probeGraph(p, from, h.to));
     pulse.replace("history", b);
   }
 

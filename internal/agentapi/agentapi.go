@@ -133,9 +133,15 @@ type DaemonStats struct {
 	Unauthorized uint64            `json:"unauthorized"`
 	// Busy counts requests refused because every action slot was taken
 	// or the agent was stopping.
-	Busy    uint64 `json:"busy"`
-	Started int64  `json:"started"` // Unix seconds
-	Uptime  int64  `json:"uptime"`  // seconds
-	Version string `json:"version"`
-	PID     int    `json:"pid"`
+	Busy uint64 `json:"busy"`
+	// Results waiting for the results stream's acknowledgement, attempts
+	// it did not acknowledge, and results given up (the oldest when the
+	// agent's buffer was full, or refused by the stream).
+	ResultsPending uint64 `json:"results_pending"`
+	ResultsRetried uint64 `json:"results_retried"`
+	ResultsDropped uint64 `json:"results_dropped"`
+	Started        int64  `json:"started"` // Unix seconds
+	Uptime         int64  `json:"uptime"`  // seconds
+	Version        string `json:"version"`
+	PID            int    `json:"pid"`
 }
