@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"os/user"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/config"
+	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/security"
 )
 
@@ -62,32 +66,57 @@ func newKeysInitCmd() *cobra.Command {
 
 func newKeysShowCmd() *cobra.Command {
 	var (
-		keyFile string
-		asJSON  bool
+		keyFile, credsFile string
+		asJSON             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "show",
-		Short: "Show the key the client signs with: name, file, public key and fingerprint",
+		Short: "Show what the client logs in and signs with: its credentials (name, groups, expiry) or its key",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := config.Resolve(c.Flags(), "PULSE", nil); err != nil {
 				return usageError{err}
 			}
-			id, err := security.FindKey(keyFile)
-			if err != nil {
+			if credsFile == "" && keyFile == "" {
+				credsFile = security.FindCreds()
+			}
+			var id *security.Identity
+			var err error
+			show := map[string]string{}
+			if credsFile != "" {
+				info, err := bus.ReadCreds(credsFile)
+				if err != nil {
+					return usageError{err}
+				}
+				if id, err = security.LoadCreds(credsFile); err != nil {
+					return usageError{err}
+				}
+				show["account"], show["issuer"] = info.Account, info.Issuer
+				show["groups"] = strings.Join(issuer.Groups(info.Tags), ", ")
+				if !info.Expires.IsZero() {
+					show["expires"] = info.Expires.UTC().Format(time.RFC3339)
+				}
+			} else if id, err = security.FindKey(keyFile); err != nil {
 				return err
 			}
 			if id == nil {
-				return fmt.Errorf("no key found (looked for %v): create one with `pulse keys init`", security.KeyCandidates(keyFile))
+				return fmt.Errorf("no credentials or key found (looked for %v and %v): get credentials from your operator (`pulse keys issue user NAME`), or create a key with `pulse keys init`",
+					security.CredsCandidates(), security.KeyCandidates(keyFile))
 			}
+			show["name"], show["file"], show["public_key"], show["fingerprint"] = id.Name, id.Path, id.PublicKey(), id.Fingerprint()
 			if asJSON {
-				return printJSON(c.OutOrStdout(), map[string]string{"name": id.Name, "file": id.Path, "public_key": id.PublicKey(), "fingerprint": id.Fingerprint()})
+				return printJSON(c.OutOrStdout(), show)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "name:        %s\nfile:        %s\npublic key:  %s\nfingerprint: %s\n", id.Name, id.Path, id.PublicKey(), id.Fingerprint())
+			for _, k := range []string{"name", "file", "groups", "expires", "account", "issuer", "public_key", "fingerprint"} {
+				if v := show[k]; v != "" {
+					fmt.Fprintf(c.OutOrStdout(), "%-12s %s\n", strings.ReplaceAll(k, "_", " ")+":", v)
+				}
+			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyFile, "key", "", "private key file (default: ~/.config/pulse/id.key)")
+	cmd.Flags().StringVar(&credsFile, "creds", "", "credentials file (default: ~/.config/pulse/id.creds, then the demo's demo.creds)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key file, without credentials (default: ~/.config/pulse/id.key)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	return cmd
 }

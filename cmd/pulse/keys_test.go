@@ -44,6 +44,9 @@ func TestKeysIssueRevokeOnARunningBroker(t *testing.T) {
 	if _, errOut, code := pulse(t, nil, "keys", "issue", "user", "alice", "--groups", "ops", "--issuer", iss, "-o", user); code != exitOK {
 		t.Fatalf("issue user: exit %d %s", code, errOut)
 	}
+	if out, _, code := pulse(t, nil, "keys", "show", "--creds", user); code != exitOK || !regexp.MustCompile(`(?m)^name: +alice$`).MatchString(out) || !regexp.MustCompile(`(?m)^groups: +ops$`).MatchString(out) {
+		t.Fatalf("keys show --creds: exit %d\n%s", code, out)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -93,6 +93,9 @@ func FuzzDecodeRequest(f *testing.F) {
 	directed.Subject, directed.Targets = "", []string{"web-01", "web-02"}
 	directed.Filter.Fact = nil
 	seed(f, func(s *protocol.Signer) ([]byte, error) { return protocol.EncodeRequest(directed, s) })
+	withJWT := testRequest()
+	withJWT.JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJuYW1lIjoiYWxpY2UifQ.c2ln"
+	seed(f, func(s *protocol.Signer) ([]byte, error) { return protocol.EncodeRequest(withJWT, s) })
 	f.Fuzz(func(t *testing.T, b []byte) {
 		roundTrip(t, b, (*protocol.Envelope).Request, protocol.EncodeRequest)
 		if env, err := protocol.Open(b); err == nil {
