@@ -256,9 +256,8 @@ func (c *Collector) serveChanges(w http.ResponseWriter, r *http.Request) {
 // changed, only packages a node was asked to watch), so they are built at
 // each scrape from the state rather than indexed.
 type changeMetrics struct {
-	c                      *Collector
-	total, last, pkgInfo   *prometheus.Desc
-	labelNames, nodeLabels []string
+	c                    *Collector
+	total, last, pkgInfo *prometheus.Desc
 }
 
 func newChangeMetrics(c *Collector) *changeMetrics {

@@ -97,11 +97,11 @@ func DemoPrometheusConfig(o PromConfigOptions) ([]byte, error) {
 	var errs []error
 	errs = append(errs, checkInterval("ScrapeInterval", scrape), checkInterval("EvaluationInterval", eval))
 	if len(o.Targets) == 0 {
-		errs = append(errs, errors.New("Targets: empty; name the collector's host:port, e.g. 127.0.0.1:9780")) //lint:ignore ST1005 it starts with the option's name
+		errs = append(errs, errors.New("Targets: empty; name the collector's host:port, e.g. 127.0.0.1:9780"))
 	}
 	for _, t := range o.Targets {
 		if _, _, err := net.SplitHostPort(t); err != nil {
-			errs = append(errs, fmt.Errorf("Targets %q: want host:port, e.g. 127.0.0.1:9780: %w", t, err)) //lint:ignore ST1005 it starts with the option's name
+			errs = append(errs, fmt.Errorf("Targets %q: want host:port, e.g. 127.0.0.1:9780: %w", t, err))
 		}
 	}
 	metricsPath := orString(o.MetricsPath, "/metrics")
