@@ -258,7 +258,9 @@ func (m *fleetModel) applyResult(r protocol.Result, stored, now time.Time, o *ou
 			Status: r.Status, Previous: prev,
 			Message: fmt.Sprintf("%s on %s changed from %s to %s: %s", name, id,
 				protocol.StateName(prev), protocol.StateName(r.Status), r.Output),
-			Data: map[string]string{"kind": r.Kind, "output": r.Output},
+			// ran is when the run started, on the node's clock: what tells
+			// a failure after a change from one before it (delivery).
+			Data: map[string]string{"kind": r.Kind, "output": r.Output, "ran": r.Time.UTC().Format(time.RFC3339Nano)},
 		})
 	}
 }

@@ -83,7 +83,14 @@ func TestReadmeRolloutStory(t *testing.T) {
 		var out, errOut string
 		var code int
 		if tc.args[1] == "rollouts" {
-			out, errOut, code = pulseCtx(context.Background(), append(slices.Clone(tc.args[1:]), "--collector", collectorURL, "--token", d.ActionToken)...)
+			api := []string{"--collector", collectorURL, "--token", d.ActionToken}
+			// The collector follows the records on the bus: it has the
+			// last one a moment after the CLI published it.
+			testkit.WaitFor(t, 10*time.Second, "the collector to have the rollouts' final records", func() bool {
+				js, _, _ := pulseCtx(context.Background(), append([]string{"rollouts", "--json"}, api...)...)
+				return strings.Count(js, `"state": "running"`) == 0 && strings.Count(js, `"started_by"`) == 2
+			})
+			out, errOut, code = pulseCtx(context.Background(), append(slices.Clone(tc.args[1:]), api...)...)
 		} else {
 			out, errOut, code = pulse(t, d, tc.args[1:]...)
 		}
@@ -106,19 +113,43 @@ func TestReadmeRolloutStory(t *testing.T) {
 	}
 	// What the collector derived, incrementally, from the changes and the
 	// rollouts' records.
-	testkit.WaitFor(t, 20*time.Second, "the delivery series", func() bool {
+	canary := `az="eu-west-1a",cluster="alfa",role="web"`
+	want := []string{
+		`pulse_deployments_total{` + canary + `} 2`,
+		`pulse_change_failures_total{` + canary + `} 1`,
+		`pulse_restore_duration_seconds_count{` + canary + `,source="rollback"} 1`,
+		`pulse_deployments_total{az="eu-west-1b",cluster="beta",role="web"} 1`,
+		`pulse_change_failures_total{az="eu-west-1b",cluster="beta",role="web"} 0`,
+		`pulse_package_info{az="eu-west-1a",cluster="alfa",identity="ip-10-0-1-10",package="shop",role="web",version="` + demo.GoodShopVersion + `"} 1`,
+	}
+	var missing []string
+	var metrics string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		resp, err := http.Get(collectorURL + "/metrics")
 		if err != nil {
-			return false
+			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		m := string(b)
-		canary := `az="eu-west-1a",cluster="alfa",role="web"`
-		return strings.Contains(m, `pulse_deployments_total{`+canary+`} 2`) &&
-			strings.Contains(m, `pulse_change_failures_total{`+canary+`} 1`) &&
-			strings.Contains(m, `pulse_restore_duration_seconds_count{`+canary+`,source="rollback"} 1`) &&
-			strings.Contains(m, `pulse_deployments_total{az="eu-west-1b",cluster="beta",role="web"} 1`) &&
-			strings.Contains(m, `pulse_package_info{az="eu-west-1a",cluster="alfa",identity="ip-10-0-1-10",package="shop",role="web",version="`+demo.GoodShopVersion+`"} 1`)
-	})
+		metrics, missing = string(b), nil
+		for _, w := range want {
+			if !strings.Contains(metrics, w+"\n") {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var delivery []string
+			for _, l := range strings.Split(metrics, "\n") {
+				if strings.HasPrefix(l, "pulse_deployments_total") || strings.HasPrefix(l, "pulse_change_failures_total") || strings.HasPrefix(l, "pulse_restore_duration_seconds_count") {
+					delivery = append(delivery, l)
+				}
+			}
+			t.Fatalf("after 20s /metrics lacks %q; the delivery series are:\n%s", missing, strings.Join(delivery, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval, not a wait for state
+	}
 }

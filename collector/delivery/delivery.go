@@ -57,10 +57,19 @@ type Tracker struct {
 	// first; byID finds them, lastOn the latest one on each node.
 	sets   []*deployment
 	byID   map[string]*deployment
-	lastOn map[string]*deployment
-	// restored remembers remediations already counted, until they age out
-	// with the window.
-	restored map[string]time.Time
+	lastOn map[string]nodeDeploy
+	// restored remembers remediations already counted, and failedSets
+	// change sets known to have failed (a rollout's record can arrive
+	// before its changes: they travel on separate streams), until they
+	// age out with the window.
+	restored   map[string]time.Time
+	failedSets map[string]time.Time
+}
+
+// nodeDeploy is a node's latest deployment and when it changed the node.
+type nodeDeploy struct {
+	d  *deployment
+	at time.Time
 }
 
 // deployment is one change set: a rollout, or one request that changed
@@ -91,7 +100,7 @@ func New(o Options) *Tracker {
 	}
 	t := &Tracker{
 		opts: o, log: o.Logger.With("component", "delivery"),
-		byID: map[string]*deployment{}, lastOn: map[string]*deployment{}, restored: map[string]time.Time{},
+		byID: map[string]*deployment{}, lastOn: map[string]nodeDeploy{}, restored: map[string]time.Time{}, failedSets: map[string]time.Time{},
 		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_deployments_total",
 			Help: "Deployments: package version changes made through pulse (a rollout, or one request; not rollbacks or remediation), counted once per zone/role/cluster group they reached.",
@@ -151,13 +160,32 @@ func (t *Tracker) Observe(e protocol.Event) {
 		}
 	case protocol.EventCheckState:
 		if e.Status == protocol.StateCritical && e.Previous != protocol.StateCritical && e.Identity != "" {
-			t.failureOn([]string{e.Identity}, e.Time)
+			t.failureOn([]string{e.Identity}, ranAt(e))
 		}
 	case protocol.EventNodeUp:
 		if e.Identity != "" {
 			t.Group(e.Identity)
 		}
 	}
+}
+
+// ranAt is when the run a check_state event reports started, on the
+// node's clock, as its changes are dated; the event's own time (the
+// collector's, when it ingested the result) when the event does not say.
+// Results and changes arrive on separate streams, so a result of a run
+// before a change can be ingested after it: its own time says so.
+func ranAt(e protocol.Event) time.Time {
+	var ran string
+	switch d := e.Data.(type) {
+	case map[string]string:
+		ran = d["ran"]
+	case map[string]any:
+		ran, _ = d["ran"].(string)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, ran); err == nil {
+		return t
+	}
+	return e.Time
 }
 
 // decode reads an event's data, which is a value of the type in process
@@ -235,10 +263,10 @@ func (t *Tracker) change(c *protocol.Change) {
 		t.failures.WithLabelValues(values...) // exported from 0
 	}
 	g.nodes[c.Identity] = true
-	if prev := t.lastOn[c.Identity]; prev == nil || !prev.last.After(c.Time) {
-		t.lastOn[c.Identity] = d
+	if prev, ok := t.lastOn[c.Identity]; !ok || !prev.at.After(c.Time) {
+		t.lastOn[c.Identity] = nodeDeploy{d: d, at: c.Time}
 	}
-	if c.Result == protocol.ChangeFailed {
+	if _, failed := t.failedSets[id]; c.Result == protocol.ChangeFailed || failed {
 		t.fail(d, key)
 	}
 }
@@ -258,10 +286,11 @@ func (t *Tracker) failureOn(nodes []string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, n := range nodes {
-		d := t.lastOn[n]
-		if d == nil || at.Sub(d.last) > t.opts.FailureWindow {
-			continue
+		nd, ok := t.lastOn[n]
+		if !ok || at.Before(nd.at) || at.Sub(nd.at) > t.opts.FailureWindow {
+			continue // no deployment there, a failure from before it, or too late
 		}
+		d := nd.d
 		for key, g := range d.groups {
 			if g.nodes[n] {
 				t.fail(d, key)
@@ -277,7 +306,9 @@ func (t *Tracker) rollout(r *api.Rollout, at time.Time) {
 		return
 	}
 	t.mu.Lock()
-	if d := t.byID[protocol.ViaRollout+"/"+r.ID]; d != nil {
+	id := protocol.ViaRollout + "/" + r.ID
+	t.failedSets[id] = at
+	if d := t.byID[id]; d != nil {
 		for key := range d.groups {
 			t.fail(d, key)
 		}
@@ -359,7 +390,7 @@ func (t *Tracker) prune(now time.Time) {
 		delete(t.byID, d.id)
 		for _, g := range d.groups {
 			for n := range g.nodes {
-				if t.lastOn[n] == d {
+				if t.lastOn[n].d == d {
 					delete(t.lastOn, n)
 				}
 			}
@@ -368,9 +399,11 @@ func (t *Tracker) prune(now time.Time) {
 	if i > 0 {
 		t.sets = slices.Delete(t.sets, 0, i)
 	}
-	for id, at := range t.restored {
-		if now.Sub(at) > keep {
-			delete(t.restored, id)
+	for _, m := range []map[string]time.Time{t.restored, t.failedSets} {
+		for id, at := range m {
+			if now.Sub(at) > keep {
+				delete(m, id)
+			}
 		}
 	}
 }

@@ -86,6 +86,10 @@ func TestDeploymentsAndFailures(t *testing.T) {
 	crit := func(node string, at time.Time) {
 		tr.Observe(protocol.Event{Type: protocol.EventCheckState, Identity: node, Status: protocol.StateCritical, Previous: protocol.StateOK, Time: at})
 	}
+	// A result of a run from before b1's change, ingested after it (results
+	// and changes come on separate streams), is no failure of it.
+	tr.Observe(protocol.Event{Type: protocol.EventCheckState, Identity: "b1", Status: protocol.StateCritical, Previous: protocol.StateOK,
+		Time: t0.Add(5 * time.Minute), Data: map[string]any{"ran": t0.Add(time.Minute).Format(time.RFC3339Nano)}})
 	crit("a2", t0.Add(10*time.Minute))
 	crit("a1", t0.Add(11*time.Minute))
 	crit("b1", t0.Add(40*time.Minute))
@@ -95,12 +99,13 @@ func TestDeploymentsAndFailures(t *testing.T) {
 	}
 
 	// A second rollout, rolled back: failed in every group it reached, and
-	// the time from its failed step to its nodes back is a restore.
-	tr.Observe(changeEv("b1", protocol.ViaRollout, "r2", protocol.ChangeOK, t0.Add(50*time.Minute)))
+	// the time from its failed step to its nodes back is a restore. Its
+	// record arrives before its change (separate streams): still a failure.
 	rec := api.Rollout{ID: "r2", State: api.RolloutRolledBack, Finished: t0.Add(52 * time.Minute),
 		Steps: []api.RolloutStep{{Name: "canary", State: api.StepFailed, Started: t0.Add(50 * time.Minute)}},
 		Nodes: []api.RolloutNode{{Identity: "b1", State: api.NodeRolledBack}}}
 	tr.Observe(protocol.Event{Type: protocol.EventRollout, Time: t0.Add(52 * time.Minute), Data: rec})
+	tr.Observe(changeEv("b1", protocol.ViaRollout, "r2", protocol.ChangeOK, t0.Add(50*time.Minute)))
 	// A remediation verified 90 s after its alert started is a restore.
 	rem := api.Remediation{ID: "m1", State: api.StateSucceeded, Verified: true, Targets: []string{"a1"},
 		Alert: api.AlertRef{StartsAt: t0.Add(60 * time.Minute)}, Created: t0.Add(60 * time.Minute), Finished: t0.Add(61*time.Minute + 30*time.Second)}
