@@ -18,6 +18,10 @@ func (e *Engine) Approve(id, by string) error {
 		return err
 	}
 	r := e.rules.Rule(rec.Rule)
+	if r == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("%w: approve remediation %s: its rule %q is not among the loaded rules; reject it", ErrNotPending, id, rec.Rule)
+	}
 	if e.open[rec.Rule] {
 		e.mu.Unlock()
 		return fmt.Errorf("approve remediation %s: circuit breaker for rule %s is open; reset it or reject the remediation", id, rec.Rule)

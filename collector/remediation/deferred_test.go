@@ -63,6 +63,14 @@ func TestDeferredUntilTheGroupHasRoom(t *testing.T) {
 	if v := h.counter("deferred", "restart-nginx", "too_many_targets"); v != 1 {
 		t.Errorf("pulse_remediation_deferred_total{reason=too_many_targets} = %v", v)
 	}
+	// pulse watch and the web feed see the deferral as it happens.
+	var said bool
+	for _, ev := range h.Events() {
+		said = said || ev.Type == protocol.EventRemediation && ev.Identity == "b3" && strings.Contains(ev.Message, "deferred for PulseCheckCritical: too_many_targets: 2 of 6 nodes in az=eu-west-1b already under remediation")
+	}
+	if !said {
+		t.Errorf("no event for the deferral: %+v", h.Events())
+	}
 }
 
 // TestDeferredUntilTheCooldownEnds: a node broken again within the

@@ -55,6 +55,10 @@ func TestAlertsHandler(t *testing.T) {
 		{"bad version", "POST", `{"version":"3"}`, 400, `{"error":"webhook version \"3\" is not supported: only Alertmanager webhook version \"4\" is"}`},
 		{"too large", "POST", `{"version":"4","alerts":[` + strings.Repeat(" ", 2<<20) + `]}`, 413, `{"error":"webhook body too large: more than 1048576 bytes; lower max_alerts in the Alertmanager webhook_config or raise the collector's limit"}`},
 		{"get", "GET", "", 405, `{"error":"use POST with an Alertmanager webhook payload"}`},
+		{"not JSON", "POST", `version=4`, 400, `{"error":"webhook body is not valid JSON: invalid character 'v' looking for beginning of value"}`},
+		{"alerts not a list", "POST", `{"version":"4","alerts":{"labels":{"alertname":"x"}}}`, 400, `{"error":"webhook body is not valid JSON: json: cannot unmarshal object into Go struct field Webhook.alerts of type []remediation.Alert"}`},
+		{"alert without labels", "POST", `{"version":"4","alerts":[{"status":"firing","labels":{}}]}`, 400, `{"error":"webhook alert 0 has no labels: every Alertmanager alert carries at least alertname"}`},
+		{"unknown status", "POST", `{"version":"4","alerts":[{"status":"burning","labels":{"alertname":"x"}}]}`, 400, `{"error":"webhook alert 0 (x) has status \"burning\": want \"firing\" or \"resolved\""}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := do(t, h.e.AlertsHandler(), tc.method, "/api/v1/alerts", tc.body)
@@ -102,6 +106,13 @@ func TestRemediationsHandler(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"state":"rejected"`) || !strings.Contains(body, `"rejected_by":"api"`) {
 		t.Fatalf("reject: %d %s", code, body)
 	}
+	// A resend of n1's alert while its remediation ran was deferred; and a
+	// pending record whose rule is not loaded (written by hand here: a
+	// running engine's rules do not change) cannot be approved.
+	deferred := h.handle(t, nginxAlert("n1", "a"))[0].RecordID
+	h.e.mu.Lock()
+	h.e.store.add(&Record{ID: "gone-1", Rule: "gone", State: StatePending, Alert: AlertRef{Fingerprint: "gone"}})
+	h.e.mu.Unlock()
 
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -114,6 +125,9 @@ func TestRemediationsHandler(t *testing.T) {
 		{"bad body", "POST", "/api/v1/remediations/" + id1 + "/reject", "{", 400, `{"error":"body must be empty or JSON such as {\"by\": \"alice\"}: unexpected EOF"}`},
 		{"approve with GET", "GET", "/api/v1/remediations/" + id1 + "/approve", "", 405, "Method Not Allowed"},
 		{"reset unknown rule", "POST", "/api/v1/remediations/circuits/nope/reset", "", 404, `{"error":"no remediation rule nope"}`},
+		{"approve a deferred one", "POST", "/api/v1/remediations/" + deferred + "/approve", "", 409, `{"error":"remediation is not pending approval: ` + deferred + ` is deferred"}`},
+		{"approve an unknown rule's", "POST", "/api/v1/remediations/gone-1/approve", "", 409, `{"error":"remediation is not pending approval: approve remediation gone-1: its rule \"gone\" is not among the loaded rules; reject it"}`},
+		{"by not a string", "POST", "/api/v1/remediations/" + id1 + "/reject", `{"by":5}`, 400, `{"error":"body must be empty or JSON such as {\"by\": \"alice\"}: json: cannot unmarshal number into Go struct field .by of type string"}`},
 		{"reset", "POST", "/api/v1/remediations/circuits/restart-nginx/reset", "", 200, `{"circuit_open":false,"rule":"restart-nginx"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
