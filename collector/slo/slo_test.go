@@ -74,9 +74,17 @@ func TestSLOsFromPrometheus(t *testing.T) {
 	t.Cleanup(prom.Stop)
 
 	var v api.SLOsView
-	testkit.WaitFor(t, 60*time.Second, "both zones' SLO with a burn rate", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "both zones' SLO with every figure", func() bool {
 		v = slo.View(t.Context(), slo.Options{Prometheus: prom.URL})
-		return len(v.SLOs) == 2 && v.SLOs[0].BurnRate != nil && v.SLOs[1].BurnRate != nil
+		if len(v.SLOs) != 2 {
+			return false
+		}
+		for _, s := range v.SLOs {
+			if s.BurnRate == nil || s.SuccessRatio == nil || s.ErrorBudgetRemaining == nil {
+				return false
+			}
+		}
+		return true
 	})
 	if v.Error != "" || v.Source != prom.URL {
 		t.Fatalf("error %q source %q", v.Error, v.Source)
