@@ -32,7 +32,7 @@ func newWatchCmd() *cobra.Command {
 	f := &watchFlags{}
 	cmd := &cobra.Command{
 		Use:   "watch",
-		Short: "Print the collector's events as they happen: check state changes, nodes up and down, actions, remediations",
+		Short: "Print the collector's events as they happen: check state changes, nodes up and down, actions, remediations, changes, rollouts",
 		Long: "watch follows the collector's event stream (GET /api/v1/events, a websocket) and prints one line per event.\n" +
 			"Filters narrow node events to matching nodes, as in every client command. It reconnects by itself until Ctrl-C.",
 		Args: cobra.NoArgs,

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"github.com/prometheus/prometheus/promql/parser"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,4 +101,42 @@ func TestReasonOf(t *testing.T) {
 	if got := reasonOf(s); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
+}
+
+// A gate comes from a user's file, flag or API body: whatever it says,
+// parsing never panics, and a gate that is accepted renders a query
+// Prometheus' parser reads and a condition that evaluates.
+func FuzzGate(f *testing.F) {
+	for _, s := range []string{
+		`login: sum(rate(pulse_probe_failures_total{identity=~"{{nodes}}"}[1m])) < 0.1`,
+		`up: sum(up) >= bool 1`, `x: {{nodes}} < 1`, `g: vector(1) == NaN`, `:`, `a: b`, `a: 1 < 2`,
+		`g: label_replace(vector(1), "n", "{{step_nodes}}", "", "") != 0`, "g: (sum(x) > (2))",
+	} {
+		f.Add(s, "result >= 0.95")
+	}
+	f.Fuzz(func(t *testing.T, inline, success string) {
+		if g, err := ParseInlineGate(inline, 1, 0, time.Second); err == nil {
+			check(t, g)
+		}
+		g := api.GateSpec{Name: "g", Query: inline, Success: success}
+		if CheckGate(&g) == nil {
+			check(t, g)
+		}
+	})
+}
+
+func check(t *testing.T, g api.GateSpec) {
+	t.Helper()
+	q, err := render(g.Query, placeholders{nodes: nodesRegexp([]string{"a.b", "c"}), stepNodes: "c", pkg: "p", version: "1"})
+	if err != nil {
+		t.Fatalf("accepted gate %+v does not render: %v", g, err)
+	}
+	if _, err := parser.NewParser(parser.Options{}).ParseExpr(q); err != nil {
+		t.Fatalf("accepted gate %+v renders %q, which does not parse: %v", g, q, err)
+	}
+	c, err := parseCondition(g.Success)
+	if err != nil {
+		t.Fatalf("accepted gate %+v has a condition that does not parse: %v", g, err)
+	}
+	_ = c.holds(1)
 }

@@ -32,7 +32,7 @@ import (
 // package manager holding shop, a check that is always OK and a probe that
 // fails while the node runs a bad shop version, as the demo's login does.
 type fleet struct {
-	t      *testing.T
+	t      testing.TB
 	b      *broker.Broker
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -56,7 +56,7 @@ type fleetOptions struct {
 	probes int
 }
 
-func newFleet(t *testing.T, o fleetOptions) *fleet {
+func newFleet(t testing.TB, o fleetOptions) *fleet {
 	t.Helper()
 	if o.installed == "" {
 		o.installed = "1.0.0"
