@@ -29,6 +29,10 @@ func TestFormatEvent(t *testing.T) {
 		{protocol.Event{Type: protocol.EventNodeDown, Time: at, Identity: "n1", Message: "n1 is down"}, "09:12:01 n1 node_down  n1 is down"},
 		{protocol.Event{Type: protocol.EventAction, Time: at, Message: "action a1 service#stop started"}, "09:12:01 action  action a1 service#stop started"},
 		{protocol.Event{Type: protocol.EventRemediation, Time: at, Identity: "n2", Message: "restarted"}, "09:12:01 n2 remediation  restarted"},
+		{protocol.Event{Type: protocol.EventChange, Time: at, Identity: "n2", Message: "package install shop 1.0.0 → 1.1.0 on n2 by user=alice (rollout 5f1c2a): ok"},
+			"09:12:01 n2 change  package install shop 1.0.0 → 1.1.0 on n2 by user=alice (rollout 5f1c2a): ok"},
+		{protocol.Event{Type: protocol.EventRollout, Time: at, Message: "rollout 5f1c2a of shop 1.1.0 rolled_back: probes failed on n2: …"},
+			"09:12:01 rollout  rollout 5f1c2a of shop 1.1.0 rolled_back: probes failed on n2: …"},
 	}
 	for _, tt := range tests {
 		if got := formatEvent(tt.e); got != tt.want {

@@ -281,7 +281,7 @@ func (r *Runner) run(ctx context.Context, req api.RolloutRequest, started func(i
 			}
 		}
 		if ctx.Err() != nil {
-			u.fail(i, api.StepFailure{Gate: "interrupted", Message: "the rollout was interrupted before this step"})
+			u.fail(i, api.StepFailure{Gate: "interrupted", Message: "interrupted before step " + u.rec.Steps[i].Name})
 			failed = i
 			break
 		}
@@ -403,6 +403,9 @@ func (u *run) change(ctx context.Context, i int, nodes []string) []string {
 		Origin: &protocol.Origin{Via: protocol.ViaRollout, ID: u.rec.ID, CommittedAt: req.CommittedAt},
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted during step %s", u.rec.Steps[i].Name)
+		}
 		// Nothing is known of what reached which node: every one is
 		// failed, at a version to be found out by the rollback.
 		u.mu.Lock()
@@ -410,7 +413,11 @@ func (u *run) change(ctx context.Context, i int, nodes []string) []string {
 			u.node[n].State, u.node[n].After, u.node[n].Message = api.NodeFailed, "unknown", err.Error()
 		}
 		u.mu.Unlock()
-		u.fail(i, api.StepFailure{Gate: "install", Message: err.Error()})
+		gate := "install"
+		if ctx.Err() != nil {
+			gate = "interrupted"
+		}
+		u.fail(i, api.StepFailure{Gate: gate, Message: err.Error()})
 		return nil
 	}
 	var changed []string
@@ -471,6 +478,10 @@ func (u *run) evidence(ctx context.Context, i int, nodes []string) {
 		Nodes: nodes, Timeout: wait + 10*time.Second,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			u.fail(i, api.StepFailure{Gate: "interrupted", Message: "interrupted during step " + u.rec.Steps[i].Name})
+			return
+		}
 		u.fail(i, api.StepFailure{Gate: "checks", Message: "asking the nodes for their checks and probes: " + err.Error()})
 		return
 	}
@@ -643,6 +654,10 @@ func reasonOf(s api.RolloutStep) string {
 	}
 	parts := make([]string, 0, len(groups))
 	for _, g := range groups {
+		if g.gate == "interrupted" {
+			parts = append(parts, g.first)
+			continue
+		}
 		p := g.gate + " failed"
 		if len(g.nodes) > 0 {
 			p += " on " + names(g.nodes)

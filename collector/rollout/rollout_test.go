@@ -273,3 +273,51 @@ func TestPromQLGates(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A package the repository does not know stops the canary the same way,
+// with the package manager's words.
+func TestUnknownPackageHalts(t *testing.T) {
+	f := newFleet(t, fleetOptions{nodes: 2})
+	r, _ := f.runner("", nil)
+	req := f.request("1.0")
+	req.Package = "nosuch"
+	rec, err := r.Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != api.RolloutHalted || !strings.Contains(rec.Reason, "install failed on web-000: package install nosuch failed: package nosuch not found in the simulated repository") {
+		t.Fatalf("%s: %s", rec.State, rec.Reason)
+	}
+	if n := rec.Nodes[0]; n.Before != "absent" || n.After != "absent" || n.State != api.NodeFailed {
+		t.Fatalf("canary %+v", n)
+	}
+}
+
+// A rollout whose caller stops it (Ctrl-C, a collector shutting down)
+// halts between steps and rolls back what it changed, as a failed step
+// does: no node is left half-changed.
+func TestInterruptedRolloutRollsBack(t *testing.T) {
+	f := newFleet(t, fleetOptions{nodes: 3, probes: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	var lines []string
+	r, _ := f.runner("", &lines)
+	req := f.request("1.0.1")
+	req.Batch, req.BatchSleep = "1", api.Duration(time.Hour)
+	done := make(chan api.Rollout, 1)
+	go func() {
+		rec, err := r.Run(ctx, req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rec
+	}()
+	testkit.WaitFor(t, 20*time.Second, "the canary changed", func() bool { return f.versions()["web-000"] == "1.0.1" })
+	cancel()
+	rec := <-done
+	if rec.State != api.RolloutRolledBack || !strings.HasPrefix(rec.Reason, "interrupted ") {
+		t.Fatalf("%s: %s", rec.State, rec.Reason)
+	}
+	if err := f.allAt("1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+}
