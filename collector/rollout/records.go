@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -211,18 +210,4 @@ func (s *Store) Get(id string) (api.Rollout, bool) {
 		return api.Rollout{}, false
 	}
 	return cloneRecord(r), true
-}
-
-// Running lists the rollouts still running.
-func (s *Store) Running() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for id, r := range s.recs {
-		if r.State == api.RolloutRunning {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
