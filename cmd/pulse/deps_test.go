@@ -105,7 +105,8 @@ func TestImportRules(t *testing.T) {
 		{room: "collector/rollout", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/delivery", "nodeagent"}, whyNotOk: "rollouts act through the orchestration client, as the CLI does"},
 		{room: "collector/delivery", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "collector/rollout", "internal/rpc", "nodeagent"}, whyNotOk: "delivery metrics only count"},
 		{room: "collector/alerts", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "internal/rpc", "nodeagent"}, whyNotOk: "the alerts view only reads"},
-		{room: "collector", except: []string{"collector/app", "collector/act", "collector/alerts", "collector/hub", "collector/web", "collector/remediation", "collector/rollout", "collector/delivery", "collector/api", "collector/collectortest"},
+		{room: "collector/slo", mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "internal/rpc", "nodeagent", "github.com/prometheus/client_golang"}, whyNotOk: "the SLO view only reads Prometheus"},
+		{room: "collector", except: []string{"collector/app", "collector/act", "collector/alerts", "collector/slo", "collector/hub", "collector/web", "collector/remediation", "collector/rollout", "collector/delivery", "collector/api", "collector/collectortest"},
 			mayNot: []string{"collector/app", "collector/act", "collector/hub", "collector/web", "collector/remediation", "internal/rpc", "nodeagent"}, whyNotOk: "the listening core never acts on the fleet"},
 	}
 	for pkg, deps := range imports {
