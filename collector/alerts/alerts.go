@@ -148,14 +148,23 @@ func fromAlertmanager(ctx context.Context, o Options) ([]api.AlertView, error) {
 	if len(b) > maxAnswer {
 		return nil, fmt.Errorf("alertmanager at %s answered more than %d MiB of alerts", o.Alertmanager, maxAnswer>>20)
 	}
+	out, err := parseAlerts(b)
+	if err != nil {
+		return nil, fmt.Errorf("alertmanager at %s answered %w", o.Alertmanager, err)
+	}
+	return out, nil
+}
+
+// parseAlerts reads Alertmanager's API v2 alert list.
+func parseAlerts(b []byte) ([]api.AlertView, error) {
 	var got []amAlert
 	if err := json.Unmarshal(b, &got); err != nil {
-		return nil, fmt.Errorf("alertmanager at %s answered what is not its API v2 alert list: %w", o.Alertmanager, err)
+		return nil, fmt.Errorf("what is not its API v2 alert list: %w", err)
 	}
 	out := make([]api.AlertView, 0, len(got))
 	for _, a := range got {
 		if a.Fingerprint == "" || a.Labels["alertname"] == "" {
-			return nil, errors.New("alertmanager answered an alert without a fingerprint or alertname: is this Alertmanager's API v2?")
+			return nil, errors.New("an alert without a fingerprint or alertname: is this Alertmanager's API v2?")
 		}
 		out = append(out, api.AlertView{
 			Fingerprint: a.Fingerprint, Name: a.Labels["alertname"], State: a.Status.State,

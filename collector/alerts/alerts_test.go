@@ -178,7 +178,7 @@ func TestAlertmanagerAnswersBadly(t *testing.T) {
 	}{
 		{500, "boom", "answered 500 Internal Server Error: boom"},
 		{200, "<html>", "answered what is not its API v2 alert list: invalid character '<' looking for beginning of value"},
-		{200, `[{"labels":{}}]`, "alertmanager answered an alert without a fingerprint or alertname: is this Alertmanager's API v2?"},
+		{200, `[{"labels":{}}]`, "answered an alert without a fingerprint or alertname: is this Alertmanager's API v2?"},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(tt.code)

@@ -163,6 +163,15 @@ func query(ctx context.Context, hc *http.Client, base, q string) ([]sample, erro
 		return nil, fmt.Errorf("cannot ask Prometheus at %s for %s: %w", base, q, err)
 	}
 	defer resp.Body.Close()
+	out, err := parseVector(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("prometheus at %s answered %s for %s with %w", base, resp.Status, q, err)
+	}
+	return out, nil
+}
+
+// parseVector reads Prometheus' answer to an instant query.
+func parseVector(r io.Reader) ([]sample, error) {
 	var body struct {
 		Status    string `json:"status"`
 		Error     string `json:"error"`
@@ -175,23 +184,23 @@ func query(ctx context.Context, hc *http.Client, base, q string) ([]sample, erro
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&body); err != nil {
-		return nil, fmt.Errorf("prometheus at %s answered %s for %s with what is not its API's JSON: %w", base, resp.Status, q, err)
+	if err := json.NewDecoder(r).Decode(&body); err != nil {
+		return nil, fmt.Errorf("what is not its API's JSON: %w", err)
 	}
 	if body.Status != "success" {
-		return nil, fmt.Errorf("prometheus at %s refused %s: %s: %s", base, q, body.ErrorType, body.Error)
+		return nil, fmt.Errorf("a refusal: %s: %s", body.ErrorType, body.Error)
 	}
 	if body.Data.ResultType != "vector" {
-		return nil, fmt.Errorf("prometheus at %s answered %s with a %s, not an instant vector", base, q, body.Data.ResultType)
+		return nil, fmt.Errorf("a %s, not an instant vector", body.Data.ResultType)
 	}
 	out := make([]sample, 0, len(body.Data.Result))
-	for _, r := range body.Data.Result {
-		s, _ := r.Value[1].(string)
+	for _, res := range body.Data.Result {
+		s, _ := res.Value[1].(string)
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, fmt.Errorf("prometheus at %s answered %s with the value %v: %w", base, q, r.Value[1], err)
+			return nil, fmt.Errorf("the value %v: %w", res.Value[1], err)
 		}
-		out = append(out, sample{Metric: r.Metric, Value: v})
+		out = append(out, sample{Metric: res.Metric, Value: v})
 	}
 	return out, nil
 }
