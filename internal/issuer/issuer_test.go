@@ -255,8 +255,10 @@ func TestRolesAsAnAttackerTriesThem(t *testing.T) {
 		{"$JS.API.STREAM.DELETE.PULSE_RESULTS_pulse", false},
 		// The fleet registry: read in direct gets, never written.
 		{"$JS.API.DIRECT.GET.KV_PULSE_FLEET_pulse", true},
+		{"$JS.API.STREAM.INFO.KV_PULSE_FLEET_pulse", true},
 		{"$KV.PULSE_FLEET_pulse.web-01", false},
 		{"$JS.API.STREAM.PURGE.KV_PULSE_FLEET_pulse", false},
+		{"$JS.API.STREAM.INFO.PULSE_RESULTS_pulse", false},
 		{"$JS.API.CONSUMER.CREATE.KV_PULSE_FLEET_pulse", false},
 		// A rollout: its record, the nodes' locks; not the changes nodes
 		// announce, nor the lock bucket's deletion.

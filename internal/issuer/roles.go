@@ -87,9 +87,10 @@ func Permissions(collective string, role Role) (jwt.Permissions, error) {
 		p.Sub.Allow.Add(s.AgentAll("*"), s.NodeAll(name), inbox)
 	case RoleUser:
 		caller := CallerToken(RoleUser, name)
-		// The fleet registry is read in batched direct gets answered on
-		// the user's own inbox: no consumer, nothing that writes.
-		p.Pub.Allow.Add(s.Agent("*", caller), s.Node("*", caller), s.FleetRead())
+		// The fleet registry is read as its keys (stream info) or its
+		// values (batched direct gets), answered on the user's own inbox:
+		// no consumer, nothing that writes.
+		p.Pub.Allow.Add(s.Agent("*", caller), s.Node("*", caller), s.FleetRead(), "$JS.API.STREAM.INFO."+s.FleetStream())
 		// `pulse rollout` holds its nodes in the lock bucket and records
 		// the rollout; the JetStream API answers on the user's inbox.
 		p.Pub.Allow.Add(rolloutSubjects(s)...)
