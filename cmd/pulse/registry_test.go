@@ -49,7 +49,8 @@ func TestRegistryDiscoveryFromTheCLI(t *testing.T) {
 		t.Fatalf("ping with %s stopped: exit %d\n%s", stopped, code, out)
 	}
 	// Its key, overwritten with garbage by the node's own credentials, is
-	// skipped and counted; the rest of the fleet answers as before.
+	// skipped and counted where values are read (a filter on facts); the
+	// rest of the fleet answers as before.
 	nc, err := bus.Dial(bus.Config{URLs: []string{d.NATSURL()}, Credentials: bus.Credentials{CredsFile: d.Identity.Nodes[stopped]}})
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +61,18 @@ func TestRegistryDiscoveryFromTheCLI(t *testing.T) {
 	if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = pulse(t, d, "ping")
+	out, errOut, code = pulse(t, d, "ping", "-F", "role=~.")
 	if code != exitOK || !strings.Contains(out, "10 replies") ||
 		errOut != "pulse: skipped 1 unreadable fleet registry entry: "+stopped+" (envelope)\n" {
 		t.Fatalf("ping with a corrupt entry: exit %d\n%s\nstderr %q", code, out, errOut)
 	}
 
+	// Without a filter only the keys are listed: the key is there, so the
+	// node is expected, and named.
+	out, _, code = pulse(t, d, "ping", "--timeout", "1s")
+	if code != exitFailed || !strings.Contains(out, "No response from:\n\n    "+stopped+"\n") {
+		t.Fatalf("ping with %s's key unreadable: exit %d\n%s", stopped, code, out)
+	}
 	out, _, code = pulse(t, d, "ping", "--discovery", "broadcast")
 	if code != exitOK || !strings.Contains(out, "10 replies") {
 		t.Fatalf("--discovery broadcast: exit %d\n%s", code, out)

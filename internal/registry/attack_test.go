@@ -119,9 +119,15 @@ func TestOnlyANodeWritesItsOwnKey(t *testing.T) {
 		if tg, _ := s.Entries[0].Target(); tg.Facts["role"] != "web" {
 			t.Fatalf("web-02's key was changed: %+v", tg)
 		}
+		if k, err := Keys(ctx, nc, "pulse", 2*time.Second); err != nil || strings.Join(k.Identities, ",") != "web-01,web-02" {
+			t.Fatalf("%s lists the keys: %+v %v", who, k, err)
+		}
 	}
 	// A node has no business reading the registry.
 	if _, err := Read(ctx, web1, "pulse", ReadOptions{Timeout: 300 * time.Millisecond}); err == nil {
 		t.Fatal("a node read the registry")
+	}
+	if _, err := Keys(ctx, web1, "pulse", 300*time.Millisecond); err == nil {
+		t.Fatal("a node listed the registry's keys")
 	}
 }

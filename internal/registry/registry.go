@@ -2,9 +2,10 @@
 // one key per node, whose value is the node's last registration envelope,
 // exactly as it published it on its registry subject. Nodes write their own
 // key on every heartbeat (Put), with a time to live of a few heartbeats, so
-// a node that stops registering drops out by itself; clients read the whole
-// bucket in one batched direct get (Read) and know which nodes must answer,
-// with no collector in between.
+// a node that stops registering drops out by itself. Clients list the keys
+// (Keys: who is registered, one stream info request) or read every value
+// (Read: one batched direct get, for filters on facts) and so know which
+// nodes must answer, with no collector in between.
 //
 // The package speaks JetStream's documented API and nothing of its own; it
 // never decides what to do with what it reads. A value is checked as the

@@ -179,6 +179,43 @@ func TestAKeyExpiresAfterItsTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "gone-01 to expire", func() bool { return ids(read(t, nc, ReadOptions{})) == "kept-01" })
+	if k, err := Keys(context.Background(), nc, "pulse", time.Second); err != nil || strings.Join(k.Identities, ",") != "kept-01" {
+		t.Fatalf("keys after gone-01 expired: %+v %v", k, err)
+	}
+}
+
+// Keys lists who is registered without reading a value; a key that cannot
+// be a node's is skipped and counted; no bucket, or no JetStream, is told.
+func TestKeys(t *testing.T) {
+	nc := dial(t, brokertest.Start(t).ClientURL())
+	ctx := context.Background()
+	if _, err := Keys(ctx, nc, "pulse", time.Second); !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("no bucket: %v", err)
+	}
+	ensure(t, nc)
+	if k, err := Keys(ctx, nc, "pulse", time.Second); err != nil || len(k.Identities) != 0 || len(k.Corrupt) != 0 {
+		t.Fatalf("empty bucket: %+v %v", k, err)
+	}
+	for _, n := range []string{"web-02", "web-01", "db-01"} {
+		if err := Put(nc, "pulse", n, registration(t, n, time.Now(), nil, nil), time.Minute, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Put(nc, "pulse", "two.tokens", []byte("x"), time.Minute, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	k, err := Keys(ctx, nc, "pulse", time.Second)
+	if err != nil || strings.Join(k.Identities, ",") != "db-01,web-01,web-02" || len(k.Corrupt) != 1 || k.Corrupt[0].Key != "two.tokens" {
+		t.Fatalf("keys: %+v %v", k, err)
+	}
+	plain, err := broker.Start(broker.Options{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(plain.Shutdown)
+	if _, err := Keys(ctx, dial(t, plain.ClientURL()), "pulse", time.Second); !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("no JetStream: %v", err)
+	}
 }
 
 // A fleet larger than one answer is read in pages from where the server

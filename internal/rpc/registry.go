@@ -47,55 +47,76 @@ type snapshot struct {
 	took     time.Duration
 }
 
-// readRegistry reads the fleet registry and matches spec against it.
-// Entries whose body the filter needs but cannot be decoded are corrupt.
+// readRegistry reads the fleet registry and matches spec against it. A
+// filter on identities alone (or none) needs only the keys, which cost
+// next to nothing to list; any other reads every value and decodes the
+// facts. Values that cannot be read or decoded are corrupt.
 func (c *Client) readRegistry(ctx context.Context, spec filter.Spec, timeout time.Duration) (out snapshot) {
 	start := time.Now()
 	defer func() { out.took = time.Since(start) }()
-	snap, err := registry.Read(ctx, c.nc, c.opts.Collective, registry.ReadOptions{Verify: c.opts.VerifyReply, Timeout: timeout})
+	f, err := filter.Compile(spec)
+	if err != nil {
+		return snapshot{err: err}
+	}
+	byName := len(spec.Fact) == 0 && len(spec.Class) == 0 && len(spec.Agent) == 0 && spec.Compound == ""
+	type node struct {
+		id     string
+		target func() (*filter.Target, error)
+	}
+	var nodes []node
+	if byName {
+		keys, err := registry.Keys(ctx, c.nc, c.opts.Collective, timeout)
+		if err != nil {
+			return c.unreadable(ctx, err)
+		}
+		out.corrupt = keys.Corrupt
+		for _, id := range keys.Identities {
+			nodes = append(nodes, node{id, func() (*filter.Target, error) { return &filter.Target{Identity: id}, nil }})
+		}
+	} else {
+		snap, err := registry.Read(ctx, c.nc, c.opts.Collective, registry.ReadOptions{Verify: c.opts.VerifyReply, Timeout: timeout})
+		if err != nil {
+			return c.unreadable(ctx, err)
+		}
+		out.corrupt, out.stale = snap.Corrupt, snap.Stale
+		for _, e := range snap.Entries {
+			nodes = append(nodes, node{e.Identity, e.Target})
+		}
+	}
+	for _, n := range nodes {
+		t, err := n.target()
+		if err != nil {
+			out.corrupt = append(out.corrupt, registry.Skipped{Key: n.id, Reason: protocol.ErrorReason(err), Err: err.Error()})
+			continue
+		}
+		out.all = append(out.all, n.id)
+		if f.Match(t) {
+			out.expected = append(out.expected, n.id)
+		}
+	}
+	out.fleet = len(out.all)
+	for _, s := range out.corrupt {
+		c.bad.Warn("registry/"+s.Reason, "skipped a fleet registry entry", "key", s.Key, "reason", s.Reason, "err", s.Err)
+	}
+	if out.fleet == 0 {
+		out.fallback = "the fleet registry is empty"
+		if n := len(out.corrupt) + out.stale; n > 0 {
+			out.fallback += fmt.Sprintf(" (%d corrupt and %d stale entries skipped)", len(out.corrupt), out.stale)
+		}
+	}
+	return out
+}
+
+// unreadable is the snapshot of a registry that could not be read.
+func (c *Client) unreadable(ctx context.Context, err error) snapshot {
 	switch {
 	case errors.Is(err, registry.ErrNoBucket):
 		return snapshot{fallback: fmt.Sprintf("no fleet registry on this bus (JetStream is off, or nobody made bucket %s: the collector or pulse demo does)", registry.Bucket(c.opts.Collective))}
 	case ctx.Err() != nil:
 		return snapshot{err: ctx.Err()}
-	case err != nil:
-		c.log.Warn("the fleet registry could not be read", "err", err)
-		return snapshot{fallback: err.Error()}
 	}
-	out = snapshot{fleet: len(snap.Entries), corrupt: snap.Corrupt, stale: snap.Stale}
-	for _, s := range snap.Corrupt {
-		c.bad.Warn("registry/"+s.Reason, "skipped a fleet registry entry", "key", s.Key, "reason", s.Reason, "err", s.Err)
-	}
-	if len(snap.Entries) == 0 {
-		out.fallback = "the fleet registry is empty"
-		if n := len(snap.Corrupt) + snap.Stale; n > 0 {
-			out.fallback += fmt.Sprintf(" (%d corrupt and %d stale entries skipped)", len(snap.Corrupt), snap.Stale)
-		}
-		return out
-	}
-	f, err := filter.Compile(spec)
-	if err != nil {
-		return snapshot{err: err}
-	}
-	// A filter on identities alone needs no facts: the bodies stay
-	// undecoded, which is most of the cost of a large registry.
-	byName := spec.Empty() || len(spec.Fact) == 0 && len(spec.Class) == 0 && len(spec.Agent) == 0 && spec.Compound == ""
-	for _, e := range snap.Entries {
-		out.all = append(out.all, e.Identity)
-		t := &filter.Target{Identity: e.Identity}
-		if !byName {
-			var err error
-			if t, err = e.Target(); err != nil {
-				out.corrupt = append(out.corrupt, registry.Skipped{Key: e.Identity, Reason: protocol.ErrorReason(err), Err: err.Error()})
-				out.fleet--
-				continue
-			}
-		}
-		if f.Match(t) {
-			out.expected = append(out.expected, e.Identity)
-		}
-	}
-	return out
+	c.log.Warn("the fleet registry could not be read", "err", err)
+	return snapshot{fallback: err.Error()}
 }
 
 // fromRegistry runs call with registry discovery. It returns why it fell

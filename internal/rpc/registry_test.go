@@ -31,7 +31,10 @@ type registered struct {
 // roles of the test fleet: node-0..2 are web, node-3 and node-4 db.
 var roles = map[string]string{"node-0": "web", "node-1": "web", "node-2": "web", "node-3": "db", "node-4": "db"}
 
-func startRegistered(t *testing.T, bucket bool) *registered {
+// startRegistered starts the fleet; the nodes in unregistered start before
+// the bucket is made (and heartbeat hourly), so the registry never lists
+// them.
+func startRegistered(t *testing.T, bucket bool, unregistered ...string) *registered {
 	t.Helper()
 	br := brokertest.Start(t)
 	r := &registered{url: br.ClientURL(), agents: map[string]*nodeagent.Agent{}}
@@ -40,20 +43,30 @@ func startRegistered(t *testing.T, bucket bool) *registered {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.nc.Close)
+	for _, id := range unregistered {
+		r.start(t, id, roles[id])
+	}
 	if bucket {
-		js, err := jetstream.New(r.nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := registry.Ensure(context.Background(), js, "pulse", 1); err != nil {
-			t.Fatal(err)
-		}
+		r.ensure(t)
 	}
 	for id, role := range roles {
-		r.start(t, id, role)
+		if r.agents[id] == nil {
+			r.start(t, id, role)
+		}
 	}
 	r.cl = rpc.New(r.nc, rpc.Options{})
 	return r
+}
+
+func (r *registered) ensure(t *testing.T) {
+	t.Helper()
+	js, err := jetstream.New(r.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Ensure(context.Background(), js, "pulse", 1); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (r *registered) start(t *testing.T, id, role string) {
@@ -128,18 +141,14 @@ func TestRegistryDiscoveryEndsWhenTheFleetAnswered(t *testing.T) {
 // it is named silent; a node the registry does not list (registered since)
 // that answers is shown and counted as unexpected.
 func TestRegistryNamesTheSilentAndTheUnexpected(t *testing.T) {
-	r := startRegistered(t, true)
+	r := startRegistered(t, true, "node-4")
 	r.agents["node-1"].Stop()
-	// node-4's key goes: as far as the registry knows it never registered.
-	m := nats.NewMsg("$KV." + registry.Bucket("pulse") + ".node-4")
-	m.Header.Set("KV-Operation", "DEL")
-	if _, err := r.nc.RequestMsg(m, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	res := r.do(t, rpc.Call{Agent: "rpcutil", Action: "ping", Timeout: time.Second})
-	if strings.Join(res.NoResponse, ",") != "node-1" || strings.Join(res.Unexpected, ",") != "node-4" ||
-		replied(res) != "node-0,node-2,node-3,node-4" || res.OK() {
-		t.Fatalf("ping: replies %s, no response %v, unexpected %v", replied(res), res.NoResponse, res.Unexpected)
+	for _, filter := range []filter.Spec{{}, {Fact: []string{"role=~."}}} {
+		res := r.do(t, rpc.Call{Agent: "rpcutil", Action: "ping", Timeout: time.Second, Filter: filter})
+		if strings.Join(res.NoResponse, ",") != "node-1" || strings.Join(res.Unexpected, ",") != "node-4" ||
+			replied(res) != "node-0,node-2,node-3,node-4" || res.OK() || res.Fleet != 4 {
+			t.Fatalf("ping %+v: replies %s, no response %v, unexpected %v, fleet %d", filter, replied(res), res.NoResponse, res.Unexpected, res.Fleet)
+		}
 	}
 }
 
@@ -222,24 +231,25 @@ func TestRegistryFallsBackAndSkipsCorruptEntries(t *testing.T) {
 			t.Fatalf("no bucket (filtered %v): %s %q, replies %s", filtered, res.Discovery, res.Fallback, replied(res))
 		}
 	}
-	js, err := jetstream.New(r.nc)
+	r.ensure(t)
+	res, err := r.cl.Do(context.Background(), call)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registry.Ensure(context.Background(), js, "pulse", 1); err != nil {
-		t.Fatal(err)
+	if res.Discovery != "broadcast" || res.Fallback != "the fleet registry is empty" || len(res.Replies) != 5 {
+		t.Fatalf("empty bucket: %s %q, %d replies", res.Discovery, res.Fallback, len(res.Replies))
 	}
 	bad := nats.NewMsg("$KV." + registry.Bucket("pulse") + ".node-9")
 	bad.Data = []byte(`{"pulse":1,"kind":"registration"`)
 	if _, err := r.nc.RequestMsg(bad, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.cl.Do(context.Background(), call)
-	if err != nil {
+	call.Filter = filter.Spec{Fact: []string{"role=web"}}
+	if res, err = r.cl.Do(context.Background(), call); err != nil {
 		t.Fatal(err)
 	}
-	if res.Discovery != "broadcast" || res.Fallback != "the fleet registry is empty (1 corrupt and 0 stale entries skipped)" || len(res.Replies) != 5 {
-		t.Fatalf("empty bucket: %s %q, %d replies", res.Discovery, res.Fallback, len(res.Replies))
+	if res.Discovery != "broadcast" || res.Fallback != "the fleet registry is empty (1 corrupt and 0 stale entries skipped)" || replied(res) != "node-0,node-1,node-2" {
+		t.Fatalf("a bucket with a corrupt entry alone: %s %q, replies %s", res.Discovery, res.Fallback, replied(res))
 	}
 	// Registered now, beside the corrupt entry.
 	for id, role := range roles {
