@@ -138,10 +138,12 @@ type Size struct {
 	// Raw is the nats.go baseline: one request, N subscribers on their own
 	// connections answering on an inbox; time until all N replies arrived.
 	Raw Timing `json:"raw"`
-	// Ping is rpcutil#ping broadcast: time until the last of N replies.
+	// Ping is rpcutil#ping with registry discovery, as `pulse ping` runs
+	// it: time until the last of N replies, and the wall time of the whole
+	// call (Timing.Wall), which ends when every registered node answered.
 	Ping Timing `json:"ping"`
-	// Facts is a get_fact report over every node: discovery plus the
-	// directed requests, until the last reply.
+	// Facts is a get_fact report over every node, as `pulse facts` runs
+	// it: one broadcast, the registry read beside it; likewise.
 	Facts Timing `json:"facts"`
 	// Restart is `service restart nginx` on role=web in batches of 25%.
 	Restart Restart `json:"restart"`
@@ -158,6 +160,9 @@ type Timing struct {
 	Median  time.Duration `json:"median_ns"`
 	Max     time.Duration `json:"max_ns"`
 	Replies int           `json:"replies"` // fewest replies seen in a round
+	// Wall is the median wall time of the whole client call, from the
+	// call to its return: what a user waits for (ping and facts only).
+	Wall time.Duration `json:"wall_median_ns,omitempty"`
 	// CPU is the median CPU time of a round, this process's and the
 	// broker's: what the fan-out cost, apart from what else ran.
 	CPU time.Duration `json:"cpu_median_ns,omitempty"`

@@ -29,6 +29,9 @@ func checkSize(t *testing.T, s Size) {
 		{"raw replies", s.Raw.Replies == 20 && s.Raw.Median > 0},
 		{"ping replies", s.Ping.Replies == 20 && s.Ping.Median > 0},
 		{"facts replies", s.Facts.Replies == 20 && s.Facts.Median > 0},
+		// A wall time covers the whole call, so it holds the last reply.
+		{"ping wall", s.Ping.Wall >= s.Ping.Min},
+		{"facts wall", s.Facts.Wall >= s.Facts.Min},
 		// Even hosts are web nodes: 20 over three zones is 7, 7 and 6 hosts, 4+4+3 web.
 		{"restart targets role=web", s.Restart.Targets == 11 && s.Restart.OK == 11 && s.Restart.Batches == 4},
 		{"ingest complete", s.Ingest.Published == 20*2*2 && s.Ingest.Applied == s.Ingest.Published},
@@ -61,7 +64,7 @@ func TestRunSmallFleet(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, row := range []string{"ping / raw", "ingest applied / published", "/metrics series", "agent beyond its connection"} {
+	for _, row := range []string{"ping / raw", "ping wall / its last reply", "facts wall / raw", "ingest applied / published", "/metrics series", "agent beyond its connection"} {
 		if !strings.Contains(table.String(), row) {
 			t.Errorf("table lacks row %q:\n%s", row, table.String())
 		}
