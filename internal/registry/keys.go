@@ -57,6 +57,8 @@ func Keys(ctx context.Context, nc *nats.Conn, collective string, timeout time.Du
 			return nil, fmt.Errorf("%w (bucket %s; no JetStream answered)", ErrNoBucket, Bucket(collective))
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, fmt.Errorf("%w: no answer from the server within %s (bucket %s)", ErrUnavailable, timeout, Bucket(collective))
 		case err != nil:
 			return nil, fmt.Errorf("%w: list the keys of bucket %s: %v", ErrUnavailable, Bucket(collective), err)
 		}

@@ -116,7 +116,7 @@ func Finished(w io.Writer, res *rpc.Result) {
 
 func noResponse(w io.Writer, res *rpc.Result) {
 	if len(res.Unexpected) > 0 {
-		fmt.Fprintf(w, "\nAnswered, not in the fleet registry (registered since it was read):\n\n")
+		fmt.Fprintf(w, "\nAnswered, not in the fleet registry (%d, registered since it was read):\n\n", len(res.Unexpected))
 		for _, n := range res.Unexpected {
 			fmt.Fprintf(w, "    %s\n", n)
 		}

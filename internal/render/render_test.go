@@ -49,6 +49,28 @@ func TestSummariesAndRendering(t *testing.T) {
 	}
 }
 
+// A node that answered without being in the fleet registry is shown and
+// counted, by ping and by the closing line, beside the silent ones.
+func TestUnexpectedNodesAreShownAndCounted(t *testing.T) {
+	res := &rpc.Result{
+		Targets:    []string{"a", "b"},
+		Replies:    []*rpc.Reply{reply("a", protocol.OK, `{}`), reply("new", protocol.OK, `{}`)},
+		NoResponse: []string{"b"},
+		Unexpected: []string{"new"},
+	}
+	want := "\nAnswered, not in the fleet registry (1, registered since it was read):\n\n    new\n\n\nNo response from:\n\n    b\n"
+	var b strings.Builder
+	Finished(&b, res)
+	if !strings.HasPrefix(b.String(), "Finished processing 2 / 3 hosts") || !strings.Contains(b.String(), want) {
+		t.Fatalf("finished:\n%s", b.String())
+	}
+	b.Reset()
+	Ping(&b, res)
+	if !strings.Contains(b.String(), "new                                      time=") || !strings.Contains(b.String(), "2 replies") || !strings.Contains(b.String(), want) {
+		t.Fatalf("ping:\n%s", b.String())
+	}
+}
+
 // A reply whose data is not what its agent's type says is shown with the
 // reason, not as an empty value.
 func TestLineShowsUnreadableData(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulseops/pulse/internal/broker"
 	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/filter"
@@ -259,5 +260,51 @@ func TestRegistryFallsBackAndSkipsCorruptEntries(t *testing.T) {
 	res = r.do(t, rpc.Call{Agent: "rpcutil", Action: "ping", Filter: filter.Spec{Fact: []string{"role=web"}}})
 	if res.Discovery != "registry" || replied(res) != "node-0,node-1,node-2" || len(res.Corrupt) != 1 || res.Corrupt[0].Key != "node-9" {
 		t.Fatalf("registry with a corrupt entry: %s, replies %s, corrupt %+v", res.Discovery, replied(res), res.Corrupt)
+	}
+}
+
+// A registry that does not answer (JetStream is there but silent: a lost
+// quorum, a stalled server) is a fallback, not a hang or an error: each
+// read gives up after a second and the call is a broadcast discovery that
+// says why.
+func TestRegistryThatDoesNotAnswerFallsBack(t *testing.T) {
+	br, err := broker.Start(broker.Options{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(br.Shutdown)
+	r := &registered{url: br.ClientURL(), agents: map[string]*nodeagent.Agent{}}
+	if r.nc, err = bus.Dial(bus.Config{URLs: []string{r.url}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.nc.Close)
+	silent, err := nats.Connect(r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	if _, err := silent.Subscribe("$JS.API.>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := silent.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for id, role := range roles {
+		r.start(t, id, role)
+	}
+	r.cl = rpc.New(r.nc, rpc.Options{})
+	for _, f := range []filter.Spec{{}, {Fact: []string{"role=web"}}} {
+		res, err := r.cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Discovery: rpc.DiscoverRegistry, Filter: f,
+			Timeout: time.Hour, DiscoveryTimeout: time.Hour, Quiet: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "node-0,node-1,node-2,node-3,node-4"
+		if len(f.Fact) > 0 {
+			want = "node-0,node-1,node-2"
+		}
+		if res.Discovery != "broadcast" || res.Fallback != "the fleet registry could not be read: no answer from the server within 1s (bucket PULSE_FLEET_pulse)" || replied(res) != want {
+			t.Fatalf("silent registry, filter %+v: %s %q, replies %s", f, res.Discovery, res.Fallback, replied(res))
+		}
 	}
 }
