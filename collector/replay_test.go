@@ -294,12 +294,27 @@ func TestReplayedResultsNeverGoBack(t *testing.T) {
 			// results, replayed, are older than the new run's.
 			oldRun := results.copy()
 			w.agent.Stop()
+			stopped := time.Now() // every result of the old run was sent before this
 			w.startAgent(time.Hour, jobs...)
+			probe := func() (api.ProbeView, bool) {
+				v, _ := w.c.Node("web-01")
+				for _, p := range v.Probes {
+					if p.Name == "login" {
+						return p, true
+					}
+				}
+				return api.ProbeView{}, false
+			}
+			// Both jobs' counters restart from zero: sampling before the
+			// new run's probe result arrived would take the old run's
+			// probe counter as the high mark and see the reset as going
+			// back.
 			var restarted time.Time
-			testkit.WaitFor(t, 10*time.Second, "the new run's first results", func() bool {
+			testkit.WaitFor(t, 10*time.Second, "the new run's first results of the check and the probe", func() bool {
 				c, ok := check()
 				restarted = c.LastRun
-				return ok && c.Runs["CRITICAL"] >= 1 && c.Runs["OK"] == 0
+				p, pok := probe()
+				return ok && c.Runs["CRITICAL"] >= 1 && c.Runs["OK"] == 0 && pok && p.LastRun.After(stopped)
 			})
 			high = map[string]float64{}
 			sample("after the restart")
