@@ -352,28 +352,40 @@ func TestHubCloseSaysGoingAway(t *testing.T) {
 }
 
 func TestHubKeepaliveClosesSilentClient(t *testing.T) {
-	// A client that answers no ping (its reads are blocked, so gorilla
-	// never replies with a pong) is closed after two intervals.
+	// A client that answers no ping (it reads, so it sees its connection
+	// end, but its ping handler sends no pong) is closed after two
+	// intervals, without the test catching the moment it is connected.
 	_, h, srv, _ := hubServer(t, Options{PingInterval: 50 * time.Millisecond})
-	conn, _, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil)
-	if err != nil {
-		t.Fatal(err)
+	silent := dial(t, wsURL(srv, ""), nil)
+	var silentPinged atomic.Bool
+	silent.SetPingHandler(func(string) error { silentPinged.Store(true); return nil })
+	_ = silent.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, _, err := silent.ReadMessage()
+	if ne, ok := errors.AsType[net.Error](err); err == nil || ok && ne.Timeout() {
+		t.Fatalf("silent client still connected after 30s: %v", err)
 	}
-	defer conn.Close()
-	waitClients(t, h, 1)
+	if !silentPinged.Load() {
+		t.Fatalf("silent client closed (%v) before it was ever pinged", err)
+	}
 	waitClients(t, h, 0)
-	// And a client that reads answers pings and stays.
+
+	// A client that reads answers pings and stays past the first
+	// deadline. It is another hub's, pinging less often: a pong late by an
+	// interval (a loaded machine's pause, not a silent client) would drop
+	// it, and 50 ms is within such a pause.
+	_, h, srv, _ = hubServer(t, Options{PingInterval: 500 * time.Millisecond})
 	live := dial(t, wsURL(srv, ""), nil)
-	var pinged atomic.Bool
+	var pings atomic.Int64
 	live.SetPingHandler(func(data string) error {
-		pinged.Store(true)
+		pings.Add(1)
 		return live.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 	})
 	r := readAll(live)
 	waitClients(t, h, 1)
-	eventually(t, 5*time.Second, func() error {
-		if !pinged.Load() {
-			return errors.New("no ping yet")
+	// Three pings: more than two intervals since it connected.
+	eventually(t, 10*time.Second, func() error {
+		if n := pings.Load(); n < 3 {
+			return fmt.Errorf("%d pings so far", n)
 		}
 		return nil
 	})
