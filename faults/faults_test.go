@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -445,38 +446,67 @@ func TestNodeCutOff(t *testing.T) {
 	})
 }
 
-// slowAgent answers "wait" after a delay, ignoring the request's deadline
-// the way a stuck provider would, and "echo" at once.
-type slowAgent struct {
-	delay time.Duration
-	calls atomic.Int64
+// stuckAgent's "wait" hangs, ignoring the request's deadline the way a
+// stuck provider would, until the node serves an "echo": then the wait ends
+// and its late reply goes out first, and only once it has does the echo
+// answer. Once released (as a fast node's is from the start) it answers
+// both at once. The late
+// reply's timing is thus set by the calls the test makes, not by a delay
+// that a loaded machine can stretch past the call it was meant to fall in.
+type stuckAgent struct {
+	stuck   chan struct{} // closed to end the hanging wait
+	unstick sync.Once
+	// replies reads the node's count of replies sent; set before the
+	// first call.
+	replies atomic.Pointer[func() uint64]
 }
 
-func (s *slowAgent) Name() string      { return "slow" }
-func (s *slowAgent) Actions() []string { return []string{"echo", "wait"} }
-func (s *slowAgent) Call(ctx context.Context, req actions.Request) actions.Result {
-	s.calls.Add(1)
-	if req.Action == "wait" {
-		time.Sleep(s.delay) // the fault under test: a node that answers late
+func newStuckAgent() *stuckAgent { return &stuckAgent{stuck: make(chan struct{})} }
+
+func (s *stuckAgent) Name() string      { return "slow" }
+func (s *stuckAgent) Actions() []string { return []string{"echo", "wait"} }
+func (s *stuckAgent) Call(ctx context.Context, req actions.Request) actions.Result {
+	switch req.Action {
+	case "wait":
+		<-s.stuck // the fault under test: a node that answers late
+	case "echo":
+		if replies := s.replies.Load(); replies != nil {
+			before := (*replies)()
+			s.release()
+			// The late reply is sent when the wait's Call returns; the
+			// echo's reply follows it on the same connection.
+			deadline := time.Now().Add(30 * time.Second)
+			for (*replies)() == before && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond) // polling the agent's counter, bounded
+			}
+		}
 	}
 	return actions.OK(map[string]string{"action": req.Action})
 }
 
-// TestSlowNodeIsNoResponseOnce calls a fast and a slow node with a timeout
-// shorter than the slow one's delay: the slow node is reported as
-// no-response, and its late reply, which arrives while a second call is
-// collecting, must not show up in that second call.
+func (s *stuckAgent) release() { s.unstick.Do(func() { close(s.stuck) }) }
+
+// TestSlowNodeIsNoResponseOnce calls a fast and a stuck node: the stuck
+// node is reported as no-response, and its late reply, which arrives while
+// a second call is collecting, must not show up in that second call.
 func TestSlowNodeIsNoResponseOnce(t *testing.T) {
 	b := brokertest.Start(t)
 	urls := []string{b.ClientURL()}
-	slow := &slowAgent{delay: 1500 * time.Millisecond}
-	fast := startNode(t, "fast-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{&slowAgent{}} }})
-	late := startNode(t, "slow-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{slow} }})
+	stuck := newStuckAgent()
+	quick := newStuckAgent()
+	quick.release()
+	fast := startNode(t, "fast-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{quick} }})
+	late := startNode(t, "slow-node", nodeOptions{urls: urls, register: time.Second, agents: func() []actions.Agent { return []actions.Agent{stuck} }})
+	t.Cleanup(stuck.release) // before the agent stops: it waits for its actions
+	replies := func() uint64 { return late.agent.Stats().Replies.Load() }
+	stuck.replies.Store(&replies)
 	client := connect(t, urls, "client")
 	cl := rpc.New(client, rpc.Options{Caller: "user=faults"})
 	ctx := context.Background()
 
-	first, err := cl.Do(ctx, rpc.Call{Agent: "slow", Action: "wait", Nodes: []string{fast.id, late.id}, Timeout: 500 * time.Millisecond})
+	// The timeout is only how long fast-node may take to answer: the
+	// stuck node cannot answer before the second call.
+	first, err := cl.Do(ctx, rpc.Call{Agent: "slow", Action: "wait", Nodes: []string{fast.id, late.id}, Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatalf("first call: %v", err)
 	}
@@ -490,9 +520,11 @@ func TestSlowNodeIsNoResponseOnce(t *testing.T) {
 		t.Fatalf("first call reported OK although slow-node did not answer")
 	}
 
-	// The second call waits its whole timeout (a ghost node never answers),
-	// long enough for the slow node's late reply to the first call to land.
-	repliesBefore := late.agent.Stats().Replies.Load()
+	// The second call waits its whole timeout (a ghost node never
+	// answers). Its echo on the stuck node ends the first call's wait, and
+	// the late reply goes out before the echo's, so it lands while this
+	// call still collects.
+	repliesBefore := replies()
 	second, err := cl.Do(ctx, rpc.Call{Agent: "slow", Action: "echo", Nodes: []string{fast.id, late.id, "ghost-node"}, Timeout: 2500 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("second call: %v", err)
@@ -500,7 +532,7 @@ func TestSlowNodeIsNoResponseOnce(t *testing.T) {
 	// The slow node sends two replies during the second call: its late one
 	// to the first call and its answer to this one. Without the late reply
 	// in flight the test would prove nothing.
-	if sent := late.agent.Stats().Replies.Load() - repliesBefore; sent < 2 {
+	if sent := replies() - repliesBefore; sent < 2 {
 		t.Fatalf("slow-node sent %d replies during the second call; want its late reply and its echo (2)", sent)
 	}
 	count := map[string]int{}
