@@ -199,6 +199,14 @@ func (c *Collector) consume(ctx context.Context, js jetstream.JetStream, stream 
 	}
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		// After a reset nats.go recreates the consumer under one name,
+		// retrying until it answers. The server places it (one replica) on
+		// a member it believes up, and a member that crashed (killed, not
+		// shut down) is believed up for minutes: a consumer put there never
+		// answers, and retrying its name waits on that member for as long.
+		// So a reset gives up after two tries, and the next one, under a
+		// new name, is placed anew (TestCollectorSurvivesItsBrokerCrash).
+		MaxResetAttempts: 2,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("collector: create ordered consumer on stream %s: %w", stream, err)
