@@ -310,7 +310,7 @@ func pushAccount(w io.Writer, is *issuer.Issuer, urls string, bc bus.Config, wai
 		return fmt.Errorf("push the revocation: %w", err)
 	}
 	defer nc.Close()
-	res, err := issuer.PushAccount(nc, is.AccountJWT(), wait)
+	res, err := is.Push(nc, wait)
 	if err != nil {
 		return fmt.Errorf("push the revocation to %s: %w", urls, err)
 	}

@@ -11,8 +11,8 @@
 // anywhere else. The issuer directory holds the private keys: keep it on the
 // operator's machine, never on a node or a broker.
 //
-// It writes files and builds configuration; it never dials NATS (PushAccount
-// takes a connection its caller made).
+// It writes files and builds configuration; it never dials NATS (Push and
+// PushAccount take a connection their caller made).
 package issuer
 
 import (
@@ -468,7 +468,7 @@ func Groups(tags jwt.TagList) []string {
 // role is empty) that is not revoked yet, by adding its public key to the
 // account JWT's revocation list, and writes the account. It returns the
 // keys it revoked. The broker refuses a revoked credential at once once it
-// has the new account JWT: PushAccount gives it to a running cluster.
+// has the new account JWT: Push gives it to a running cluster.
 func (is *Issuer) Revoke(role Role, name string) ([]Record, error) {
 	recs, err := is.Issued(role, name)
 	if err != nil {
@@ -503,6 +503,19 @@ func (is *Issuer) Revoke(role Role, name string) ([]Record, error) {
 		return nil, err
 	}
 	return done, nil
+}
+
+// resign signs the account again, unchanged but for the time it was
+// signed, so a server that has it takes it as new (see Push).
+func (is *Issuer) resign() error {
+	ac, err := is.Account()
+	if err != nil {
+		return err
+	}
+	if err := is.signAccount(ac); err != nil {
+		return err
+	}
+	return is.writeAccount()
 }
 
 func roleSuffix(r Role) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 )
 
@@ -31,6 +32,39 @@ func (is *Issuer) ServerConfig(resolverDir string) string {
 	fmt.Fprintf(&b, "resolver_preload: {\n  # %s\n  %s: %s\n  # %s\n  %s: %s\n}\n",
 		systemName, is.systemPub, is.systemJWT, is.Collective, is.accountPub, is.accountJWT)
 	return b.String()
+}
+
+// Push gives the issuer's account (its revocations) to a running cluster
+// over nc, which must be logged in as the system account's user, and then
+// a second time, signed anew. The second time closes a race in nats-server
+// (2.15): a server checks a login against the revocations before it adds
+// the connection to the account, and an update checks the connections the
+// account has. A revoked connection that the update dropped elsewhere and
+// that reconnects to a member just as it applies the same update can pass
+// the check before the revocation and join after the update looked: it
+// stays, until the next update. Once every member answered the first
+// round, each refuses the revoked login, and the second, newer account
+// makes each look again at the connections it has. It returns the second
+// round's answers (TestRevocationReachesEveryMember).
+func (is *Issuer) Push(nc *nats.Conn, wait time.Duration) ([]PushResult, error) {
+	first, err := PushAccount(nc, is.accountJWT, wait)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range first {
+		if !r.OK {
+			return first, nil
+		}
+	}
+	// Servers take an account only when it was signed later than the one
+	// they have, in whole seconds.
+	if ac, err := jwt.DecodeAccountClaims(is.accountJWT); err == nil {
+		time.Sleep(time.Until(time.Unix(ac.IssuedAt+1, 0)))
+	}
+	if err := is.resign(); err != nil {
+		return first, err
+	}
+	return PushAccount(nc, is.accountJWT, wait)
 }
 
 // PushResult is one server's answer to an account update.
