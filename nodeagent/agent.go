@@ -777,15 +777,32 @@ func (a *Agent) reply(req *protocol.Request, res actions.Result) {
 			rep.Data = b
 		}
 	}
-	b, err := protocol.EncodeReply(&rep, a.opts.Signer)
-	if err != nil {
+	// Publish copies the reply into the connection's buffer, so the
+	// buffer goes back to the pool as soon as it returns: every ping of
+	// every agent writes into memory that is already mapped and cached.
+	bp := replyBufs.Get().(*[]byte)
+	b, err := protocol.AppendReply(*bp, &rep, a.opts.Signer)
+	if err == nil {
+		err = a.opts.Conn.Publish(a.subj.Reply(req.Caller, req.ID, a.opts.Identity), b)
+		if err != nil {
+			a.stats.Errors.Add(1)
+			a.log.Warn("publish reply", "err", err)
+		}
+	} else {
 		a.log.Error("encode reply", "err", err)
-		return
 	}
-	if err := a.opts.Conn.Publish(a.subj.Reply(req.Caller, req.ID, a.opts.Identity), b); err != nil {
-		a.stats.Errors.Add(1)
-		a.log.Warn("publish reply", "err", err)
+	if cap(b) <= maxPooledReply && b != nil {
+		*bp = b[:0]
+	}
+	replyBufs.Put(bp)
+	if err != nil {
 		return
 	}
 	a.stats.Replies.Add(1)
 }
+
+// replyBufs holds the buffers replies are written into; a buffer grown past
+// maxPooledReply by a large reply is left to the garbage collector.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledReply = 16 << 10

@@ -36,16 +36,22 @@ func EncodeRequest(r *Request, s *Signer) ([]byte, error) {
 // with seal's result (TestEveryFieldSurvivesTheWire checks both) and a
 // shallow stack.
 func EncodeReply(r *Reply, s *Signer) ([]byte, error) {
-	if r.Identity == "" || r.RequestID == "" || r.Time.IsZero() || !sealable(r.Time) {
-		return badReply(r)
-	}
 	// 160 bytes of names and punctuation, the values, a signature's 153.
 	n := 160 + len(r.Identity) + len(r.RequestID) + len(r.Agent) + len(r.Action) + len(r.StatusMsg) + len(r.Data)
 	if s != nil {
 		n += 153
 	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"pulse":1,"kind":"reply","from":`...)
+	return AppendReply(make([]byte, 0, n), r, s)
+}
+
+// AppendReply is EncodeReply writing over dst, in its capacity while it
+// fits: an agent hands each reply to its connection, which copies it, so
+// one buffer serves reply after reply.
+func AppendReply(dst []byte, r *Reply, s *Signer) ([]byte, error) {
+	if r.Identity == "" || r.RequestID == "" || r.Time.IsZero() || !sealable(r.Time) {
+		return badReply(r)
+	}
+	b := append(dst[:0], `{"pulse":1,"kind":"reply","from":`...)
 	b = appendString(b, r.Identity)
 	b = append(b, `,"id":`...)
 	b = appendString(b, r.RequestID)
@@ -53,7 +59,7 @@ func EncodeReply(r *Reply, s *Signer) ([]byte, error) {
 	b = append(b, `,"body":`...)
 	if out, ok := appendReplyBody(b, &r.ReplyBody); ok {
 		b = out
-	} else if b, ok = appendJSONBody(b, &r.ReplyBody); !ok {
+	} else if b, ok = appendJSONBody(b, r.ReplyBody); !ok {
 		return badReply(r)
 	}
 	return finish(b, s)
@@ -64,13 +70,19 @@ func EncodeReply(r *Reply, s *Signer) ([]byte, error) {
 //
 //go:noinline
 func badReply(r *Reply) ([]byte, error) {
+	// A copy of the body, so that r itself does not escape: a reply the
+	// caller keeps on its stack stays there.
+	body := r.ReplyBody
 	e := Envelope{Kind: KindReply, From: r.Identity, ID: r.RequestID, Time: r.Time}
-	return seal(&e, nil, func(b []byte) ([]byte, error) { return appendJSON(b, &r.ReplyBody) })
+	return seal(&e, nil, func(b []byte) ([]byte, error) { return appendJSON(b, &body) })
 }
 
+// appendJSONBody takes the body by value so that AppendReply's reply does
+// not escape.
+//
 //go:noinline
-func appendJSONBody(b []byte, v any) ([]byte, bool) {
-	out, err := appendJSON(b, v)
+func appendJSONBody(b []byte, body ReplyBody) ([]byte, bool) {
+	out, err := appendJSON(b, &body)
 	return out, err == nil
 }
 
@@ -124,14 +136,24 @@ func (e *Envelope) Request() (*Request, error) {
 
 // Reply decodes a reply envelope.
 func (e *Envelope) Reply() (*Reply, error) {
-	if err := e.want(KindReply); err != nil {
+	r := new(Reply)
+	if err := e.DecodeReply(r); err != nil {
 		return nil, err
 	}
-	r := &Reply{RequestID: e.ID, Identity: e.From, Time: e.Time, PublicKey: e.Signer}
-	if err := decodeBody(e.Body, &r.ReplyBody); err != nil {
-		return nil, e.decodeErr(err)
-	}
 	return r, nil
+}
+
+// DecodeReply is Reply decoding into r, for a client that keeps the reply
+// inside a larger value of its own, one allocation per reply.
+func (e *Envelope) DecodeReply(r *Reply) error {
+	if err := e.want(KindReply); err != nil {
+		return err
+	}
+	*r = Reply{RequestID: e.ID, Identity: e.From, Time: e.Time, PublicKey: e.Signer}
+	if err := decodeBody(e.Body, &r.ReplyBody); err != nil {
+		return e.decodeErr(err)
+	}
+	return nil
 }
 
 // Registration decodes a registration envelope.

@@ -478,13 +478,12 @@ func (col *collector) decode() {
 				continue
 			}
 		}
-		r, err := env.Reply()
-		if err != nil {
+		rep := &Reply{RTT: rtt}
+		if err := env.DecodeReply(&rep.Reply); err != nil {
 			reason := protocol.ErrorReason(err)
 			col.c.bad.Warn(reason, "dropped a reply that could not be read", "reason", reason, "err", err)
 			continue
 		}
-		rep := &Reply{Reply: *r, RTT: rtt}
 		select {
 		case col.ch <- rep:
 		case <-col.done:
