@@ -29,9 +29,10 @@ const (
 	DiscoverRegistry Discovery = "registry"
 )
 
-// registryTimeout bounds each wait for the registry's answer: a server
-// answers a direct get at once, so a second means it will not, and
-// broadcast discovery should take over while there is time.
+// registryTimeout bounds each wait for the registry's answer before
+// anything is sent: a server answers a direct get at once, so a second
+// means it will not, and broadcast discovery should take over while there
+// is time.
 func (call *Call) registryTimeout() time.Duration { return min(call.DiscoveryTimeout, time.Second) }
 
 // snapshot is the outcome of reading the registry for one call: the
@@ -124,11 +125,15 @@ func (c *Client) unreadable(ctx context.Context, err error) snapshot {
 func (c *Client) fromRegistry(ctx context.Context, call *Call, start time.Time) (*Result, string, error) {
 	if call.readOnlyBroadcast() && call.Filter.Empty() {
 		// Nothing to evaluate before sending: the broadcast goes out at
-		// once and the registry is read while the replies come.
+		// once and the registry is read while the replies come. The
+		// server answers that read behind the fleet's replies, so it may
+		// take as long as broadcast discovery would (10,000 replies on
+		// a loaded broker have delayed it past a second), and waiting for
+		// it costs nothing while replies arrive.
 		ch := make(chan snapshot, 1)
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		go func() { ch <- c.readRegistry(rctx, call.Filter, call.registryTimeout()) }()
+		go func() { ch <- c.readRegistry(rctx, call.Filter, call.DiscoveryTimeout) }()
 		res, err := c.expect(ctx, call, ch, start)
 		return res, "", err
 	}
