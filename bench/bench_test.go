@@ -153,7 +153,7 @@ func BenchmarkPingFanout(b *testing.B) {
 	cl := rpc.New(nc, rpc.Options{})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", Quiet: 500 * time.Millisecond})
+		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", DiscoveryTimeout: 15 * time.Second, Quiet: 2 * time.Second})
 		if err != nil || len(res.Replies) != n {
 			b.Fatalf("ping: %d replies, %v", len(res.Replies), err)
 		}
@@ -195,4 +195,30 @@ func fanoutNodes(b *testing.B) int {
 		b.Fatalf("PULSE_BENCH_FANOUT_NODES=%q is not a positive number", v)
 	}
 	return n
+}
+
+// BenchmarkFactsFanout is BenchmarkPingFanout for a facts report
+// (rpcutil#get_fact): what the facts report costs beyond a ping.
+func BenchmarkFactsFanout(b *testing.B) {
+	n := fanoutNodes(b)
+	br := brokertest.Start(b)
+	fl, err := startFleet(context.Background(), br.ClientURL(), n, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fl.stop()
+	nc, err := nats.Connect(br.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	cl := rpc.New(nc, rpc.Options{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"}, DiscoveryTimeout: 15 * time.Second, Quiet: 2 * time.Second})
+		if err != nil || len(res.Replies) != n {
+			b.Fatalf("facts: %d replies, %v", len(res.Replies), err)
+		}
+		b.ReportMetric(float64(lastReply(res).Microseconds()), "µs-last-reply")
+	}
 }

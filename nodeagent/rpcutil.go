@@ -45,17 +45,27 @@ func (r *rpcutil) Call(ctx context.Context, req actions.Request) actions.Result 
 			Uptime:         int64(a.opts.Now().Sub(a.started).Seconds()),
 		})
 	case "get_fact":
-		var d struct {
-			Fact string `json:"fact"`
+		// Every agent answers a facts report, so the common case — a
+		// plain name asked for, a plain string or no value — takes no
+		// reflection: what encoding/json would read and write, by hand.
+		fact, ok := plainFactRequest(req.Data)
+		if !ok {
+			var d struct {
+				Fact string `json:"fact"`
+			}
+			if err := json.Unmarshal(orEmpty(req.Data), &d); err != nil {
+				return actions.Fail(protocol.InvalidData, "get_fact data must be {\"fact\": NAME}: "+err.Error())
+			}
+			fact = d.Fact
 		}
-		if err := json.Unmarshal(orEmpty(req.Data), &d); err != nil {
-			return actions.Fail(protocol.InvalidData, "get_fact data must be {\"fact\": NAME}: "+err.Error())
-		}
-		if d.Fact == "" {
+		if fact == "" {
 			return actions.Fail(protocol.MissingData, "get_fact needs fact=NAME")
 		}
-		v, _ := filter.Lookup(a.opts.Facts.Facts(), d.Fact)
-		return actions.OK(agentapi.Fact{Fact: d.Fact, Value: v})
+		v, _ := filter.Lookup(a.opts.Facts.Facts(), fact)
+		if b, ok := plainFactReply(fact, v); ok {
+			return actions.OK(json.RawMessage(b))
+		}
+		return actions.OK(agentapi.Fact{Fact: fact, Value: v})
 	case "get_facts":
 		var d struct {
 			Facts string `json:"facts"`
@@ -119,4 +129,50 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// plainFactRequest reads get_fact's data in the form pulse facts sends,
+// {"fact":"NAME"} with NAME plain; anything else is for encoding/json.
+func plainFactRequest(data []byte) (string, bool) {
+	const prefix, suffix = `{"fact":"`, `"}`
+	s := string(data)
+	if !strings.HasPrefix(s, prefix) || !strings.HasSuffix(s, suffix) || len(s) < len(prefix)+len(suffix) {
+		return "", false
+	}
+	name := s[len(prefix) : len(s)-len(suffix)]
+	return name, plainJSON(name)
+}
+
+// plainFactReply is agentapi.Fact as json.Marshal writes it, when the
+// name is plain and the value is absent or a plain string.
+func plainFactReply(fact string, v any) ([]byte, bool) {
+	if !plainJSON(fact) {
+		return nil, false
+	}
+	b := append(append(append(make([]byte, 0, 32+len(fact)), `{"fact":"`...), fact...), `","value":`...)
+	switch v := v.(type) {
+	case nil:
+		b = append(b, "null"...)
+	case string:
+		if !plainJSON(v) {
+			return nil, false
+		}
+		b = append(append(append(b, '"'), v...), '"')
+	default:
+		return nil, false
+	}
+	return append(b, '}'), true
+}
+
+// plainJSON reports whether s is written, and read, by encoding/json as
+// it is between quotes: printable ASCII without quotes, backslashes or
+// the HTML characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
