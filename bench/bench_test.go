@@ -32,6 +32,7 @@ func checkSize(t *testing.T, s Size) {
 		// A wall time covers the whole call, so it holds the last reply.
 		{"ping wall", s.Ping.Wall >= s.Ping.Min},
 		{"facts wall", s.Facts.Wall >= s.Facts.Min},
+		{"facts CPU", s.Facts.CPU > 0},
 		// Even hosts are web nodes: 20 over three zones is 7, 7 and 6 hosts, 4+4+3 web.
 		{"restart targets role=web", s.Restart.Targets == 11 && s.Restart.OK == 11 && s.Restart.Batches == 4},
 		{"ingest complete", s.Ingest.Published == 20*2*2 && s.Ingest.Applied == s.Ingest.Published},

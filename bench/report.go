@@ -74,6 +74,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("facts report, wall of the call, median (ms)", func(s *Size) string { return ms(s.Facts.Wall) })
 	row("facts wall / its last reply", func(s *Size) string { return fmt.Sprintf("%.2fx", ratio(s.Facts.Wall, s.Facts.Median)) })
 	row("facts wall / raw", func(s *Size) string { return fmt.Sprintf("%.2fx", ratio(s.Facts.Wall, s.Raw.Median)) })
+	row("facts CPU a round, median (ms)", func(s *Size) string { return ms(s.Facts.CPU) })
+	row("facts / raw, CPU", func(s *Size) string { return fmt.Sprintf("%.2fx", ratio(s.Facts.CPU, s.Raw.CPU)) })
 	row("facts replies (fewest)", func(s *Size) string { return strconv.Itoa(s.Facts.Replies) })
 	row("restart role=web, 25% batches (ms)", func(s *Size) string { return ms(s.Restart.Duration) })
 	row("restart OK / targets", func(s *Size) string { return fmt.Sprintf("%d/%d", s.Restart.OK, s.Restart.Targets) })

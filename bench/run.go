@@ -153,7 +153,7 @@ func runSize(ctx context.Context, opts *Options, n int, secured bool) (*Size, er
 // embedded).
 func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size, brokerPID int) error {
 	n := s.Nodes
-	var pings, pingCPU, facts, pingWall, factsWall []time.Duration
+	var pings, pingCPU, facts, factsCPU, pingWall, factsWall []time.Duration
 	s.Ping.Replies, s.Facts.Replies = n, n
 	// Round -1 warms up, untimed, as testing.B runs a benchmark once
 	// before timing it: the first request after the fleet started finds
@@ -188,6 +188,7 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size, 
 		}
 		runtime.GC() // likewise before the facts round
 
+		c0 = cpuUsed(brokerPID)
 		begin = time.Now()
 		res, err = cl.Do(ctx, rpc.Call{
 			Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"}, Discovery: rpc.DiscoverRegistry,
@@ -201,6 +202,7 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size, 
 			return fmt.Errorf("facts report: registry discovery fell back to %s: %s", res.Discovery, res.Fallback)
 		}
 		if r >= 0 {
+			factsCPU = append(factsCPU, cpuUsed(brokerPID)-c0)
 			facts = append(facts, lastReply(res))
 			factsWall = append(factsWall, wall)
 			s.Facts.Replies = min(s.Facts.Replies, len(res.Replies))
@@ -211,11 +213,12 @@ func measureFanout(ctx context.Context, cl *rpc.Client, opts *Options, s *Size, 
 	s.Ping.Wall = median(pingWall)
 	s.Facts.fill(facts)
 	s.Facts.Wall = median(factsWall)
+	s.Facts.CPU = median(factsCPU)
 	fmt.Fprintf(opts.Out, "ping: last reply median %v (%.2fx raw), wall %v (%.2fx its last reply, %.2fx raw), CPU %v a round (%.2fx raw), %d/%d replies\n",
 		s.Ping.Median, ratio(s.Ping.Median, s.Raw.Median), s.Ping.Wall, ratio(s.Ping.Wall, s.Ping.Median), ratio(s.Ping.Wall, s.Raw.Median),
 		s.Ping.CPU, ratio(s.Ping.CPU, s.Raw.CPU), s.Ping.Replies, n)
-	fmt.Fprintf(opts.Out, "facts report: last reply median %v, wall %v (%.2fx its last reply, %.2fx raw), %d/%d replies\n",
-		s.Facts.Median, s.Facts.Wall, ratio(s.Facts.Wall, s.Facts.Median), ratio(s.Facts.Wall, s.Raw.Median), s.Facts.Replies, n)
+	fmt.Fprintf(opts.Out, "facts report: last reply median %v, wall %v (%.2fx its last reply, %.2fx raw), CPU %v a round (%.2fx raw), %d/%d replies\n",
+		s.Facts.Median, s.Facts.Wall, ratio(s.Facts.Wall, s.Facts.Median), ratio(s.Facts.Wall, s.Raw.Median), s.Facts.CPU, ratio(s.Facts.CPU, s.Raw.CPU), s.Facts.Replies, n)
 
 	batches := 0
 	res, err := cl.Do(ctx, rpc.Call{
