@@ -35,6 +35,8 @@ func FuzzGetFactFastPath(f *testing.F) {
 			if err := json.Unmarshal(data, &d); err != nil || d.Fact != name {
 				t.Fatalf("%q: fast path read %q, encoding/json %q (%v)", data, name, d.Fact, err)
 			}
+		}
+		for _, name := range []string{"role", string(data)} {
 			if got, ok := plainFactReply(name, v); ok {
 				want, err := json.Marshal(agentapi.Fact{Fact: name, Value: v})
 				if err != nil || string(got) != string(want) {
