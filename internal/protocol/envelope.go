@@ -363,11 +363,20 @@ func (e *Envelope) Verify() error {
 	if !e.Signed() {
 		return ErrUnsigned
 	}
+	// Decode writes up to DecodedLen(len(src)) bytes whatever the input
+	// turns out to hold, so a longer field than a key or a signature
+	// encodes to must be refused before it overruns the arrays.
 	var pub [ed25519.PublicKeySize + 3]byte
+	if len(e.Signer) != base64.StdEncoding.EncodedLen(ed25519.PublicKeySize) {
+		return errors.New("signer key is not a base64 ed25519 key")
+	}
 	if n, err := base64.StdEncoding.Decode(pub[:], []byte(e.Signer)); err != nil || n != ed25519.PublicKeySize {
 		return errors.New("signer key is not a base64 ed25519 key")
 	}
 	var sig [ed25519.SignatureSize + 3]byte
+	if len(e.Signature) != base64.StdEncoding.EncodedLen(ed25519.SignatureSize) {
+		return errors.New("signature is not a base64 ed25519 signature")
+	}
 	if n, err := base64.StdEncoding.Decode(sig[:], []byte(e.Signature)); err != nil || n != ed25519.SignatureSize {
 		return errors.New("signature is not a base64 ed25519 signature")
 	}

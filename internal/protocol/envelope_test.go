@@ -225,6 +225,10 @@ func TestVerifyErrors(t *testing.T) {
 		{"another key", s.PublicKey(), other.PublicKey(), "signature does not match the message"},
 		{"not a key", s.PublicKey(), "bm90LWEta2V5", "signer key is not a base64 ed25519 key"},
 		{"signature not base64", `"sig":"`, `"sig":"%%`, "signature is not a base64 ed25519 signature"},
+		// Longer than the fields encode to: refused, never decoded past
+		// the end of the buffer (FuzzDecodeRequest found the panic).
+		{"key too long", `"signer":"`, `"signer":"` + strings.Repeat("A", 100), "signer key is not a base64 ed25519 key"},
+		{"signature too long", `"sig":"`, `"sig":"` + strings.Repeat("ZZZZ", 40), "signature is not a base64 ed25519 signature"},
 	} {
 		env, err := protocol.Open(bytes.Replace(signed, []byte(tc.from), []byte(tc.to), 1))
 		if err != nil {
