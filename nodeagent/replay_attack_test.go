@@ -380,3 +380,29 @@ func TestBadInputCountedAndLoggedOnce(t *testing.T) {
 		t.Fatal("bad input ran something")
 	}
 }
+
+// A signer or a signature longer than an ed25519 key or signature encodes
+// to once made Verify decode past its buffer and panic, which would have
+// taken down every agent that read one such message (the fuzz pass found
+// it). Sent to a live agent, both are refused and the agent keeps serving.
+func TestOverlongSignatureFieldsDoNotCrashTheAgent(t *testing.T) {
+	w := newSecWorld(t)
+	signed := w.seal(w.alice, w.request("user=alice", "recorder", "write", nil))
+	env, err := protocol.Open(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("QUFB", 64) // valid base64, 192 bytes decoded
+	for _, b := range [][]byte{
+		bytes.Replace(signed, []byte(env.Signer), []byte(long), 1),
+		bytes.Replace(signed, []byte(env.Signature), []byte(long), 1),
+	} {
+		if err := w.nc.Publish("pulse.pulse.node.web-01.user=alice", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.noReply(make(chan *nats.Msg), "over-long signature fields") // still serving
+	if w.rec.count() != 0 {
+		t.Fatal("a request with a forged signature field ran")
+	}
+}
