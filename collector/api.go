@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -145,12 +144,12 @@ func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	_, f, err := api.SpecFromQuery(q)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
+		api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
 		return
 	}
 	up := q.Get("up")
 	if up != "" && up != "true" && up != "false" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("up=%q: use up=true or up=false", up))
+		api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("up=%q: use up=true or up=false", up))
 		return
 	}
 	now := c.opts.Now()
@@ -167,17 +166,17 @@ func (c *Collector) serveNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 func (c *Collector) serveNode(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("identity")
 	v, ok := c.Node(id)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("node %q is not known: it has sent no heartbeat or result", id))
+		api.WriteError(w, http.StatusNotFound, fmt.Sprintf("node %q is not known: it has sent no heartbeat or result", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	api.WriteJSON(w, http.StatusOK, v)
 }
 
 // serveHealth answers 200 while the NATS connection is up and ingest runs.
@@ -194,15 +193,5 @@ func (c *Collector) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	case !c.opts.Conn.IsConnected():
 		status, code = "not ingesting: NATS connection is "+c.opts.Conn.Status().String(), http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "mode": mode, "nodes": nodes})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	api.WriteJSON(w, code, map[string]any{"status": status, "mode": mode, "nodes": nodes})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/protocol"
 )
 
@@ -243,12 +244,12 @@ func (c *Collector) serveChanges(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 || n > maxRecentChanges {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit=%q: use a number from 1 to %d", s, maxRecentChanges))
+			api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit=%q: use a number from 1 to %d", s, maxRecentChanges))
 			return
 		}
 		limit = n
 	}
-	writeJSON(w, http.StatusOK, c.Changes(q.Get("identity"), limit))
+	api.WriteJSON(w, http.StatusOK, c.Changes(q.Get("identity"), limit))
 }
 
 // changeMetrics exposes the changes per node and the watched packages'

@@ -147,22 +147,22 @@ func (a *API) serveAction(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+			api.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
 			return
 		}
-		writeError(w, http.StatusBadRequest, "bad action request: "+err.Error())
+		api.WriteError(w, http.StatusBadRequest, "bad action request: "+err.Error())
 		return
 	}
 	c, err := call(&req)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		api.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// The action outlives the HTTP request when it is asynchronous, so it
 	// runs under Start's context, not the request's.
 	ctx, ok := a.begin()
 	if !ok {
-		writeError(w, http.StatusServiceUnavailable, "the collector is not running actions now (starting or shutting down): try again")
+		api.WriteError(w, http.StatusServiceUnavailable, "the collector is not running actions now (starting or shutting down): try again")
 		return
 	}
 	rec := &api.ActionRecord{ID: newActionID(), Request: req, State: "running", Started: time.Now().UTC()}
@@ -192,25 +192,25 @@ func (a *API) serveAction(w http.ResponseWriter, r *http.Request) {
 	}()
 	if req.Async {
 		w.Header().Set("Location", "/api/v1/actions/"+rec.ID)
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": rec.ID, "state": "running"})
+		api.WriteJSON(w, http.StatusAccepted, map[string]string{"id": rec.ID, "state": "running"})
 		return
 	}
 	<-done
 	final, _ := a.records.get(rec.ID)
-	writeJSON(w, http.StatusOK, final)
+	api.WriteJSON(w, http.StatusOK, final)
 }
 
 func (a *API) serveActions(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.records.list())
+	api.WriteJSON(w, http.StatusOK, a.records.list())
 }
 
 func (a *API) serveActionByID(w http.ResponseWriter, r *http.Request) {
 	rec, ok := a.records.get(r.PathValue("id"))
 	if !ok {
-		writeError(w, http.StatusNotFound, "no action "+r.PathValue("id"))
+		api.WriteError(w, http.StatusNotFound, "no action "+r.PathValue("id"))
 		return
 	}
-	writeJSON(w, http.StatusOK, rec)
+	api.WriteJSON(w, http.StatusOK, rec)
 }
 
 func (a *API) event(e protocol.Event) {
@@ -287,14 +287,4 @@ func (s *store) list() []api.ActionRecord {
 		out = append(out, *s.recs[s.order[i]])
 	}
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
 }

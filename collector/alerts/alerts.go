@@ -177,7 +177,6 @@ func parseAlerts(b []byte) ([]api.AlertView, error) {
 // Handler serves GET /api/v1/alerts.
 func Handler(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(View(r.Context(), o))
+		api.WriteJSON(w, http.StatusOK, View(r.Context(), o))
 	})
 }

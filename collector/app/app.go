@@ -10,7 +10,6 @@ package app
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +27,7 @@ import (
 	"github.com/pulseops/pulse/collector"
 	"github.com/pulseops/pulse/collector/act"
 	"github.com/pulseops/pulse/collector/alerts"
+	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/collector/delivery"
 	"github.com/pulseops/pulse/collector/history"
 	"github.com/pulseops/pulse/collector/hub"
@@ -369,10 +369,10 @@ func (a *App) build(nc *nats.Conn) (*parts, error) {
 	}
 	p.mux.Handle("GET /api/v1/alerts", humans(alerts.Handler(ao)))
 	p.mux.Handle("GET /api/v1/slos", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, slo.View(r.Context(), slo.Options{Prometheus: o.Prometheus}))
+		api.WriteJSON(w, http.StatusOK, slo.View(r.Context(), slo.Options{Prometheus: o.Prometheus}))
 	}))
 	p.history = history.New(history.Options{Source: col, Step: o.HistoryStep})
-	p.mux.Handle("GET /api/v1/history", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, p.history.View()) }))
+	p.mux.Handle("GET /api/v1/history", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, p.history.View()) }))
 	p.actions = act.New(act.Options{Client: client, Audit: o.Audit, OnEvent: emit, MaxBodyBytes: o.MaxBodyBytes, Logger: o.Collector.Logger})
 	p.actions.Register(p.mux, humans)
 	p.rollouts = rollout.NewService(rollout.ServiceOptions{
@@ -411,11 +411,6 @@ func bearer(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // checkURL accepts "" or an http(s) base URL such as http://127.0.0.1:9093.

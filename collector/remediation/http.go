@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/pulseops/pulse/collector/api"
 )
 
 // AlertsHandler is Alertmanager's webhook receiver: POST a version 4
@@ -14,24 +16,24 @@ func (e *Engine) AlertsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "use POST with an Alertmanager webhook payload")
+			api.WriteError(w, http.StatusMethodNotAllowed, "use POST with an Alertmanager webhook payload")
 			return
 		}
 		if !e.running() {
 			// Alertmanager sends the webhook again after a 5xx.
-			writeError(w, http.StatusServiceUnavailable, "the remediation engine is not running (the collector is starting or stopping): send the alerts again")
+			api.WriteError(w, http.StatusServiceUnavailable, "the remediation engine is not running (the collector is starting or stopping): send the alerts again")
 			return
 		}
 		hook, err := ParseWebhook(r.Body, e.maxBody)
 		if errors.Is(err, ErrTooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+			api.WriteError(w, http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			api.WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"decisions": e.Handle(r.Context(), hook)})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"decisions": e.Handle(r.Context(), hook)})
 	})
 }
 
@@ -47,15 +49,15 @@ func (e *Engine) AlertsHandler() http.Handler {
 func (e *Engine) RemediationsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/remediations", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"remediations": e.List()})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"remediations": e.List()})
 	})
 	mux.HandleFunc("GET /api/v1/remediations/{id}", func(w http.ResponseWriter, r *http.Request) {
 		rec, ok := e.Get(r.PathValue("id"))
 		if !ok {
-			writeError(w, http.StatusNotFound, "remediation "+r.PathValue("id")+" not found; list them at /api/v1/remediations")
+			api.WriteError(w, http.StatusNotFound, "remediation "+r.PathValue("id")+" not found; list them at /api/v1/remediations")
 			return
 		}
-		writeJSON(w, http.StatusOK, rec)
+		api.WriteJSON(w, http.StatusOK, rec)
 	})
 	decide := func(do func(id, by string) error) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +65,7 @@ func (e *Engine) RemediationsHandler() http.Handler {
 				By string `json:"by"`
 			}
 			if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
-				writeError(w, http.StatusBadRequest, `body must be empty or JSON such as {"by": "alice"}: `+err.Error())
+				api.WriteError(w, http.StatusBadRequest, `body must be empty or JSON such as {"by": "alice"}: `+err.Error())
 				return
 			}
 			if body.By == "" {
@@ -73,12 +75,12 @@ func (e *Engine) RemediationsHandler() http.Handler {
 			err := do(id, body.By)
 			switch {
 			case errors.Is(err, ErrNotFound):
-				writeError(w, http.StatusNotFound, err.Error())
+				api.WriteError(w, http.StatusNotFound, err.Error())
 			case err != nil: // ErrNotPending, or an open circuit breaker
-				writeError(w, http.StatusConflict, err.Error())
+				api.WriteError(w, http.StatusConflict, err.Error())
 			default:
 				rec, _ := e.Get(id)
-				writeJSON(w, http.StatusOK, rec)
+				api.WriteJSON(w, http.StatusOK, rec)
 			}
 		}
 	}
@@ -87,21 +89,11 @@ func (e *Engine) RemediationsHandler() http.Handler {
 	mux.HandleFunc("POST /api/v1/remediations/circuits/{rule}/reset", func(w http.ResponseWriter, r *http.Request) {
 		rule := r.PathValue("rule")
 		if e.rules.Rule(rule) == nil {
-			writeError(w, http.StatusNotFound, "no remediation rule "+rule)
+			api.WriteError(w, http.StatusNotFound, "no remediation rule "+rule)
 			return
 		}
 		e.ResetCircuit(rule)
-		writeJSON(w, http.StatusOK, map[string]any{"rule": rule, "circuit_open": false})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"rule": rule, "circuit_open": false})
 	})
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
 }

@@ -106,20 +106,20 @@ func (a *API) serveStart(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+			api.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
 			return
 		}
-		writeError(w, http.StatusBadRequest, "bad rollout request: "+err.Error())
+		api.WriteError(w, http.StatusBadRequest, "bad rollout request: "+err.Error())
 		return
 	}
 	ctx, runner, why := a.begin()
 	if runner == nil {
-		writeError(w, http.StatusServiceUnavailable, why)
+		api.WriteError(w, http.StatusServiceUnavailable, why)
 		return
 	}
 	if _, err := runner.check(req); err != nil {
 		a.running.Done()
-		writeError(w, http.StatusBadRequest, err.Error())
+		api.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// The rollout outlives the request when asynchronous: it runs under
@@ -142,7 +142,7 @@ func (a *API) serveStart(w http.ResponseWriter, r *http.Request) {
 		select {
 		case id := <-started:
 			w.Header().Set("Location", "/api/v1/rollouts/"+id)
-			writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": string(api.RolloutRunning)})
+			api.WriteJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": string(api.RolloutRunning)})
 		case o := <-done:
 			writeRefusal(w, o.err)
 		}
@@ -153,7 +153,7 @@ func (a *API) serveStart(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, o.err)
 		return
 	}
-	writeJSON(w, http.StatusOK, o.rec)
+	api.WriteJSON(w, http.StatusOK, o.rec)
 }
 
 // writeRefusal answers a rollout that could not start: 400 for what was
@@ -165,35 +165,25 @@ func writeRefusal(w http.ResponseWriter, err error) {
 	var re *RefusedError
 	switch {
 	case errors.As(err, &ue):
-		writeError(w, http.StatusBadRequest, err.Error())
+		api.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.As(err, &ce):
-		writeError(w, http.StatusConflict, err.Error())
+		api.WriteError(w, http.StatusConflict, err.Error())
 	case errors.As(err, &re):
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		api.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 	default:
-		writeError(w, http.StatusBadGateway, err.Error())
+		api.WriteError(w, http.StatusBadGateway, err.Error())
 	}
 }
 
 func (a *API) serveList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.store.List())
+	api.WriteJSON(w, http.StatusOK, a.store.List())
 }
 
 func (a *API) serveOne(w http.ResponseWriter, r *http.Request) {
 	rec, ok := a.store.Get(r.PathValue("id"))
 	if !ok {
-		writeError(w, http.StatusNotFound, "no rollout "+r.PathValue("id")+" (pulse rollouts lists them)")
+		api.WriteError(w, http.StatusNotFound, "no rollout "+r.PathValue("id")+" (pulse rollouts lists them)")
 		return
 	}
-	writeJSON(w, http.StatusOK, rec)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	api.WriteJSON(w, http.StatusOK, rec)
 }

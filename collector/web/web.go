@@ -7,7 +7,6 @@ package web
 
 import (
 	"embed"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -58,7 +57,7 @@ const (
 func serveView(w http.ResponseWriter, r *http.Request, fleet Fleet) {
 	_, f, err := api.SpecFromQuery(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
+		api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("bad filter: %v", err))
 		return
 	}
 	nodes := fleet.Nodes()
@@ -98,15 +97,5 @@ func serveView(w http.ResponseWriter, r *http.Request, fleet Fleet) {
 		}
 		return a < b
 	})
-	writeJSON(w, http.StatusOK, view)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	api.WriteJSON(w, http.StatusOK, view)
 }
