@@ -24,6 +24,7 @@ import (
 
 	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/internal/filter"
+	"github.com/pulseops/pulse/internal/lifecycle"
 	"github.com/pulseops/pulse/internal/protocol"
 	"github.com/pulseops/pulse/internal/rpc"
 )
@@ -55,12 +56,9 @@ type API struct {
 	log     *slog.Logger
 	records *store
 
-	mu sync.Mutex
-	// ctx is set by Start and cleared by Stop: an action only starts
-	// under it, so Stop can cancel and wait for them all.
-	ctx     context.Context
-	cancel  context.CancelFunc
-	running sync.WaitGroup
+	// work holds the running actions: an action only starts between
+	// Start and Stop, so Stop can cancel and wait for them all.
+	work lifecycle.Work
 }
 
 // New builds the action API; it starts nothing.
@@ -86,39 +84,12 @@ func (a *API) Register(mux *http.ServeMux, guard func(http.Handler) http.Handler
 }
 
 // Start lets actions run, under ctx: they end when it does.
-func (a *API) Start(ctx context.Context) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ctx == nil {
-		a.ctx, a.cancel = context.WithCancel(ctx)
-	}
-}
+func (a *API) Start(ctx context.Context) { a.work.Start(ctx) }
 
 // Stop refuses new actions, cancels the running ones and waits for them to
 // end (each ends promptly once cancelled). It is safe to call more than
 // once.
-func (a *API) Stop() {
-	a.mu.Lock()
-	if a.cancel != nil {
-		a.cancel()
-	}
-	a.ctx, a.cancel = nil, nil
-	a.mu.Unlock()
-	a.running.Wait()
-}
-
-// begin reserves a place for one action under Start's context, or reports
-// that the API is not running. Add happens under mu while ctx is set, so
-// it never races Stop's Wait.
-func (a *API) begin() (context.Context, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ctx == nil {
-		return nil, false
-	}
-	a.running.Add(1)
-	return a.ctx, true
-}
+func (a *API) Stop() { a.work.Stop() }
 
 // call validates an action request and turns it into an rpc.Call.
 func call(req *api.ActionRequest) (rpc.Call, error) {
@@ -160,7 +131,7 @@ func (a *API) serveAction(w http.ResponseWriter, r *http.Request) {
 	}
 	// The action outlives the HTTP request when it is asynchronous, so it
 	// runs under Start's context, not the request's.
-	ctx, ok := a.begin()
+	ctx, ok := a.work.Begin()
 	if !ok {
 		api.WriteError(w, http.StatusServiceUnavailable, "the collector is not running actions now (starting or shutting down): try again")
 		return
@@ -171,7 +142,7 @@ func (a *API) serveAction(w http.ResponseWriter, r *http.Request) {
 	a.event(protocol.Event{Type: protocol.EventAction, Message: fmt.Sprintf("action %s %s#%s started", rec.ID, req.Agent, req.Action), Data: rec.ID})
 	done := make(chan struct{})
 	go func() {
-		defer a.running.Done()
+		defer a.work.Done()
 		defer close(done)
 		res, err := a.opts.Client.Do(ctx, c)
 		a.records.update(rec.ID, func(r *api.ActionRecord) {

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/pulseops/pulse/collector/api"
+	"github.com/pulseops/pulse/internal/lifecycle"
 )
 
 // API serves the collector's rollout endpoints: POST /api/v1/rollouts runs
@@ -27,9 +29,7 @@ type API struct {
 	// why there are none.
 	runner      *Runner
 	unavailable string
-	ctx         context.Context
-	cancel      context.CancelFunc
-	running     sync.WaitGroup
+	work        lifecycle.Work // the running rollouts
 }
 
 // NewAPI serves runner's rollouts (none until one is set, when nil) and
@@ -64,39 +64,27 @@ func (a *API) Register(mux *http.ServeMux, guard func(http.Handler) http.Handler
 }
 
 // Start lets rollouts run under ctx.
-func (a *API) Start(ctx context.Context) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ctx == nil {
-		a.ctx, a.cancel = context.WithCancel(ctx)
-	}
-}
+func (a *API) Start(ctx context.Context) { a.work.Start(ctx) }
 
 // Stop refuses new rollouts, halts the running ones and waits for them
 // (and their rollbacks) to end.
-func (a *API) Stop() {
-	a.mu.Lock()
-	if a.cancel != nil {
-		a.cancel()
-	}
-	a.ctx, a.cancel = nil, nil
-	a.mu.Unlock()
-	a.running.Wait()
-}
+func (a *API) Stop() { a.work.Stop() }
 
 // begin reserves a place for one rollout under Start's context, or says
 // why none can run.
 func (a *API) begin() (context.Context, *Runner, string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.runner == nil && a.unavailable != "":
-		return nil, nil, a.unavailable
-	case a.ctx == nil || a.runner == nil:
-		return nil, nil, "the collector is not running rollouts now (starting or shutting down): try again"
+	runner, unavailable := a.runner, a.unavailable
+	a.mu.Unlock()
+	const notNow = "the collector is not running rollouts now (starting or shutting down): try again"
+	if runner == nil {
+		return nil, nil, cmp.Or(unavailable, notNow)
 	}
-	a.running.Add(1)
-	return a.ctx, a.runner, ""
+	ctx, ok := a.work.Begin()
+	if !ok {
+		return nil, nil, notNow
+	}
+	return ctx, runner, ""
 }
 
 func (a *API) serveStart(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +106,7 @@ func (a *API) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := runner.check(req); err != nil {
-		a.running.Done()
+		a.work.Done()
 		api.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -131,7 +119,7 @@ func (a *API) serveStart(w http.ResponseWriter, r *http.Request) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		defer a.running.Done()
+		defer a.work.Done()
 		rec, err := runner.run(ctx, req, func(id string) { started <- id })
 		if err != nil {
 			a.log.Warn("rollout refused", "package", req.Package, "version", req.Version, "err", err)
