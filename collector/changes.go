@@ -130,10 +130,6 @@ func (c *Collector) ensureChangesStream(ctx context.Context, js jetstream.JetStr
 
 // handleChange ingests one change event from node id.
 func (c *Collector) handleChange(subject, id string, data []byte, stored, now time.Time) {
-	if !utf8.ValidString(id) {
-		c.malformed("change", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
-		return
-	}
 	env, ok := c.open("change", subject, id, data)
 	if !ok {
 		return

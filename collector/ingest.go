@@ -293,6 +293,10 @@ func (c *Collector) malformed(kind, reason, subject string, err error) {
 // of node id, and checks that it comes from that node, is that kind and
 // passes Verify. What fails is counted and logged by reason.
 func (c *Collector) open(kind, subject, id string, data []byte) (*protocol.Envelope, bool) {
+	if !utf8.ValidString(id) {
+		c.malformed(kind, "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
+		return nil, false
+	}
 	env, err := protocol.Open(data)
 	if err != nil {
 		c.malformed(kind, protocol.ErrorReason(err), subject, err)
@@ -317,10 +321,6 @@ func (c *Collector) open(kind, subject, id string, data []byte) (*protocol.Envel
 }
 
 func (c *Collector) handleRegistration(subject, id string, data []byte, stored, now time.Time) {
-	if !utf8.ValidString(id) {
-		c.malformed("registration", "subject", subject, fmt.Errorf("identity %q is not UTF-8", id))
-		return
-	}
 	env, ok := c.open("registration", subject, id, data)
 	if !ok {
 		return
@@ -344,8 +344,8 @@ func (c *Collector) handleRegistration(subject, id string, data []byte, stored, 
 }
 
 func (c *Collector) handleResult(subject, id, name string, data []byte, stored, now time.Time) {
-	if !utf8.ValidString(id) || !utf8.ValidString(name) {
-		c.malformed("result", "subject", subject, fmt.Errorf("identity %q or check %q is not UTF-8", id, name))
+	if !utf8.ValidString(name) {
+		c.malformed("result", "subject", subject, fmt.Errorf("check %q is not UTF-8", name))
 		return
 	}
 	env, ok := c.open("result", subject, id, data)
