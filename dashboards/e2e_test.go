@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,16 +20,6 @@ import (
 // The web node whose nginx the test stops, so that the alert and
 // remediation annotations have something to mark.
 const brokenNode = "ip-10-0-1-12"
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // eventually polls f until it succeeds or the deadline passes, and
 // returns f's last error.
@@ -67,7 +56,7 @@ func TestDashboardsShowData(t *testing.T) {
 		Nodes: 11, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSPort: -1,
 		CollectorAddr: "127.0.0.1:0", ShopAddr: "127.0.0.1:0",
 		Prometheus: prometheus, Alertmanager: alertmanager,
-		PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
+		PrometheusAddr: testkit.FreeAddr(t), AlertmanagerAddr: testkit.FreeAddr(t),
 		Intervals:   demo.Intervals{Register: time.Second, Load: time.Second, Nginx: 500 * time.Millisecond, Probe: time.Second},
 		ChangeDelay: -1,
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,16 +37,6 @@ func need(t *testing.T, bins ...string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -67,7 +56,7 @@ func startLoop(t *testing.T) *Demo {
 	d, err := Start(context.Background(), Options{
 		Nodes: 11, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSPort: -1,
 		CollectorAddr: "127.0.0.1:0", ShopAddr: "127.0.0.1:0",
-		Prometheus: prometheus, Alertmanager: alertmanager, PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
+		Prometheus: prometheus, Alertmanager: alertmanager, PrometheusAddr: testkit.FreeAddr(t), AlertmanagerAddr: testkit.FreeAddr(t),
 		Intervals:   Intervals{Register: 2 * time.Second, Load: 2 * time.Second, Nginx: time.Second, Probe: 2 * time.Second},
 		ChangeDelay: -1,
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/pulseops/pulse/collector/api"
 	"github.com/pulseops/pulse/collector/remediation"
 	"github.com/pulseops/pulse/demo"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/hostlock"
 	"github.com/pulseops/pulse/internal/protocol"
@@ -177,7 +178,7 @@ func (f *securedFleet) cli(t *testing.T, name string, args ...string) (string, s
 
 // dial logs in to the cluster as name, from this process, with the
 // broker's refusals collected.
-func (f *securedFleet) dial(name string, errs *asyncErrs) (*nats.Conn, error) {
+func (f *securedFleet) dial(name string, errs *brokertest.AsyncErrors) (*nats.Conn, error) {
 	c := bus.Config{URLs: f.urls, TLS: bus.TLS{CAFile: f.ca}}
 	switch name {
 	case "":
@@ -188,31 +189,9 @@ func (f *securedFleet) dial(name string, errs *asyncErrs) (*nats.Conn, error) {
 	}
 	var opts []nats.Option
 	if errs != nil {
-		opts = append(opts, nats.ErrorHandler(errs.handler))
+		opts = append(opts, nats.ErrorHandler(errs.Handler))
 	}
 	return bus.Dial(c, opts...)
-}
-
-type asyncErrs struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (a *asyncErrs) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.errs = append(a.errs, err.Error())
-}
-
-func (a *asyncErrs) has(s string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.errs {
-		if strings.Contains(e, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // sysRequest asks every server a $SYS.REQ.SERVER.PING question and decodes
@@ -520,7 +499,7 @@ audit_log: %s
 	})
 
 	s := protocol.Subjects{Collective: "pulse"}
-	refused := func(t *testing.T, nc *nats.Conn, errs *asyncErrs, publish []string, subscribe []string) {
+	refused := func(t *testing.T, nc *nats.Conn, errs *brokertest.AsyncErrors, publish []string, subscribe []string) {
 		t.Helper()
 		for _, subj := range publish {
 			if err := nc.Publish(subj, []byte(`{"pulse":1}`)); err != nil {
@@ -537,18 +516,18 @@ audit_log: %s
 		}
 		for _, subj := range publish {
 			testkit.WaitFor(t, 5*time.Second, "the broker refusing a publish to "+subj, func() bool {
-				return errs.has(fmt.Sprintf("Permissions Violation for Publish to %q", subj))
+				return errs.Has(fmt.Sprintf("Permissions Violation for Publish to %q", subj))
 			})
 		}
 		for _, subj := range subscribe {
 			testkit.WaitFor(t, 5*time.Second, "the broker refusing a subscription to "+subj, func() bool {
-				return errs.has(fmt.Sprintf("Permissions Violation for Subscription to %q", subj))
+				return errs.Has(fmt.Sprintf("Permissions Violation for Subscription to %q", subj))
 			})
 		}
 	}
 
 	t.Run("a node speaks only for itself", func(t *testing.T) {
-		errs := &asyncErrs{}
+		errs := &brokertest.AsyncErrors{}
 		nc, err := f.dial("web-2", errs)
 		if err != nil {
 			t.Fatal(err)
@@ -564,7 +543,7 @@ audit_log: %s
 	})
 
 	t.Run("a user neither reports results nor speaks for another", func(t *testing.T) {
-		errs := &asyncErrs{}
+		errs := &brokertest.AsyncErrors{}
 		nc, err := f.dial("mallory", errs)
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -50,16 +49,6 @@ const rules = `rules:
     guards: {dry_run: true}
 `
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestAlertsFromAlertmanager: real Alertmanager holds the alerts (posted
 // to its API as Prometheus would) and sends them to a real remediation
 // engine's webhook; the view lists Alertmanager's alerts, silenced ones as
@@ -89,7 +78,7 @@ func TestAlertsFromAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, am, err := demo.StartStack(t.Context(), demo.StackOptions{
-		Dir: dir, Alertmanager: amBin, AlertmanagerAddr: freeAddr(t), Log: log,
+		Dir: dir, Alertmanager: amBin, AlertmanagerAddr: testkit.FreeAddr(t), Log: log,
 		Collector: strings.TrimPrefix(webhook.URL, "http://"),
 	})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,16 +41,6 @@ func (p *probeCounters) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "pulse_probe_failures_total{probe=\"login\",az=\"eu-west-1b\",identity=\"b1\"} 0\n")
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestSLOsFromPrometheus runs real Prometheus with the demo's SLO rules
 // over counters that fail 20% of logins in one zone: the view reads the
 // success ratio, the budget left and the burn rate per zone.
@@ -65,7 +54,7 @@ func TestSLOsFromPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	prom, _, err := demo.StartStack(t.Context(), demo.StackOptions{
-		Dir: dir, Prometheus: promBin, PrometheusAddr: freeAddr(t), Log: log,
+		Dir: dir, Prometheus: promBin, PrometheusAddr: testkit.FreeAddr(t), Log: log,
 		Collector: strings.TrimPrefix(target.URL, "http://"), Scrape: time.Second, Evaluation: time.Second,
 	})
 	if err != nil {
@@ -117,7 +106,7 @@ func TestSLOsWithoutPrometheus(t *testing.T) {
 	if v.Error != "the collector is not told where Prometheus is: set prometheus_url in its config to see the SLOs" || len(v.SLOs) != 0 || v.SLOs == nil {
 		t.Errorf("no URL: %+v", v)
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	v = slo.View(context.Background(), slo.Options{Prometheus: "http://" + addr})
 	if !strings.HasPrefix(v.Error, "cannot ask Prometheus at http://"+addr+" for pulse_slo:objective:ratio: ") {
 		t.Errorf("nobody listening: %q", v.Error)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,16 +16,6 @@ import (
 	"github.com/pulseops/pulse/demo"
 	"github.com/pulseops/pulse/internal/testkit"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // stopNginx stops nginx on a node through the action API, as a user would.
 func stopNginx(t *testing.T, d *demo.Demo, node string) {
@@ -60,7 +49,7 @@ func TestBrowserOverview(t *testing.T) {
 	d, err := demo.Start(ctx, demo.Options{
 		Nodes: 11, Zones: []string{"eu-west-1a", "eu-west-1b"}, NATSHost: "127.0.0.1", NATSPort: -1,
 		CollectorAddr: "127.0.0.1:0", ShopAddr: "127.0.0.1:0", LoginFailureRate: 0.2,
-		Prometheus: prometheus, Alertmanager: alertmanager, PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
+		Prometheus: prometheus, Alertmanager: alertmanager, PrometheusAddr: testkit.FreeAddr(t), AlertmanagerAddr: testkit.FreeAddr(t),
 		Intervals:   demo.Intervals{Register: 2 * time.Second, Load: 2 * time.Second, Nginx: time.Second, Probe: 2 * time.Second},
 		ChangeDelay: -1,
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
+	"github.com/pulseops/pulse/internal/broker/brokertest"
 	"github.com/pulseops/pulse/internal/bus"
 	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/testkit"
@@ -65,35 +66,11 @@ func newFleet(t *testing.T) *fleet {
 	return f
 }
 
-// asyncErrs collects the errors the server sends a connection, where
-// permission violations arrive.
-type asyncErrs struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (a *asyncErrs) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.errs = append(a.errs, err.Error())
-}
-
-func (a *asyncErrs) has(substr string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.errs {
-		if strings.Contains(e, substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // login connects as name and collects the broker's refusals.
-func (f *fleet) login(t *testing.T, name string) (*nats.Conn, *asyncErrs) {
+func (f *fleet) login(t *testing.T, name string) (*nats.Conn, *brokertest.AsyncErrors) {
 	t.Helper()
-	errs := &asyncErrs{}
-	nc, err := bus.Dial(bus.Config{URLs: []string{f.b.ClientURL()}, Credentials: bus.Credentials{CredsFile: f.creds[name]}}, nats.ErrorHandler(errs.handler))
+	errs := &brokertest.AsyncErrors{}
+	nc, err := bus.Dial(bus.Config{URLs: []string{f.b.ClientURL()}, Credentials: bus.Credentials{CredsFile: f.creds[name]}}, nats.ErrorHandler(errs.Handler))
 	if err != nil {
 		t.Fatalf("log in as %s: %v", name, err)
 	}
@@ -133,7 +110,7 @@ func (s *spy) got(subject string) bool {
 // mayPublish publishes on subject as nc and reports whether the message got
 // through (the spy saw it) or was refused with a permissions violation; it
 // fails the test when neither happened in time.
-func mayPublish(t *testing.T, nc *nats.Conn, errs *asyncErrs, s *spy, subject string) bool {
+func mayPublish(t *testing.T, nc *nats.Conn, errs *brokertest.AsyncErrors, s *spy, subject string) bool {
 	t.Helper()
 	s.mu.Lock()
 	delete(s.seen, subject) // another identity may have published it before
@@ -145,7 +122,7 @@ func mayPublish(t *testing.T, nc *nats.Conn, errs *asyncErrs, s *spy, subject st
 	var ok bool
 	testkit.WaitFor(t, 5*time.Second, "publish to "+subject+" delivered or refused", func() bool {
 		ok = s.got(subject)
-		return ok || errs.has(refused)
+		return ok || errs.Has(refused)
 	})
 	return ok
 }
@@ -153,7 +130,7 @@ func mayPublish(t *testing.T, nc *nats.Conn, errs *asyncErrs, s *spy, subject st
 // maySubscribe subscribes as nc and reports whether the broker allowed it:
 // a message the administrator publishes on a subject the pattern matches
 // arrives, or the broker refuses the subscription.
-func maySubscribe(t *testing.T, nc *nats.Conn, errs *asyncErrs, admin *nats.Conn, subject string) bool {
+func maySubscribe(t *testing.T, nc *nats.Conn, errs *brokertest.AsyncErrors, admin *nats.Conn, subject string) bool {
 	t.Helper()
 	got := make(chan struct{}, 1)
 	sub, err := nc.Subscribe(subject, func(*nats.Msg) {
@@ -181,7 +158,7 @@ func maySubscribe(t *testing.T, nc *nats.Conn, errs *asyncErrs, admin *nats.Conn
 			return true
 		case <-time.After(20 * time.Millisecond):
 		}
-		if errs.has(refused) {
+		if errs.Has(refused) {
 			return false
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,19 +15,6 @@ import (
 	"github.com/pulseops/pulse/internal/issuer"
 	"github.com/pulseops/pulse/internal/security"
 )
-
-// asyncErrs collects the asynchronous errors the server sends a client,
-// where permission violations arrive.
-type asyncErrs struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (a *asyncErrs) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.errs = append(a.errs, err.Error())
-}
 
 func securedBroker(t *testing.T) (*broker.Broker, *security.PKI, string) {
 	t.Helper()
@@ -65,14 +51,10 @@ func securedBroker(t *testing.T) (*broker.Broker, *security.PKI, string) {
 	return b, pki, creds
 }
 
-func connect(t *testing.T, url string, tr bus.Config, errs *asyncErrs) (*nats.Conn, error) {
+func connect(t *testing.T, url string, tr bus.Config) (*nats.Conn, error) {
 	t.Helper()
 	tr.URLs = []string{url}
-	var opts []nats.Option
-	if errs != nil {
-		opts = append(opts, nats.ErrorHandler(errs.handler))
-	}
-	nc, err := bus.Dial(tr, opts...)
+	nc, err := bus.Dial(tr)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}
@@ -83,17 +65,17 @@ func TestBrokerRequiresTLSClientCertAndCredentials(t *testing.T) {
 	b, pki, creds := securedBroker(t)
 	url := b.ClientURL()
 	full := bus.Config{TLS: bus.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, Credentials: bus.Credentials{CredsFile: creds}}
-	if _, err := connect(t, url, full, nil); err != nil {
+	if _, err := connect(t, url, full); err != nil {
 		t.Fatalf("a client with certificate and credentials must connect: %v", err)
 	}
 	noCreds := full
 	noCreds.CredsFile = ""
-	if _, err := connect(t, url, noCreds, nil); !errors.Is(err, nats.ErrAuthorization) || !strings.Contains(err.Error(), "set creds_file") {
+	if _, err := connect(t, url, noCreds); !errors.Is(err, nats.ErrAuthorization) || !strings.Contains(err.Error(), "set creds_file") {
 		t.Fatalf("without credentials: %v, want an authorization violation that says what to do", err)
 	}
 	noCert := full
 	noCert.CertFile, noCert.KeyFile = "", ""
-	if _, err := connect(t, url, noCert, nil); err == nil {
+	if _, err := connect(t, url, noCert); err == nil {
 		t.Fatal("a client without a certificate must not connect")
 	}
 	if _, err := nats.Connect(url, nats.Timeout(3*time.Second)); err == nil {

@@ -3,7 +3,11 @@
 package brokertest
 
 import (
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/pulseops/pulse/internal/broker"
 )
@@ -18,4 +22,30 @@ func Start(t testing.TB) *broker.Broker {
 	}
 	t.Cleanup(b.Shutdown)
 	return b
+}
+
+// AsyncErrors collects the asynchronous errors a server sends a client,
+// where permission violations arrive: give Handler to nats.ErrorHandler.
+type AsyncErrors struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+// Handler records err; it is a nats.ErrHandler.
+func (a *AsyncErrors) Handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.errs = append(a.errs, err.Error())
+}
+
+// Has reports whether an error received so far contains substr.
+func (a *AsyncErrors) Has(substr string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range a.errs {
+		if strings.Contains(e, substr) {
+			return true
+		}
+	}
+	return false
 }
