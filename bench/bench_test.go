@@ -139,6 +139,18 @@ func TestRSSOfThisProcess(t *testing.T) {
 // the last reply; BenchmarkRawFanout is the same fan-out with bare nats.go
 // subscribers. Profile the difference with -cpuprofile.
 func BenchmarkPingFanout(b *testing.B) {
+	benchFanout(b, rpc.Call{Agent: "rpcutil", Action: "ping"})
+}
+
+// BenchmarkFactsFanout is BenchmarkPingFanout for a facts report
+// (rpcutil#get_fact): what the facts report costs beyond a ping.
+func BenchmarkFactsFanout(b *testing.B) {
+	benchFanout(b, rpc.Call{Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"}})
+}
+
+// benchFanout sends call to fanoutNodes in-process agents b.N times, each
+// time until the last reply.
+func benchFanout(b *testing.B, call rpc.Call) {
 	n := fanoutNodes(b)
 	br := brokertest.Start(b)
 	fl, err := startFleet(context.Background(), br.ClientURL(), n, nil, nil)
@@ -152,11 +164,12 @@ func BenchmarkPingFanout(b *testing.B) {
 	}
 	defer nc.Close()
 	cl := rpc.New(nc, rpc.Options{})
+	call.DiscoveryTimeout, call.Quiet = 15*time.Second, 2*time.Second
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "ping", DiscoveryTimeout: 15 * time.Second, Quiet: 2 * time.Second})
+		res, err := cl.Do(context.Background(), call)
 		if err != nil || len(res.Replies) != n {
-			b.Fatalf("ping: %d replies, %v", len(res.Replies), err)
+			b.Fatalf("%s#%s: %d replies, %v", call.Agent, call.Action, len(res.Replies), err)
 		}
 		b.ReportMetric(float64(lastReply(res).Microseconds()), "µs-last-reply")
 	}
@@ -196,30 +209,4 @@ func fanoutNodes(b *testing.B) int {
 		b.Fatalf("PULSE_BENCH_FANOUT_NODES=%q is not a positive number", v)
 	}
 	return n
-}
-
-// BenchmarkFactsFanout is BenchmarkPingFanout for a facts report
-// (rpcutil#get_fact): what the facts report costs beyond a ping.
-func BenchmarkFactsFanout(b *testing.B) {
-	n := fanoutNodes(b)
-	br := brokertest.Start(b)
-	fl, err := startFleet(context.Background(), br.ClientURL(), n, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fl.stop()
-	nc, err := nats.Connect(br.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	cl := rpc.New(nc, rpc.Options{})
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		res, err := cl.Do(context.Background(), rpc.Call{Agent: "rpcutil", Action: "get_fact", Data: map[string]string{"fact": "ec2_placement_availability_zone"}, DiscoveryTimeout: 15 * time.Second, Quiet: 2 * time.Second})
-		if err != nil || len(res.Replies) != n {
-			b.Fatalf("facts: %d replies, %v", len(res.Replies), err)
-		}
-		b.ReportMetric(float64(lastReply(res).Microseconds()), "µs-last-reply")
-	}
 }
