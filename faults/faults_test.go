@@ -145,15 +145,7 @@ func TestKillOneClusterBroker(t *testing.T) {
 // TestRestartWholeBroker stops the only broker and starts it again on the
 // same port: agents must come back by themselves and answer ping.
 func TestRestartWholeBroker(t *testing.T) {
-	port := testkit.FreePort(t)
-	dir := t.TempDir()
-	start := func() *broker.Broker {
-		b, err := broker.Start(broker.Options{Port: port, JetStreamDir: dir})
-		if err != nil {
-			t.Fatalf("start broker on port %d: %v", port, err)
-		}
-		return b
-	}
+	start := restartableBroker(t)
 	b := start()
 	urls := []string{b.ClientURL()}
 	var fleet []*node
@@ -202,15 +194,7 @@ func TestRestartWholeBroker(t *testing.T) {
 // check, so results that arrive together supersede each other there; the
 // collector applies the newest, whose cumulative counts include the rest.
 func TestBrokerOutageLosesNoResults(t *testing.T) {
-	port := testkit.FreePort(t)
-	dir := t.TempDir()
-	start := func() *broker.Broker {
-		b, err := broker.Start(broker.Options{Port: port, JetStreamDir: dir})
-		if err != nil {
-			t.Fatalf("start broker on port %d: %v", port, err)
-		}
-		return b
-	}
+	start := restartableBroker(t)
 	b := start()
 	urls := []string{b.ClientURL()}
 	seen := newSeqLog()
@@ -556,4 +540,19 @@ func ids(rs []*rpc.Reply) []string {
 		out = append(out, r.Identity)
 	}
 	return out
+}
+
+// restartableBroker returns what starts a broker on the same port and
+// JetStream directory every time, so that agents and streams outlive a
+// restart.
+func restartableBroker(t *testing.T) func() *broker.Broker {
+	port := testkit.FreePort(t)
+	dir := t.TempDir()
+	return func() *broker.Broker {
+		b, err := broker.Start(broker.Options{Port: port, JetStreamDir: dir})
+		if err != nil {
+			t.Fatalf("start broker on port %d: %v", port, err)
+		}
+		return b
+	}
 }
