@@ -158,12 +158,7 @@ func TestLoopRepairsExactlyTheBrokenNode(t *testing.T) {
 // provider and a real check_procs check joins the demo's bus.
 func TestLoopRestartsRealSysvNginx(t *testing.T) {
 	need(t, "service", "nginx", "/usr/lib/nagios/plugins/check_procs")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test drives service(8) and must run as root")
-		}
-		t.Skip("needs root to drive service(8)")
-	}
+	testkit.NeedRoot(t, "to drive service(8)")
 	hostlock.Lock(t, "nginx")
 	d := startLoop(t)
 	if out, err := exec.Command("service", "nginx", "start").CombinedOutput(); err != nil {

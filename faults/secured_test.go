@@ -328,12 +328,7 @@ func TestSecuredFleet(t *testing.T) {
 	testkit.NeedBinary(t, "nginx", "nginx-light")
 	checkProcs := testkit.NeedBinary(t, "/usr/lib/nagios/plugins/check_procs", "monitoring-plugins-basic")
 	promBin, amBin := testkit.RealPart(t, "prometheus"), testkit.RealPart(t, "alertmanager")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test drives service(8) and must run as root")
-		}
-		t.Skip("needs root to drive service(8)")
-	}
+	testkit.NeedRoot(t, "to drive service(8)")
 	hostlock.Lock(t, "nginx")
 	if out, err := exec.Command("service", "nginx", "start").CombinedOutput(); err != nil {
 		t.Fatalf("service nginx start: %v\n%s", err, out)

@@ -58,12 +58,7 @@ func newNetns(t *testing.T) *netns {
 	for _, b := range []string{"unshare", "nsenter", "ip"} {
 		testkit.NeedBinary(t, b, "util-linux iproute2")
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test makes network namespaces and must run as root")
-		}
-		t.Skip("needs root for a network namespace")
-	}
+	testkit.NeedRoot(t, "for a network namespace")
 	holder := exec.Command("unshare", "-n", "sleep", "3600")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)

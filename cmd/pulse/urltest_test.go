@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -143,12 +142,7 @@ func TestURLTestCommand(t *testing.T) {
 func TestRealNginxServiceAndURLTest(t *testing.T) {
 	testkit.NeedBinary(t, "service", "init-system-helpers")
 	testkit.NeedBinary(t, "nginx", "nginx-light")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test drives service(8) and must run as root")
-		}
-		t.Skip("needs root to drive service(8)")
-	}
+	testkit.NeedRoot(t, "to drive service(8)")
 	hostlock.Lock(t, "nginx")
 	d := fleet(t)
 	urltest, _ := actions.NewURLTestAgent(actions.URLTestOptions{AllowHosts: []string{"127.0.0.1"}}, nil)

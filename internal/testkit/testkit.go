@@ -31,6 +31,19 @@ func NeedBinary(t testing.TB, name, pkg string) string {
 	return ""
 }
 
+// NeedRoot fails the test under CI=true, and skips it elsewhere, unless it
+// runs as root; why says what for ("to drive service(8)").
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("this test must run as root %s (make test runs as root in CI)", why)
+	}
+	t.Skipf("needs root %s", why)
+}
+
 // RealPart returns the path of prometheus, promtool, alertmanager or amtool
 // as `make test-deps` builds them (scripts/real-parts.sh): the releases
 // docker-compose.yml runs, in .cache/realparts/bin of the repository (or
